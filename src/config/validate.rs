@@ -1,0 +1,205 @@
+//! Cross-checks that no single section can make on its own: references between sections, mode
+//! rules, files that must exist. Runs after every section parsed.
+
+use std::collections::HashSet;
+
+use super::load::KeyPath;
+use super::{Config, Mode};
+use crate::server::tls;
+
+/// Hyper refuses smaller read buffers; a request head must fit in one.
+const MIN_HEADER_BYTES: u64 = 8 * 1024;
+
+/// Every cross-section problem in `config`, with the key it belongs to.
+pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
+    let mut problems = Vec::new();
+    let mut problem = |path: KeyPath, reason: String| problems.push((path, reason));
+    let listen = &config.listen;
+
+    match (&listen.tls, listen.plaintext) {
+        (Some(_), true) => problem(
+            KeyPath::key("listen").child("plaintext"),
+            "plaintext = true and [listen.tls] exclude each other; remove one".into(),
+        ),
+        (None, false) if config.mode == Mode::Production => problem(
+            KeyPath::key("listen").child("tls"),
+            "production mode needs a certificate: add [listen.tls] cert and key, or set \
+             [listen] plaintext = true if a TLS-terminating load balancer sits in front"
+                .into(),
+        ),
+        _ => {}
+    }
+    if let Some(tls) = &listen.tls
+        && let Err(reason) = tls::check_files(&tls.cert, &tls.key)
+    {
+        problem(KeyPath::key("listen").child("tls"), reason);
+    }
+    if listen.plaintext && listen.http_redirect.is_some() {
+        problem(
+            KeyPath::key("listen").child("http_redirect"),
+            "redirecting to HTTPS needs a TLS listener; remove it or set up [listen.tls]".into(),
+        );
+    }
+    if listen.max_header_bytes.0 < MIN_HEADER_BYTES {
+        problem(
+            KeyPath::key("listen").child("max_header_bytes"),
+            format!("must be at least 8KB, got {}", listen.max_header_bytes),
+        );
+    }
+    if listen.max_connections == 0 {
+        problem(
+            KeyPath::key("listen").child("max_connections"),
+            "must be at least 1".into(),
+        );
+    }
+    if config.admin.address == listen.address || Some(config.admin.address) == listen.http_redirect
+    {
+        problem(
+            KeyPath::key("admin").child("address"),
+            format!(
+                "{} is already used by [listen]; give the admin listener its own port",
+                config.admin.address
+            ),
+        );
+    }
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
+        problem(
+            KeyPath::key("log").child("level"),
+            format!(
+                "`{}` is not a log filter ({err}); use e.g. \"info\"",
+                config.log.level
+            ),
+        );
+    }
+
+    let mut upstream_names = HashSet::new();
+    for (i, upstream) in config.upstreams.iter().enumerate() {
+        let at = KeyPath::key("upstream").index(i);
+        if upstream.name.is_empty() {
+            problem(at.clone().child("name"), "must not be empty".into());
+        } else if !upstream_names.insert(upstream.name.as_str()) {
+            problem(
+                at.clone().child("name"),
+                format!("upstream `{}` is defined twice", upstream.name),
+            );
+        }
+        if upstream.targets.is_empty() {
+            problem(
+                at.child("targets"),
+                "needs at least one target such as \"http://127.0.0.1:5000\"".into(),
+            );
+        }
+    }
+
+    if config.routes.is_empty() {
+        problem(
+            KeyPath::key("route"),
+            "no [[route]] defined, so every request would be answered 404; add one with path \
+             and upstream"
+                .into(),
+        );
+    }
+    let mut route_labels = HashSet::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        let at = KeyPath::key("route").index(i);
+        if !upstream_names.contains(route.upstream.as_str()) {
+            let known: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+            problem(
+                at.clone().child("upstream"),
+                format!(
+                    "no [[upstream]] is named `{}`; defined: {}",
+                    route.upstream,
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
+        if !route.path.starts_with('/') {
+            problem(
+                at.clone().child("path"),
+                format!("`{}` must start with `/`", route.path),
+            );
+        }
+        if let Some(host) = &route.host
+            && !valid_host_pattern(host)
+        {
+            problem(
+                at.clone().child("host"),
+                format!(
+                    "`{host}` is not a host name; write e.g. \"api.example.com\" or \"*.example.com\""
+                ),
+            );
+        }
+        let label = route.label();
+        let is_duplicate = !route_labels.insert((label, route.host.as_deref()));
+        if is_duplicate {
+            let key = if route.name.is_some() { "name" } else { "path" };
+            problem(
+                at.child(key),
+                format!("another route already uses `{label}`; give one of them a distinct name"),
+            );
+        }
+    }
+    problems
+}
+
+fn valid_host_pattern(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn problems(text: &str) -> Vec<String> {
+        match load_str("r.toml", text, []) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn route_to_missing_upstream_is_named() {
+        let found = problems(
+            "[listen]\nplaintext = true\n[[upstream]]\nname = \"app\"\ntargets = [\"http://127.0.0.1:1\"]\n\
+             [[route]]\npath = \"/\"\nupstream = \"api\"\n",
+        );
+        assert_eq!(
+            found,
+            vec!["r.toml:8: route[0].upstream: no [[upstream]] is named `api`; defined: app"]
+        );
+    }
+
+    #[test]
+    fn production_without_certificate_is_refused() {
+        let found = problems(
+            "mode = \"production\"\n[[upstream]]\nname = \"app\"\ntargets = [\"http://127.0.0.1:1\"]\n\
+             [[route]]\npath = \"/\"\nupstream = \"app\"\n",
+        );
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("r.toml:1: listen.tls: production mode needs a certificate"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn host_patterns() {
+        assert!(valid_host_pattern("api.example.com"));
+        assert!(valid_host_pattern("*.example.com"));
+        assert!(!valid_host_pattern("API.example.com"));
+        assert!(!valid_host_pattern("exa mple.com"));
+        assert!(!valid_host_pattern("*."));
+    }
+}

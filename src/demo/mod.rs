@@ -1,0 +1,56 @@
+//! `rampart demo`: the gateway in front of a small built-in chat app, with no set-up at all.
+
+mod app;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use app::DemoApp;
+
+use crate::config::{self, Config, Problems};
+
+/// The demo's config, the same format users write; the app's address is filled in at start.
+const DEMO_CONFIG: &str = include_str!("demo.toml");
+
+/// Builds the demo config for the given addresses and data directory.
+pub fn config(
+    listen: SocketAddr,
+    admin: SocketAddr,
+    app: SocketAddr,
+    data_dir: PathBuf,
+) -> Result<Config, Problems> {
+    let text = DEMO_CONFIG
+        .replace("{listen}", &listen.to_string())
+        .replace("{admin}", &admin.to_string())
+        .replace("{app}", &app.to_string())
+        .replace(
+            "{data_dir}",
+            &data_dir.display().to_string().replace('\\', "\\\\"),
+        );
+    config::load_str("demo.toml (built in)", &text, std::iter::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_config_is_valid() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let config = config(
+            addr,
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            "d".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.upstreams[0].targets[0].to_string(),
+            "http://127.0.0.1:2"
+        );
+        assert!(
+            config.listen.tls.is_none() && !config.listen.plaintext,
+            "the demo uses a self-signed certificate"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Rampart: a production-hardening gateway in front of an existing web app or API.
+//!
+//! The request path reads top to bottom in [`pipeline`]; [`server`] accepts connections and
+//! hands each request to it; [`upstream`] talks to the app; [`config`] is the one TOML file.
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod observability;
+pub mod pipeline;
+pub mod server;
+pub mod upstream;

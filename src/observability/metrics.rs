@@ -1,0 +1,288 @@
+//! Prometheus metrics (prometheus-client), served on the admin listener.
+//!
+//! Labels are bounded: route and upstream names from the config, status classes, fixed enums.
+//! Per-route handles are resolved once at start so the request path does no label lookups.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: &'static str,
+}
+
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamErrorLabels {
+    upstream: String,
+    kind: &'static str,
+}
+
+/// Why a request to an upstream failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// No target accepted a connection.
+    Connect,
+    /// The upstream did not answer in time.
+    Timeout,
+    /// The connection broke or the answer was not valid HTTP.
+    Protocol,
+}
+
+impl UpstreamErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandshakeLabels {
+    result: &'static str,
+    version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Every metric the gateway core exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<RouteLabels, Histogram>,
+    response_bytes: Family<RouteLabels, Counter>,
+    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    connections: Family<ListenerLabels, Counter>,
+    active_connections: Family<ListenerLabels, Gauge>,
+    tls_handshakes: Family<HandshakeLabels, Counter>,
+    cert_reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "rampart_http_requests",
+            "Requests answered, by route and status class",
+            requests.clone(),
+        );
+        let request_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
+        });
+        registry.register_with_unit(
+            "rampart_http_request_duration",
+            "Time from request received to response body finished, by route",
+            Unit::Seconds,
+            request_duration.clone(),
+        );
+        let response_bytes = Family::<RouteLabels, Counter>::default();
+        registry.register_with_unit(
+            "rampart_http_response",
+            "Response body bytes sent to clients, by route",
+            Unit::Bytes,
+            response_bytes.clone(),
+        );
+        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        registry.register(
+            "rampart_upstream_errors",
+            "Failed upstream requests, by upstream and kind",
+            upstream_errors.clone(),
+        );
+        let connections = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "rampart_connections",
+            "Client connections accepted, by listener",
+            connections.clone(),
+        );
+        let active_connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "rampart_active_connections",
+            "Client connections open now, by listener",
+            active_connections.clone(),
+        );
+        let tls_handshakes = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "rampart_tls_handshakes",
+            "TLS handshakes, by result and negotiated version",
+            tls_handshakes.clone(),
+        );
+        let cert_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "rampart_tls_certificate_reloads",
+            "Certificate reload attempts, by result",
+            cert_reloads.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("rampart_build_info", "Build information", build_info);
+        Self {
+            registry,
+            requests,
+            request_duration,
+            response_bytes,
+            upstream_errors,
+            connections,
+            active_connections,
+            tls_handshakes,
+            cert_reloads,
+        }
+    }
+
+    /// Handles for one route, made once so that recording a request needs no map lookup.
+    pub fn route(&self, route: &str) -> RouteMetrics {
+        let by_class = STATUS_CLASSES.map(|status| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    route: route.to_owned(),
+                    status,
+                })
+                .clone()
+        });
+        let labels = RouteLabels {
+            route: route.to_owned(),
+        };
+        RouteMetrics(Arc::new(RouteHandles {
+            requests_by_class: by_class,
+            duration: self.request_duration.get_or_create(&labels).clone(),
+            response_bytes: self.response_bytes.get_or_create(&labels).clone(),
+        }))
+    }
+
+    pub fn upstream_error(&self, upstream: &str, kind: UpstreamErrorKind) {
+        self.upstream_errors
+            .get_or_create(&UpstreamErrorLabels {
+                upstream: upstream.to_owned(),
+                kind: kind.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts an accepted connection; the returned guard keeps it in the active gauge.
+    pub fn connection_opened(&self, listener: &'static str) -> ConnectionGauge {
+        let labels = ListenerLabels { listener };
+        self.connections.get_or_create(&labels).inc();
+        let active = self.active_connections.get_or_create(&labels).clone();
+        active.inc();
+        ConnectionGauge(active)
+    }
+
+    pub fn tls_handshake(&self, ok: bool, version: Option<rustls::ProtocolVersion>) {
+        let version = match version {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+            Some(_) => "other",
+            None => "none",
+        };
+        let result = if ok { "ok" } else { "error" };
+        self.tls_handshakes
+            .get_or_create(&HandshakeLabels { result, version })
+            .inc();
+    }
+
+    pub fn cert_reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.cert_reloads
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Pre-resolved metric handles for one route; cloning is one reference count.
+#[derive(Clone, Debug)]
+pub struct RouteMetrics(Arc<RouteHandles>);
+
+#[derive(Debug)]
+struct RouteHandles {
+    requests_by_class: [Counter; 5],
+    duration: Histogram,
+    response_bytes: Counter,
+}
+
+impl RouteMetrics {
+    pub fn record(&self, status: u16, seconds: f64, bytes: u64) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.0.requests_by_class[class].inc();
+        self.0.duration.observe(seconds);
+        self.0.response_bytes.inc_by(bytes);
+    }
+}
+
+/// Decrements the active-connection gauge when the connection ends.
+pub struct ConnectionGauge(Gauge);
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_handles_feed_the_exported_families() {
+        let metrics = Metrics::new();
+        let route = metrics.route("chat");
+        route.record(200, 0.01, 42);
+        route.record(502, 0.02, 10);
+        metrics.upstream_error("app", UpstreamErrorKind::Connect);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"rampart_http_requests_total{route="chat",status="2xx"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"rampart_http_requests_total{route="chat",status="5xx"} 1"#));
+        assert!(text.contains(r#"rampart_http_response_bytes_total{route="chat"} 52"#));
+        assert!(text.contains(r#"rampart_upstream_errors_total{upstream="app",kind="connect"} 1"#));
+        assert!(text.contains("rampart_http_request_duration_seconds_count{route=\"chat\"} 2"));
+        assert!(text.contains("rampart_build_info{version="));
+    }
+}

@@ -1,0 +1,5 @@
+//! What operators see: structured logs, the access log and Prometheus metrics.
+
+pub mod access_log;
+pub mod logging;
+pub mod metrics;

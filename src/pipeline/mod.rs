@@ -1,0 +1,288 @@
+//! The request pipeline: the straight line every request travels, decided in this one file.
+//!
+//! ```text
+//! client ─▶ client address ─▶ request id ─▶ route ─▶ path check ─▶ forwarding headers
+//!        ─▶ upstream pool ─▶ app ─▶ error-page scrub ─▶ security headers ─▶ access log ─▶ client
+//! ```
+//!
+//! Later checks (bans and rate limits, input limits, attack filter, authentication,
+//! authorization, LLM guard) slot in between "path check" and "forwarding headers". Each step is
+//! a function in its own module; a step that refuses returns a [`GatewayError`], which becomes
+//! the JSON envelope in exactly one place, [`Gateway::handle`].
+
+pub mod client_addr;
+pub mod error_pages;
+pub mod forwarding;
+pub mod request_id;
+pub mod routing;
+pub mod security_headers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use self::client_addr::ClientAddr;
+use self::error_pages::Scrubbed;
+use self::forwarding::Forwarded;
+use self::request_id::X_REQUEST_ID;
+use self::routing::{Route, Router};
+use self::security_headers::ResponseHeaderPolicy;
+use crate::body::ResponseBody;
+use crate::config::{Config, IpCidr, Mode, ReplaceUpstreamErrors, SecurityHeaders};
+use crate::error::{GatewayError, error_response};
+use crate::observability::access_log::{AccessRecord, ObservedBody, path_for_log};
+use crate::observability::metrics::{Metrics, RouteMetrics};
+use crate::upstream::{self, BodyLimits, UpstreamPool};
+
+/// How a client reached us; fixed for the life of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// Everything the pipeline needs, built once from the validated config.
+pub struct Gateway {
+    router: Router,
+    pools: Vec<Arc<UpstreamPool>>,
+    trusted_proxies: Vec<IpCidr>,
+    replace_upstream_errors: ReplaceUpstreamErrors,
+    body_pause_limit: Duration,
+    access_log: bool,
+    /// Header policy for answers to requests that matched no route.
+    unrouted_headers: ResponseHeaderPolicy,
+    unrouted_metrics: RouteMetrics,
+    metrics: Arc<Metrics>,
+}
+
+impl Gateway {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let pools: Vec<Arc<UpstreamPool>> = config
+            .upstreams
+            .iter()
+            .map(|u| Arc::new(UpstreamPool::new(u)))
+            .collect();
+        let default_replace = match config.mode {
+            Mode::Production => ReplaceUpstreamErrors::DebugPages,
+            Mode::Development => ReplaceUpstreamErrors::Off,
+        };
+        Ok(Self {
+            router: Router::build(config, &pools, &metrics)?,
+            pools,
+            trusted_proxies: config.listen.trusted_proxies.clone(),
+            replace_upstream_errors: config
+                .errors
+                .replace_upstream_errors
+                .unwrap_or(default_replace),
+            body_pause_limit: config.listen.body_read_timeout.0,
+            access_log: config.log.access_log,
+            unrouted_headers: ResponseHeaderPolicy::resolve(
+                &config.security_headers,
+                &SecurityHeaders::default(),
+            )?,
+            unrouted_metrics: metrics.route("unrouted"),
+            metrics,
+        })
+    }
+
+    pub fn pools(&self) -> &[Arc<UpstreamPool>] {
+        &self.pools
+    }
+
+    /// Runs one request through the pipeline. Never fails: every refusal is an answer.
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        conn: &ConnectionInfo,
+    ) -> Response<ObservedBody> {
+        let started = Instant::now();
+        // Who is asking comes first: ids, limits and logs are all about the real client.
+        let client = client_addr::resolve(conn.peer.ip(), request.headers(), &self.trusted_proxies);
+        // The request id next, so every later refusal and log line carries it.
+        let request_id = request_id::resolve(request.headers(), client.via_trusted_proxy);
+        let mut record = AccessRecord {
+            request_id: request_id.clone(),
+            client: client.ip,
+            method: request.method().clone(),
+            path: if self.access_log {
+                path_for_log(request.uri())
+            } else {
+                String::new()
+            },
+            status: 0,
+            started,
+            route: None,
+            upstream: None,
+            log: self.access_log,
+        };
+
+        // Routing decides every per-route policy below.
+        let route = self.router.find(
+            request_host(&request),
+            request.uri().path(),
+            request.method(),
+        );
+        let outcome = match &route {
+            Ok(route) => {
+                record.route = Some(route.label.clone());
+                self.proxy(route, request, conn, client, &request_id, &mut record)
+                    .await
+            }
+            Err(err) => Err(err.clone()),
+        };
+        // The single place where refusals become responses.
+        let mut response = outcome.unwrap_or_else(|err| error_response(&err, &request_id));
+
+        // Response guards apply to the app's answers and to ours alike.
+        let (policy, metrics) = match route {
+            Ok(route) => (&route.response_headers, route.metrics.clone()),
+            Err(_) => (&self.unrouted_headers, self.unrouted_metrics.clone()),
+        };
+        policy.apply(response.headers_mut(), conn.tls);
+        response.headers_mut().insert(X_REQUEST_ID, request_id);
+        record.status = response.status().as_u16();
+        response.map(|body| ObservedBody::new(body, record, metrics))
+    }
+
+    /// The steps between a matched route and the upstream's answer.
+    async fn proxy(
+        &self,
+        route: &Route,
+        mut request: Request<Incoming>,
+        conn: &ConnectionInfo,
+        client: ClientAddr,
+        request_id: &HeaderValue,
+        record: &mut AccessRecord,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        // HTTP/1.1 requires Host; HTTP/2 carries it in the URI.
+        let host = match request.headers().get(header::HOST) {
+            Some(host) => host.clone(),
+            None => {
+                let authority = request
+                    .uri()
+                    .authority()
+                    .ok_or(GatewayError::BadRequest("the request has no Host header"))?;
+                let host = HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| GatewayError::BadRequest("the request authority is not valid"))?;
+                request.headers_mut().insert(header::HOST, host.clone());
+                host
+            }
+        };
+        // Dot-segments would let `/public/../admin` match `/public` here and reach `/admin` in
+        // an app that normalizes paths: refuse them before any per-route decision relies on
+        // the path.
+        if has_dot_segments(request.uri().path()) {
+            return Err(GatewayError::BadRequest(
+                "the path contains `.` or `..` segments",
+            ));
+        }
+
+        let upgrade = forwarding::is_upgrade(request.headers());
+        forwarding::strip_hop_by_hop(request.headers_mut(), upgrade);
+        forwarding::add_forwarding_headers(
+            request.headers_mut(),
+            &Forwarded {
+                client,
+                peer: conn.peer.ip(),
+                tls: conn.tls,
+                host: Some(&host),
+                request_id,
+            },
+        );
+
+        let limits = BodyLimits {
+            max_bytes: route.max_body,
+            pause_limit: self.body_pause_limit,
+        };
+        let forwarded = upstream::forward(
+            &route.upstream,
+            request,
+            limits,
+            route.response_timeout,
+            &self.metrics,
+            request_id,
+        )
+        .await?;
+        if self.access_log {
+            record.upstream = Some(format!(
+                "{}/{}",
+                route.upstream.name, forwarded.target.target.authority
+            ));
+        }
+
+        let mut response = forwarded.response;
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        forwarding::strip_hop_by_hop(response.headers_mut(), switching);
+        if !response.status().is_server_error() {
+            return Ok(response.map(ResponseBody::Upstream));
+        }
+        let status = response.status();
+        match error_pages::scrub(response, self.replace_upstream_errors).await {
+            Scrubbed::Keep(response) => Ok(response),
+            Scrubbed::Replace => {
+                tracing::warn!(
+                    request_id = request_id.to_str().unwrap_or_default(),
+                    upstream = %route.upstream.name,
+                    status = status.as_u16(),
+                    "replaced an upstream error page that could leak internals"
+                );
+                Err(GatewayError::UpstreamErrorPage { status })
+            }
+        }
+    }
+}
+
+fn request_host<B>(request: &Request<B>) -> Option<&str> {
+    match request.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok(),
+        None => request.uri().authority().map(|a| a.as_str()),
+    }
+}
+
+/// True when a path segment is `.` or `..`, also percent-encoded (`%2e%2E`).
+fn has_dot_segments(path: &str) -> bool {
+    if !path.contains(['.', '%']) {
+        return false;
+    }
+    path.split('/').any(|segment| {
+        let mut rest = segment.as_bytes();
+        let mut dots = 0;
+        while !rest.is_empty() {
+            if rest[0] == b'.' {
+                rest = &rest[1..];
+            } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+                rest = &rest[3..];
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_are_found_in_any_spelling() {
+        for path in [
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/%2e/x",
+        ] {
+            assert!(has_dot_segments(path), "{path}");
+        }
+        for path in ["/", "/a.b/c", "/file.tar.gz", "/...", "/a/..b", "/100%25"] {
+            assert!(!has_dot_segments(path), "{path}");
+        }
+    }
+}
