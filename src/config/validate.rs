@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::load::KeyPath;
 use super::{Config, Mode};
+use crate::pipeline::security_headers::ResponseHeaderPolicy;
 use crate::server::tls;
 
 /// Hyper refuses smaller read buffers; a request head must fit in one.
@@ -52,8 +53,8 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
             "must be at least 1".into(),
         );
     }
-    if config.admin.address == listen.address || Some(config.admin.address) == listen.http_redirect
-    {
+    let clashes = |other: std::net::SocketAddr| other == config.admin.address && other.port() != 0;
+    if clashes(listen.address) || listen.http_redirect.is_some_and(clashes) {
         problem(
             KeyPath::key("admin").child("address"),
             format!(
@@ -132,6 +133,11 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
                     "`{host}` is not a host name; write e.g. \"api.example.com\" or \"*.example.com\""
                 ),
             );
+        }
+        if let Err(reason) =
+            ResponseHeaderPolicy::resolve(&config.security_headers, &route.security_headers)
+        {
+            problem(at.clone().child("security_headers"), reason);
         }
         let label = route.label();
         let is_duplicate = !route_labels.insert((label, route.host.as_deref()));

@@ -1,0 +1,203 @@
+//! Every answer Rampart makes itself is the JSON envelope with the right status.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{Rampart, Upstream, closed_port, envelope, plain_client, plaintext_config};
+
+/// Sends raw bytes and returns the whole answer as text (until the server closes or 5 s pass).
+async fn raw_exchange(rampart: &Rampart, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(rampart.gateway).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn envelope_code(answer: &str) -> serde_json::Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON envelope: {answer}"))
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods() {
+    let upstream = Upstream::start("a").await;
+    let config = plaintext_config(&[upstream.url()], "", "").replace(
+        "path = \"/\"\n",
+        "path = \"/api\"\nmethods = [\"GET\", \"POST\"]\n",
+    );
+    let rampart = Rampart::start(&config);
+    let client = plain_client();
+    envelope(
+        client
+            .get(rampart.plain_url("/admin"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    envelope(
+        client.get(rampart.plain_url("/apix")).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    let response = client
+        .delete(rampart.plain_url("/api/item"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "GET, POST");
+    envelope(response, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn upstream_down_is_502() {
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let rampart = Rampart::start(&plaintext_config(&[dead], "", ""));
+    let body = envelope(
+        plain_client()
+            .get(rampart.plain_url("/"))
+            .send()
+            .await
+            .unwrap(),
+        502,
+        "upstream_unavailable",
+    )
+    .await;
+    rampart.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("refused the connection") && l.contains(body["request_id"].as_str().unwrap())
+    });
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&plaintext_config(
+        &[upstream.url()],
+        "",
+        "response_timeout = \"300ms\"",
+    ));
+    envelope(
+        plain_client()
+            .get(rampart.plain_url("/slow?ms=3000"))
+            .send()
+            .await
+            .unwrap(),
+        504,
+        "upstream_timeout",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_declared_or_streamed() {
+    let upstream = Upstream::start("a").await;
+    let config = plaintext_config(&[upstream.url()], "max_body = \"1KB\"", "");
+    let rampart = Rampart::start(&config);
+    let client = plain_client();
+    envelope(
+        client
+            .post(rampart.plain_url("/echo"))
+            .body("x".repeat(2048))
+            .send()
+            .await
+            .unwrap(),
+        413,
+        "payload_too_large",
+    )
+    .await;
+    let ok = client
+        .post(rampart.plain_url("/echo"))
+        .body("x".repeat(1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "exactly the limit is allowed");
+    // Without Content-Length the limit is enforced while the body streams.
+    let mut request = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..3 {
+        request.extend_from_slice(b"200\r\n");
+        request.extend_from_slice(&[b'y'; 512]);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let answer = raw_exchange(&rampart, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(envelope_code(&answer)["error"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_gets_408() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&plaintext_config(
+        &[upstream.url()],
+        "body_read_timeout = \"500ms\"",
+        "",
+    ));
+    let answer = raw_exchange(
+        &rampart,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly ten b",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(envelope_code(&answer)["error"], "request_timeout");
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&plaintext_config(&[upstream.url()], "", ""));
+    let answer = raw_exchange(&rampart, b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(envelope_code(&answer)["error"], "bad_request");
+    let answer = raw_exchange(
+        &rampart,
+        b"GET /public/%2e%2e/admin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+#[tokio::test]
+async fn production_replaces_upstream_stack_traces() {
+    let upstream = Upstream::start("a").await;
+    let config = format!(
+        "mode = \"production\"\n{}",
+        plaintext_config(&[upstream.url()], "", "")
+    );
+    let rampart = Rampart::start(&config);
+    let client = plain_client();
+    let response = client
+        .get(rampart.plain_url("/trace"))
+        .send()
+        .await
+        .unwrap();
+    let body = envelope(response, 500, "upstream_error").await;
+    assert!(!body.to_string().contains("DB_PASSWORD"));
+    // An ordinary error body is not a debug page: it passes.
+    let response = client
+        .get(rampart.plain_url("/status/503"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.text().await.unwrap(), "status 503 from a");
+}
+
+#[tokio::test]
+async fn development_shows_upstream_errors_as_they_are() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&plaintext_config(&[upstream.url()], "", ""));
+    let response = plain_client()
+        .get(rampart.plain_url("/trace"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(response.text().await.unwrap().contains("Traceback"));
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `rampart` binary on loopback, with a real upstream, real TLS
+//! handshakes and real clients. One test binary, so the build happens once.
+
+mod support;
+
+mod config_check;
+mod demo;
+mod errors;
+mod lifecycle;
+mod proxy;
+mod tls;

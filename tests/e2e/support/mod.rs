@@ -1,0 +1,296 @@
+//! Shared test fixtures: the gateway process, a scriptable upstream, certificates and clients.
+
+pub mod upstream;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::CertificateDer;
+
+pub use upstream::Upstream;
+
+/// A running `rampart serve` process; killed when dropped.
+pub struct Rampart {
+    child: Child,
+    pub gateway: SocketAddr,
+    pub admin: SocketAddr,
+    pub http_redirect: Option<SocketAddr>,
+    /// Holds the config and data files for the life of the process.
+    _dir: tempfile::TempDir,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// A self-signed certificate for `localhost`, written as PEM files.
+pub struct TestCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub der: CertificateDer<'static>,
+}
+
+impl TestCert {
+    pub fn write(dir: &Path, name: &str) -> Self {
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = dir.join(format!("{name}.crt"));
+        let key = dir.join(format!("{name}.key"));
+        std::fs::write(&cert, generated.cert.pem()).unwrap();
+        std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+        Self {
+            cert,
+            key,
+            der: generated.cert.der().clone(),
+        }
+    }
+
+    /// Overwrites `path`'s files with this certificate (as a renewal would).
+    pub fn install_as(&self, target: &TestCert) {
+        std::fs::copy(&self.key, &target.key).unwrap();
+        std::fs::copy(&self.cert, &target.cert).unwrap();
+    }
+
+    pub fn toml(&self) -> String {
+        format!(
+            "cert = \"{}\"\nkey = \"{}\"\n",
+            self.cert.display(),
+            self.key.display()
+        )
+    }
+}
+
+pub fn rampart_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rampart")
+}
+
+impl Rampart {
+    /// Writes `config` to a temp dir and starts `rampart serve` on it, waiting until every
+    /// listener reports its address.
+    pub fn start(config: &str) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), config)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Self {
+        let path = dir.path().join("rampart.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut command = Command::new(rampart_bin());
+        command.arg("serve").arg("--config").arg(&path);
+        Self::spawn(command, dir)
+    }
+
+    pub fn spawn(mut command: Command, dir: tempfile::TempDir) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the rampart binary starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
+            let logs = logs.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    logs.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let mut listeners = std::collections::HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !(listeners.contains_key("gateway") && listeners.contains_key("admin")) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(remaining) {
+                Ok(line) => line,
+                Err(_) => panic!(
+                    "rampart did not start; output:\n{}",
+                    logs.lock().unwrap().join("\n")
+                ),
+            };
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                && event["event"] == "listening"
+            {
+                let address: SocketAddr = event["address"].as_str().unwrap().parse().unwrap();
+                listeners.insert(event["listener"].as_str().unwrap().to_owned(), address);
+            }
+        }
+        // A redirect listener, if configured, is announced right after the others.
+        let redirect_wait = Instant::now() + Duration::from_millis(300);
+        while let Ok(line) =
+            rx.recv_timeout(redirect_wait.saturating_duration_since(Instant::now()))
+        {
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                && event["listener"] == "http_redirect"
+            {
+                listeners.insert(
+                    "http_redirect".into(),
+                    event["address"].as_str().unwrap().parse().unwrap(),
+                );
+            }
+        }
+        Self {
+            child,
+            gateway: listeners["gateway"],
+            admin: listeners["admin"],
+            http_redirect: listeners.get("http_redirect").copied(),
+            _dir: dir,
+            logs,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a Unix signal (`TERM`, `HUP`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("rampart did not exit within {within:?}");
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line satisfies `matches`.
+    pub fn wait_for_log(&self, within: Duration, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.logs().into_iter().find(|l| matches(l)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no matching log line; logs:\n{}",
+                self.logs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    pub fn plain_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gateway)
+    }
+
+    pub fn tls_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.gateway.port())
+    }
+}
+
+impl Drop for Rampart {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that trusts `cert` and resolves `localhost` to the gateway; `h2` offers HTTP/2.
+pub fn tls_client(
+    cert: &CertificateDer<'static>,
+    gateway: SocketAddr,
+    h2: bool,
+) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = if h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .resolve("localhost", gateway)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn plain_client() -> reqwest::Client {
+    // reqwest needs a process-wide provider even for plain HTTP; a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A plaintext gateway config in front of `targets`; `extra` is appended (routes, sections).
+pub fn plaintext_config(targets: &[String], listen_extra: &str, extra: &str) -> String {
+    let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+    format!(
+        r#"
+[listen]
+address = "127.0.0.1:0"
+plaintext = true
+{listen_extra}
+
+[admin]
+address = "127.0.0.1:0"
+
+[[upstream]]
+name = "app"
+targets = [{targets}]
+{extra}
+
+[[route]]
+path = "/"
+upstream = "app"
+"#,
+        targets = targets.join(", ")
+    )
+}
+
+/// Parses a response body as the error envelope and checks its shape.
+pub async fn envelope(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let header_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert_eq!(body["request_id"], header_id.as_str());
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    body
+}
