@@ -172,7 +172,7 @@ impl Body for UpstreamBody {
             Self::Streaming(r) => r
                 .body
                 .as_ref()
-                .map_or_else(|| r.hint.clone(), |b| b.size_hint()),
+                .map_or_else(|| r.hint, |b| b.size_hint()),
         }
     }
 }
