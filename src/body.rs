@@ -5,7 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
+
+use crate::upstream::UpstreamResponse;
 
 /// Errors crossing body boundaries: the client's, the upstream's, or a limit of ours.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -14,7 +16,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug)]
 pub enum ResponseBody {
     /// The upstream's body, streamed through without buffering.
-    Upstream(Incoming),
+    Upstream(UpstreamResponse),
     /// A complete body; `None` once sent.
     Full(Option<Bytes>),
 }

@@ -60,6 +60,9 @@ pub struct ListenConfig {
     pub http_redirect: Option<SocketAddr>,
     /// Peers (IPs or CIDRs) whose `X-Forwarded-For` and `X-Request-Id` are believed.
     pub trusted_proxies: Vec<IpCidr>,
+    /// Threads serving client connections, each with its own event loop and upstream
+    /// connection pool; 0 means one per CPU core.
+    pub workers: usize,
     /// Client connections open at once; further connections wait in the kernel backlog.
     pub max_connections: usize,
     /// Time a client has to send the TLS handshake and each request's headers (slowloris guard).
@@ -86,6 +89,7 @@ impl Default for ListenConfig {
             tls: None,
             http_redirect: None,
             trusted_proxies: Vec::new(),
+            workers: 0,
             max_connections: 10_000,
             header_read_timeout: HumanDuration::secs(10),
             body_read_timeout: HumanDuration::secs(30),

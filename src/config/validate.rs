@@ -8,6 +8,9 @@ use super::{Config, Mode};
 use crate::pipeline::security_headers::ResponseHeaderPolicy;
 use crate::server::tls;
 
+/// Targets per pool; target selection keeps their state in one 64-bit mask.
+const MAX_TARGETS: usize = 64;
+
 /// Hyper refuses smaller read buffers; a request head must fit in one.
 const MIN_HEADER_BYTES: u64 = 8 * 1024;
 
@@ -82,6 +85,14 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
             problem(
                 at.clone().child("name"),
                 format!("upstream `{}` is defined twice", upstream.name),
+            );
+        }
+        if upstream.targets.len() > MAX_TARGETS {
+            problem(
+                at.clone().child("targets"),
+                format!(
+                    "at most {MAX_TARGETS} targets per upstream; split them into several upstreams"
+                ),
             );
         }
         if upstream.targets.is_empty() {

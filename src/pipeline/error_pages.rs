@@ -5,10 +5,10 @@
 use bytes::Bytes;
 use http::Response;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
 use crate::config::ReplaceUpstreamErrors;
+use crate::upstream::UpstreamResponse;
 
 /// Upstream error bodies larger than this are not inspected but replaced: no client needs a
 /// megabyte of error page.
@@ -51,7 +51,7 @@ pub enum Scrubbed {
 }
 
 /// Decides whether an upstream 5xx may reach the client, buffering its body to look.
-pub async fn scrub(response: Response<Incoming>, mode: ReplaceUpstreamErrors) -> Scrubbed {
+pub async fn scrub(response: Response<UpstreamResponse>, mode: ReplaceUpstreamErrors) -> Scrubbed {
     match mode {
         ReplaceUpstreamErrors::Off => Scrubbed::Keep(response.map(ResponseBody::Upstream)),
         ReplaceUpstreamErrors::All => Scrubbed::Replace,

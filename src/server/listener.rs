@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 
 use crate::body::BoxError;
 use crate::observability::metrics::Metrics;
@@ -52,20 +53,22 @@ pub struct Listener<H> {
     pub tls: Option<TlsAcceptor>,
     pub handler: Arc<H>,
     pub limits: ConnectionLimits,
+    /// Connection slots, shared by every listener serving the same address.
+    pub slots: Arc<Semaphore>,
     pub metrics: Arc<Metrics>,
 }
 
 impl<H: Handler> Listener<H> {
-    /// Accepts until `shutdown` turns true, then waits up to `grace` for open connections to
-    /// finish their requests.
+    /// Accepts until `shutdown` turns true, then waits up to `grace` for this listener's open
+    /// connections to finish their requests.
+    ///
+    /// A connection is accepted first and then waits for a slot: with several listeners on one
+    /// port, a listener must not hold a free slot while the waiting client sits in another
+    /// listener's queue. At most one accepted connection per listener waits this way.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>, grace: Duration) {
-        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
+        let connections = TaskTracker::new();
         let builder = Arc::new(http_builder(&self.limits));
         loop {
-            let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                _ = shutdown.wait_for(|stop| *stop) => break,
-            };
             let (stream, peer) = tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -76,6 +79,10 @@ impl<H: Handler> Listener<H> {
                         continue;
                     }
                 },
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            };
+            let permit = tokio::select! {
+                permit = self.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
                 _ = shutdown.wait_for(|stop| *stop) => break,
             };
             let _ = stream.set_nodelay(true);
@@ -92,14 +99,14 @@ impl<H: Handler> Listener<H> {
                 metrics: self.metrics.clone(),
                 shutdown: shutdown.clone(),
             };
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 task.run(stream, conn).await;
                 drop(permit);
             });
         }
         drop(self.tcp);
-        let all = u32::try_from(self.limits.max_connections).unwrap_or(u32::MAX);
-        if tokio::time::timeout(grace, slots.acquire_many(all))
+        connections.close();
+        if tokio::time::timeout(grace, connections.wait())
             .await
             .is_err()
         {

@@ -1,5 +1,11 @@
 //! Starting and stopping the gateway: binding the listeners, certificates, signals (SIGTERM and
 //! SIGINT drain and stop, SIGHUP reloads certificates) and the graceful drain.
+//!
+//! The gateway runs thread-per-core, like nginx's workers: each worker thread has its own
+//! single-threaded event loop, its own `SO_REUSEPORT` listener on the public address and its own
+//! upstream connection pools, so a request is handled start to finish on one thread without
+//! cross-thread wake-ups. The admin and redirect listeners, signals and certificate reloads run
+//! on the main thread.
 
 pub mod admin;
 pub mod listener;
@@ -10,9 +16,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use self::admin::Admin;
@@ -36,6 +42,8 @@ pub enum StartError {
     Tls(String),
     #[error("{0}")]
     Pipeline(String),
+    #[error("cannot start a worker thread: {0}")]
+    Worker(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
@@ -49,9 +57,18 @@ pub struct BoundAddresses {
     pub tls: bool,
 }
 
+/// One worker thread's share of the gateway: its listener socket and its pipeline.
+struct Worker {
+    tcp: std::net::TcpListener,
+    gateway: Arc<Gateway>,
+}
+
 /// A gateway with its listeners bound, not yet serving.
 pub struct Server {
-    gateway: Listener<Gateway>,
+    workers: Vec<Worker>,
+    tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     admin: Listener<Admin>,
     redirect: Option<Listener<HttpsRedirect>>,
     reloader: Option<CertReloader>,
@@ -60,12 +77,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Builds the pipeline and binds every listener; fails fast, before serving anything.
+    /// Builds the pipelines and binds every listener; fails fast, before serving anything.
     pub async fn bind(config: &Config) -> Result<Self, StartError> {
         let metrics = Arc::new(Metrics::new());
-        let gateway =
-            Arc::new(Gateway::new(config, metrics.clone()).map_err(StartError::Pipeline)?);
         let listen = &config.listen;
+        let worker_count = match listen.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         let limits = ConnectionLimits {
             max_connections: listen.max_connections,
             header_read_timeout: listen.header_read_timeout.0,
@@ -74,7 +93,7 @@ impl Server {
             max_headers: listen.max_headers,
         };
 
-        let (acceptor, reloader) = match tls_files(config)? {
+        let (tls, reloader) = match tls_files(config)? {
             Some((cert, key, reload_interval)) => {
                 let key_pair = tls::load_certified_key(&cert, &key).map_err(StartError::Tls)?;
                 let resolver = Arc::new(CertResolver::new(key_pair));
@@ -97,17 +116,39 @@ impl Server {
             None => (None, None),
         };
 
-        let gateway_tcp = bind("gateway", listen.address).await?;
+        // The first socket settles the port (the config may say 0); the others share it.
+        let first = bind_shared(listen.address)?;
+        let gateway_address = first.local_addr().map_err(|source| StartError::Bind {
+            listener: "gateway",
+            address: listen.address,
+            source,
+        })?;
+        let mut sockets = vec![first];
+        for _ in 1..worker_count {
+            sockets.push(bind_shared(gateway_address)?);
+        }
+        let workers = sockets
+            .into_iter()
+            .map(|tcp| {
+                let gateway =
+                    Gateway::new(config, metrics.clone()).map_err(StartError::Pipeline)?;
+                Ok(Worker {
+                    tcp,
+                    gateway: Arc::new(gateway),
+                })
+            })
+            .collect::<Result<Vec<_>, StartError>>()?;
+
         let admin_tcp = bind("admin", config.admin.address).await?;
         let redirect_tcp = match listen.http_redirect {
             Some(address) => Some(bind("http_redirect", address).await?),
             None => None,
         };
         let addresses = BoundAddresses {
-            gateway: local_addr(&gateway_tcp),
+            gateway: gateway_address,
             admin: local_addr(&admin_tcp),
             http_redirect: redirect_tcp.as_ref().map(local_addr),
-            tls: acceptor.is_some(),
+            tls: tls.is_some(),
         };
         let small_limits = ConnectionLimits {
             max_connections: 256,
@@ -120,8 +161,9 @@ impl Server {
                 tls: None,
                 handler: Arc::new(Admin {
                     metrics: metrics.clone(),
-                    pools: gateway.pools().to_vec(),
+                    pools: workers[0].gateway.pools().to_vec(),
                 }),
+                slots: Arc::new(Semaphore::new(small_limits.max_connections)),
                 limits: small_limits.clone(),
                 metrics: metrics.clone(),
             },
@@ -132,17 +174,14 @@ impl Server {
                 handler: Arc::new(HttpsRedirect {
                     https_port: addresses.gateway.port(),
                 }),
+                slots: Arc::new(Semaphore::new(small_limits.max_connections)),
                 limits: small_limits,
                 metrics: metrics.clone(),
             }),
-            gateway: Listener {
-                name: "gateway",
-                tcp: gateway_tcp,
-                tls: acceptor,
-                handler: gateway,
-                limits,
-                metrics,
-            },
+            workers,
+            tls,
+            limits,
+            metrics,
             reloader,
             grace: listen.shutdown_grace.0,
             addresses,
@@ -182,13 +221,54 @@ impl Server {
         if let Some(reloader) = self.reloader {
             tokio::spawn(reloader.run(reload));
         }
+
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
+        let mut finished = Vec::new();
+        for (index, worker) in self.workers.into_iter().enumerate() {
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            finished.push(done_rx);
+            let listener_parts = (
+                self.tls.clone(),
+                self.limits.clone(),
+                slots.clone(),
+                self.metrics.clone(),
+            );
+            let (stop, grace) = (stop_rx.clone(), self.grace);
+            std::thread::Builder::new()
+                .name(format!("rampart-worker-{index}"))
+                .spawn(move || {
+                    let (tls, limits, slots, metrics) = listener_parts;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a worker runtime needs only memory and an epoll fd");
+                    runtime.block_on(async move {
+                        let tcp = TcpListener::from_std(worker.tcp)
+                            .expect("the socket was bound non-blocking");
+                        let listener = Listener {
+                            name: "gateway",
+                            tcp,
+                            tls,
+                            handler: worker.gateway,
+                            limits,
+                            slots,
+                            metrics,
+                        };
+                        listener.run(stop, grace).await;
+                    });
+                    let _ = done_tx.send(());
+                })
+                .map_err(StartError::Worker)?;
+        }
+
+        let addresses = self.addresses;
         for (name, address) in [
-            ("gateway", Some(self.addresses.gateway)),
-            ("admin", Some(self.addresses.admin)),
-            ("http_redirect", self.addresses.http_redirect),
+            ("gateway", Some(addresses.gateway)),
+            ("admin", Some(addresses.admin)),
+            ("http_redirect", addresses.http_redirect),
         ] {
             if let Some(address) = address {
-                let tls = name == "gateway" && self.addresses.tls;
+                let tls = name == "gateway" && addresses.tls;
                 tracing::info!(event = "listening", listener = name, address = %address, tls, "listening");
             }
         }
@@ -197,10 +277,15 @@ impl Server {
                 redirect.run(stop_rx.clone(), self.grace).await;
             }
         };
+        let workers = async {
+            for done in finished {
+                let _ = done.await;
+            }
+        };
         tokio::join!(
-            self.gateway.run(stop_rx.clone(), self.grace),
+            workers,
             self.admin.run(stop_rx.clone(), self.grace),
-            redirect,
+            redirect
         );
         tracing::info!(event = "stopped", "all connections closed");
         Ok(())
@@ -241,6 +326,27 @@ fn tls_files(
     );
     tracing::warn!(event = "self_signed_certificate", cert = %cert.display(), "serving a self-signed certificate (development mode)");
     Ok(Some((cert, key, Duration::from_secs(5))))
+}
+
+/// A listening socket with `SO_REUSEPORT`, so each worker can own one and the kernel spreads
+/// new connections across them. Returned as a std socket to move into the worker's runtime.
+fn bind_shared(address: SocketAddr) -> Result<std::net::TcpListener, StartError> {
+    let attempt = || -> std::io::Result<std::net::TcpListener> {
+        let socket = if address.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(address)?;
+        socket.listen(1024)?.into_std()
+    };
+    attempt().map_err(|source| StartError::Bind {
+        listener: "gateway",
+        address,
+        source,
+    })
 }
 
 async fn bind(listener: &'static str, address: SocketAddr) -> Result<TcpListener, StartError> {

@@ -1,21 +1,26 @@
 //! Forwarding a request to an upstream pool: target choice with failover on refused
-//! connections, timeouts, WebSocket tunnels, and upstream failures classified into the statuses
-//! clients should see (502 unreachable or broken, 504 too slow, 408/413 the client's fault).
+//! connections, keep-alive reuse, timeouts, WebSocket tunnels, and upstream failures classified
+//! into the statuses clients should see (502 unreachable or broken, 504 too slow, 408/413 the
+//! client's fault).
 
+mod client_body;
 mod pool;
-mod request_body;
+mod response_body;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::{Body, Incoming};
+use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-pub use pool::{TargetState, UpstreamPool};
-use request_body::{ClientBodyError, LimitedBody, ReclaimHandle, UpstreamBody};
-
+use self::client_body::{ClientBodyError, LimitedBody};
+use self::pool::Sender;
+pub use self::pool::{TargetState, UpstreamPool};
+pub use self::response_body::UpstreamResponse;
 use crate::error::GatewayError;
 use crate::observability::metrics::{Metrics, UpstreamErrorKind};
 use crate::pipeline::forwarding::is_upgrade;
@@ -29,14 +34,23 @@ pub struct BodyLimits {
 
 /// A successful exchange: the upstream's response and the target that gave it.
 pub struct Forwarded<'a> {
-    pub response: Response<Incoming>,
+    pub response: Response<UpstreamResponse>,
     pub target: &'a TargetState,
+}
+
+/// How one attempt on one target ended.
+enum Attempt {
+    Answered(Response<Incoming>, Sender),
+    /// No connection could be made; the request was not sent and can go elsewhere.
+    Refused(Request<LimitedBody>),
+    Failed(hyper::Error),
+    TimedOut,
 }
 
 /// Sends `request` (headers already rewritten for the upstream) to the first target of `pool`
 /// that accepts a connection.
 pub async fn forward<'a>(
-    pool: &'a UpstreamPool,
+    pool: &'a Arc<UpstreamPool>,
     mut request: Request<Incoming>,
     limits: BodyLimits,
     response_timeout: Duration,
@@ -52,92 +66,86 @@ pub async fn forward<'a>(
         is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
     parts.version = Version::HTTP_11;
-    let path_and_query = parts.uri.path_and_query().cloned();
+    // HTTP/1.1 upstreams get the origin form (`/path?query`); HTTP/2 clients send absolute URIs.
+    if parts.uri.scheme().is_some() {
+        parts.uri = Uri::from(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
+    }
+    let mut request = Request::from_parts(
+        parts,
+        LimitedBody::new(incoming, limits.max_bytes, limits.pause_limit),
+    );
 
-    // The head is needed again only if a refused connection sends us to another target.
-    let spare_head = pool
-        .has_alternatives()
-        .then(|| (parts.method.clone(), parts.headers.clone()));
-    let mut head = Some(parts);
-    let (mut body, mut reclaim) = if incoming.is_end_stream() {
-        (Some(UpstreamBody::Empty), None)
-    } else {
-        let limited = LimitedBody::new(incoming, limits.max_bytes, limits.pause_limit);
-        let (body, handle) = UpstreamBody::reclaimable(limited);
-        (Some(body), Some(handle))
-    };
-
-    for target in pool.candidates() {
-        let (Some(mut parts), Some(upstream_body)) = (
-            head.take().or_else(|| rebuild_head(spare_head.as_ref())),
-            body.take(),
-        ) else {
-            break;
-        };
-        parts.uri = target_uri(target, path_and_query.as_ref());
-        let attempt = pool
-            .client
-            .request(Request::from_parts(parts, upstream_body));
-        match tokio::time::timeout(response_timeout, attempt).await {
-            Err(_elapsed) => {
-                metrics.upstream_error(&pool.name, UpstreamErrorKind::Timeout);
-                tracing::warn!(request_id = request_id.to_str().unwrap_or_default(), upstream = %pool.name, target = %target.target, "upstream did not answer in time");
-                return Err(GatewayError::UpstreamTimeout);
-            }
-            Ok(Ok(mut response)) => {
-                if response.status() == StatusCode::SWITCHING_PROTOCOLS
-                    && let Some(client_side) = client_upgrade
-                {
-                    let upstream_side = hyper::upgrade::on(&mut response);
-                    tokio::spawn(tunnel(client_side, upstream_side));
-                }
+    let log_id = request_id.to_str().unwrap_or_default();
+    for (index, target) in pool.candidates() {
+        match attempt(pool, target, request, response_timeout, log_id).await {
+            Attempt::Answered(mut response, sender) => {
+                let reuse = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    if let Some(client_side) = client_upgrade {
+                        let upstream_side = hyper::upgrade::on(&mut response);
+                        tokio::spawn(tunnel(client_side, upstream_side));
+                    }
+                    // The connection now belongs to the tunnel.
+                    None
+                } else {
+                    Some((pool.clone(), index, sender))
+                };
+                let response = response.map(|body| UpstreamResponse::new(body, reuse));
                 return Ok(Forwarded { response, target });
             }
-            Ok(Err(err)) if err.is_connect() => {
+            Attempt::Refused(unsent) => {
                 pool.mark_down(target);
                 metrics.upstream_error(&pool.name, UpstreamErrorKind::Connect);
-                tracing::warn!(request_id = request_id.to_str().unwrap_or_default(), upstream = %pool.name, target = %target.target, error = %error_chain(&err), "upstream target refused the connection");
-                (body, reclaim) = take_back(reclaim.take());
+                request = unsent;
             }
-            Ok(Err(err)) => return Err(classify(&err, pool, limits, metrics, request_id)),
+            Attempt::TimedOut => {
+                metrics.upstream_error(&pool.name, UpstreamErrorKind::Timeout);
+                tracing::warn!(request_id = log_id, upstream = %pool.name, target = %target.target, "upstream did not answer in time");
+                return Err(GatewayError::UpstreamTimeout);
+            }
+            Attempt::Failed(err) => return Err(classify(&err, pool, limits, metrics, log_id)),
         }
     }
     Err(GatewayError::UpstreamUnavailable)
 }
 
-/// The body again for the next target, or `None` if it was already (partly) sent.
-fn take_back(reclaim: Option<ReclaimHandle>) -> (Option<UpstreamBody>, Option<ReclaimHandle>) {
-    match reclaim {
-        None => (Some(UpstreamBody::Empty), None),
-        Some(handle) => match handle.reclaim() {
-            Some(limited) => {
-                let (body, handle) = UpstreamBody::reclaimable(limited);
-                (Some(body), Some(handle))
-            }
-            None => (None, None),
-        },
+/// One target: a pooled connection if one is ready, else a new one. A pooled connection that
+/// closed while idle hands the unsent request back, and a fresh connection is tried once.
+async fn attempt(
+    pool: &UpstreamPool,
+    target: &TargetState,
+    mut request: Request<LimitedBody>,
+    response_timeout: Duration,
+    request_id: &str,
+) -> Attempt {
+    let mut pooled = pool.checkout(target);
+    loop {
+        let fresh = pooled.is_none();
+        let mut sender = match pooled.take() {
+            Some(sender) => sender,
+            None => match pool.connect(target).await {
+                Ok(sender) => sender,
+                Err(err) => {
+                    tracing::warn!(request_id, upstream = %pool.name, target = %target.target, error = %err, "upstream target refused the connection");
+                    return Attempt::Refused(request);
+                }
+            },
+        };
+        match tokio::time::timeout(response_timeout, sender.try_send_request(request)).await {
+            Err(_elapsed) => return Attempt::TimedOut,
+            Ok(Ok(response)) => return Attempt::Answered(response, sender),
+            Ok(Err(mut err)) => match err.take_message() {
+                Some(unsent) if !fresh => request = unsent,
+                Some(unsent) => return Attempt::Refused(unsent),
+                None => return Attempt::Failed(err.into_error()),
+            },
+        }
     }
-}
-
-fn rebuild_head(spare: Option<&(http::Method, http::HeaderMap)>) -> Option<http::request::Parts> {
-    let (method, headers) = spare?;
-    let (mut parts, ()) = Request::new(()).into_parts();
-    parts.method = method.clone();
-    parts.headers = headers.clone();
-    parts.version = Version::HTTP_11;
-    Some(parts)
-}
-
-fn target_uri(target: &TargetState, path_and_query: Option<&http::uri::PathAndQuery>) -> Uri {
-    let mut uri = Uri::builder()
-        .scheme(target.target.scheme.clone())
-        .authority(target.target.authority.clone());
-    uri = match path_and_query {
-        Some(pq) => uri.path_and_query(pq.clone()),
-        None => uri.path_and_query("/"),
-    };
-    uri.build()
-        .expect("scheme, authority and path were valid on their own")
 }
 
 fn declared_length<B>(request: &Request<B>) -> Option<u64> {
@@ -152,11 +160,11 @@ fn declared_length<B>(request: &Request<B>) -> Option<u64> {
 
 /// Maps a failed exchange to what the client should see, blaming the right side.
 fn classify(
-    err: &hyper_util::client::legacy::Error,
+    err: &hyper::Error,
     pool: &UpstreamPool,
     limits: BodyLimits,
     metrics: &Metrics,
-    request_id: &HeaderValue,
+    request_id: &str,
 ) -> GatewayError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(cause) = source {
@@ -174,7 +182,7 @@ fn classify(
         source = cause.source();
     }
     metrics.upstream_error(&pool.name, UpstreamErrorKind::Protocol);
-    tracing::warn!(request_id = request_id.to_str().unwrap_or_default(), upstream = %pool.name, error = %error_chain(err), "upstream exchange failed");
+    tracing::warn!(request_id, upstream = %pool.name, error = %error_chain(err), "upstream exchange failed");
     GatewayError::UpstreamProtocol
 }
 

@@ -1,24 +1,38 @@
 //! An upstream pool: its targets, round-robin selection that skips targets which recently
-//! refused connections, and the keep-alive HTTP client shared by all its requests.
+//! refused connections, and each target's idle keep-alive connections.
 //!
-//! This is the seam for load balancing and health checks: `candidates` decides the order in
-//! which targets are tried, `mark_down` is what passive health checking feeds.
+//! Every worker thread owns its pools (see `server`), so connections are made, used and
+//! reused on one thread. This is the seam for load balancing and health checks: `candidates`
+//! decides the order in which targets are tried, `mark_down` is what passive health checking
+//! feeds.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
-use super::request_body::UpstreamBody;
+use super::client_body::LimitedBody;
+use crate::body::BoxError;
 use crate::config::{Target, UpstreamConfig};
 
-/// One server of a pool and when it may be tried again.
+/// The sending half of one HTTP/1.1 connection to a target.
+pub(super) type Sender = SendRequest<LimitedBody>;
+
+/// One server of a pool: when it may be tried again, and its idle connections.
 pub struct TargetState {
     pub target: Target,
-    /// Milliseconds since the pool's epoch before which the target is skipped.
+    /// Milliseconds since the pool's epoch before which the target is tried last.
     down_until_ms: AtomicU64,
+    /// Idle connections, most recently used last. Only this worker's thread locks it.
+    idle: Mutex<Vec<IdleConnection>>,
+}
+
+struct IdleConnection {
+    sender: Sender,
+    since: Instant,
 }
 
 /// A named group of app servers behind one or more routes.
@@ -27,22 +41,15 @@ pub struct UpstreamPool {
     targets: Box<[TargetState]>,
     next: AtomicUsize,
     failure_cooldown: Duration,
+    connect_timeout: Duration,
+    max_idle: usize,
+    idle_timeout: Duration,
     epoch: Instant,
-    pub(super) client: Client<HttpConnector, UpstreamBody>,
     pub response_timeout: Duration,
 }
 
 impl UpstreamPool {
     pub fn new(config: &UpstreamConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout.0));
-        let client = Client::builder(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.idle_connection_timeout.0)
-            .pool_max_idle_per_host(config.max_idle_connections)
-            .build(connector);
         Self {
             name: config.name.clone(),
             targets: config
@@ -51,12 +58,15 @@ impl UpstreamPool {
                 .map(|target| TargetState {
                     target: target.clone(),
                     down_until_ms: AtomicU64::new(0),
+                    idle: Mutex::new(Vec::new()),
                 })
                 .collect(),
             next: AtomicUsize::new(0),
             failure_cooldown: config.failure_cooldown.0,
+            connect_timeout: config.connect_timeout.0,
+            max_idle: config.max_idle_connections,
+            idle_timeout: config.idle_connection_timeout.0,
             epoch: Instant::now(),
-            client,
             response_timeout: config.response_timeout.0,
         }
     }
@@ -66,26 +76,82 @@ impl UpstreamPool {
     }
 
     /// Targets in the order to try them for one request: round robin among those not cooling
-    /// down, then the cooling ones (better a likely failure than a certain one).
-    pub fn candidates(&self) -> impl Iterator<Item = &TargetState> + '_ {
+    /// down, then the cooling ones (better a likely failure than a certain one). Which targets
+    /// are cooling is decided once, up front, so a target marked down during the walk is not
+    /// offered twice.
+    pub fn candidates(&self) -> impl Iterator<Item = (usize, &TargetState)> + '_ {
         let count = self.targets.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % count.max(1);
         let now = self.now_ms();
-        let in_turn = (0..count).map(move |i| &self.targets[(start + i) % count]);
-        let up = in_turn.clone().filter(move |t| t.is_up(now));
-        let down = in_turn.filter(move |t| !t.is_up(now));
-        up.chain(down)
+        let cooling: u64 = self
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_up(now))
+            .fold(0, |mask, (i, _)| mask | 1 << i);
+        let in_turn = (0..count).map(move |i| (start + i) % count);
+        let up = in_turn.clone().filter(move |i| cooling & (1 << i) == 0);
+        let down = in_turn.filter(move |i| cooling & (1 << i) != 0);
+        up.chain(down).map(|i| (i, &self.targets[i]))
     }
 
-    /// The target refused or timed out a connection: skip it for the cooldown.
+    /// The target refused or timed out a connection: try it last for the cooldown.
     pub fn mark_down(&self, target: &TargetState) {
         let until = self.now_ms() + self.failure_cooldown.as_millis() as u64;
         target.down_until_ms.store(until, Ordering::Relaxed);
     }
 
-    /// Whether more than one target could be tried for a request.
-    pub fn has_alternatives(&self) -> bool {
-        self.targets.len() > 1
+    /// A ready idle connection to `target`, if one is kept.
+    pub(super) fn checkout(&self, target: &TargetState) -> Option<Sender> {
+        let mut idle = target.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut not_yet_ready = Vec::new();
+        let mut found = None;
+        while let Some(connection) = idle.pop() {
+            if connection.sender.is_closed() || connection.since.elapsed() > self.idle_timeout {
+                continue;
+            }
+            if connection.sender.is_ready() {
+                found = Some(connection.sender);
+                break;
+            }
+            // Its last response just ended and its connection task has not caught up yet.
+            not_yet_ready.push(connection);
+        }
+        idle.extend(not_yet_ready);
+        found
+    }
+
+    /// Keeps a connection whose last response ended, for the next request to `target`.
+    pub(super) fn checkin(&self, target: usize, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.targets[target]
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(IdleConnection {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Opens a new HTTP/1.1 connection to `target`; its connection task runs on this worker.
+    pub(super) async fn connect(&self, target: &TargetState) -> Result<Sender, BoxError> {
+        let address = target.target.authority.as_str();
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| format!("connecting to {address} timed out"))??;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.with_upgrades().await {
+                tracing::debug!(error = %err, "upstream connection closed with an error");
+            }
+        });
+        Ok(sender)
     }
 
     fn now_ms(&self) -> u64 {
@@ -121,11 +187,11 @@ mod tests {
     }
 
     fn first(pool: &UpstreamPool) -> String {
-        pool.candidates().next().unwrap().target.to_string()
+        pool.candidates().next().unwrap().1.target.to_string()
     }
 
-    #[tokio::test]
-    async fn round_robin_over_targets() {
+    #[test]
+    fn round_robin_over_targets() {
         let pool = pool(&["http://127.0.0.1:1", "http://127.0.0.1:2"]);
         let picks: Vec<String> = (0..4).map(|_| first(&pool)).collect();
         assert_eq!(
@@ -139,17 +205,31 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn targets_marked_down_are_tried_last() {
+    #[test]
+    fn targets_marked_down_are_tried_last() {
         let pool = pool(&["http://127.0.0.1:1", "http://127.0.0.1:2"]);
-        let down = pool
+        let (_, down) = pool
             .candidates()
-            .find(|t| t.target.to_string().ends_with(":1"))
+            .find(|(_, t)| t.target.to_string().ends_with(":1"))
             .unwrap();
         pool.mark_down(down);
         for _ in 0..4 {
-            let order: Vec<String> = pool.candidates().map(|t| t.target.to_string()).collect();
+            let order: Vec<String> = pool
+                .candidates()
+                .map(|(_, t)| t.target.to_string())
+                .collect();
             assert_eq!(order, ["http://127.0.0.1:2", "http://127.0.0.1:1"]);
         }
+    }
+
+    #[test]
+    fn a_target_marked_down_during_the_walk_is_offered_once() {
+        let pool = pool(&["http://127.0.0.1:1"]);
+        let mut offered = 0;
+        for (_, target) in pool.candidates() {
+            offered += 1;
+            pool.mark_down(target);
+        }
+        assert_eq!(offered, 1);
     }
 }

@@ -200,6 +200,30 @@ async fn chunked_request_bodies_stream_to_the_app() {
 }
 
 #[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&plaintext_config(&[upstream.url()], "", ""));
+    let client = plain_client();
+    for i in 0..10 {
+        let response = client
+            .post(rampart.plain_url("/echo"))
+            .body(format!("n{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    // One client connection lands on one worker, whose pool keeps reusing one upstream connection.
+    assert_eq!(
+        upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+#[tokio::test]
 async fn websocket_upgrades_pass_through() {
     let upstream = Upstream::start("a").await;
     let rampart = Rampart::start(&plaintext_config(&[upstream.url()], "", ""));

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub struct Upstream {
     pub gate: Arc<Notify>,
     /// Notified by `/gated-upload` once the first request-body chunk arrived.
     pub first_chunk_seen: Arc<Notify>,
+    /// TCP connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl Upstream {
@@ -44,9 +47,12 @@ impl Upstream {
             gate: gate.clone(),
             first_chunk_seen: first_chunk_seen.clone(),
         });
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
@@ -63,6 +69,7 @@ impl Upstream {
             address,
             gate,
             first_chunk_seen,
+            connections,
         }
     }
 }
