@@ -135,6 +135,8 @@ async fn run_demo(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The main thread's runtime: signals, admin and redirect listeners, certificate reloads and
+/// the demo app. Client traffic runs on the gateway's own worker threads (see `server`).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

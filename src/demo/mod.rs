@@ -23,9 +23,10 @@ pub fn config(
         .replace("{listen}", &listen.to_string())
         .replace("{admin}", &admin.to_string())
         .replace("{app}", &app.to_string())
+        // Quoted and escaped as a TOML string, whatever characters the path holds.
         .replace(
             "{data_dir}",
-            &data_dir.display().to_string().replace('\\', "\\\\"),
+            &toml::Value::String(data_dir.display().to_string()).to_string(),
         );
     config::load_str("demo.toml (built in)", &text, std::iter::empty())
 }
@@ -41,7 +42,7 @@ mod tests {
             addr,
             "127.0.0.1:1".parse().unwrap(),
             "127.0.0.1:2".parse().unwrap(),
-            "d".into(),
+            r#"data "quoted" \dir"#.into(),
         )
         .unwrap();
         assert_eq!(
@@ -52,5 +53,6 @@ mod tests {
             config.listen.tls.is_none() && !config.listen.plaintext,
             "the demo uses a self-signed certificate"
         );
+        assert_eq!(config.data_dir, PathBuf::from(r#"data "quoted" \dir"#));
     }
 }

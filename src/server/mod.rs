@@ -57,18 +57,16 @@ pub struct BoundAddresses {
     pub tls: bool,
 }
 
-/// One worker thread's share of the gateway: its listener socket and its pipeline.
+/// One worker thread's share of the gateway: its event loop and its listener, which owns the
+/// worker's pipeline and upstream pools.
 struct Worker {
-    tcp: std::net::TcpListener,
-    gateway: Arc<Gateway>,
+    runtime: tokio::runtime::Runtime,
+    listener: Listener<Gateway>,
 }
 
 /// A gateway with its listeners bound, not yet serving.
 pub struct Server {
     workers: Vec<Worker>,
-    tls: Option<TlsAcceptor>,
-    limits: ConnectionLimits,
-    metrics: Arc<Metrics>,
     admin: Listener<Admin>,
     redirect: Option<Listener<HttpsRedirect>>,
     reloader: Option<CertReloader>,
@@ -127,15 +125,31 @@ impl Server {
         for _ in 1..worker_count {
             sockets.push(bind_shared(gateway_address)?);
         }
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
         let workers = sockets
             .into_iter()
-            .map(|tcp| {
+            .map(|socket| {
                 let gateway =
                     Gateway::new(config, metrics.clone()).map_err(StartError::Pipeline)?;
-                Ok(Worker {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(StartError::Worker)?;
+                // The socket must be registered with the event loop that will poll it.
+                let tcp = {
+                    let _entered = runtime.enter();
+                    TcpListener::from_std(socket).map_err(StartError::Worker)?
+                };
+                let listener = Listener {
+                    name: "gateway",
                     tcp,
-                    gateway: Arc::new(gateway),
-                })
+                    tls: tls.clone(),
+                    handler: Arc::new(gateway),
+                    limits: limits.clone(),
+                    slots: slots.clone(),
+                    metrics: metrics.clone(),
+                };
+                Ok(Worker { runtime, listener })
             })
             .collect::<Result<Vec<_>, StartError>>()?;
 
@@ -161,7 +175,7 @@ impl Server {
                 tls: None,
                 handler: Arc::new(Admin {
                     metrics: metrics.clone(),
-                    pools: workers[0].gateway.pools().to_vec(),
+                    pools: workers[0].listener.handler.pools().to_vec(),
                 }),
                 slots: Arc::new(Semaphore::new(small_limits.max_connections)),
                 limits: small_limits.clone(),
@@ -179,9 +193,6 @@ impl Server {
                 metrics: metrics.clone(),
             }),
             workers,
-            tls,
-            limits,
-            metrics,
             reloader,
             grace: listen.shutdown_grace.0,
             addresses,
@@ -222,40 +233,15 @@ impl Server {
             tokio::spawn(reloader.run(reload));
         }
 
-        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
         let mut finished = Vec::new();
         for (index, worker) in self.workers.into_iter().enumerate() {
             let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
             finished.push(done_rx);
-            let listener_parts = (
-                self.tls.clone(),
-                self.limits.clone(),
-                slots.clone(),
-                self.metrics.clone(),
-            );
             let (stop, grace) = (stop_rx.clone(), self.grace);
             std::thread::Builder::new()
                 .name(format!("rampart-worker-{index}"))
                 .spawn(move || {
-                    let (tls, limits, slots, metrics) = listener_parts;
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("a worker runtime needs only memory and an epoll fd");
-                    runtime.block_on(async move {
-                        let tcp = TcpListener::from_std(worker.tcp)
-                            .expect("the socket was bound non-blocking");
-                        let listener = Listener {
-                            name: "gateway",
-                            tcp,
-                            tls,
-                            handler: worker.gateway,
-                            limits,
-                            slots,
-                            metrics,
-                        };
-                        listener.run(stop, grace).await;
-                    });
+                    worker.runtime.block_on(worker.listener.run(stop, grace));
                     let _ = done_tx.send(());
                 })
                 .map_err(StartError::Worker)?;

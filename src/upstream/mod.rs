@@ -33,7 +33,7 @@ pub struct BodyLimits {
 }
 
 /// A successful exchange: the upstream's response and the target that gave it.
-pub struct Forwarded<'a> {
+pub struct Answer<'a> {
     pub response: Response<UpstreamResponse>,
     pub target: &'a TargetState,
 }
@@ -56,7 +56,7 @@ pub async fn forward<'a>(
     response_timeout: Duration,
     metrics: &Metrics,
     request_id: &HeaderValue,
-) -> Result<Forwarded<'a>, GatewayError> {
+) -> Result<Answer<'a>, GatewayError> {
     if declared_length(&request).is_some_and(|len| len > limits.max_bytes) {
         return Err(GatewayError::BodyTooLarge {
             limit: limits.max_bytes,
@@ -96,7 +96,7 @@ pub async fn forward<'a>(
                     Some((pool.clone(), index, sender))
                 };
                 let response = response.map(|body| UpstreamResponse::new(body, reuse));
-                return Ok(Forwarded { response, target });
+                return Ok(Answer { response, target });
             }
             Attempt::Refused(unsent) => {
                 pool.mark_down(target);
