@@ -42,6 +42,32 @@ async fn slowloris_headers_are_cut_off() {
 }
 
 #[tokio::test]
+async fn oversized_request_heads_are_refused() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&plaintext_config(
+        &[upstream.url()],
+        "max_header_bytes = \"8KB\"",
+        "",
+    ));
+    let mut stream = TcpStream::connect(rampart.gateway).await.unwrap();
+    let huge = "x".repeat(16 * 1024);
+    let request = format!("GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: {huge}\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // The same request with a small header passes.
+    let ok = plain_client()
+        .get(rampart.plain_url("/echo"))
+        .header("x-small", "y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
 async fn idle_connections_are_closed() {
     let upstream = Upstream::start("a").await;
     let rampart = Rampart::start(&plaintext_config(
