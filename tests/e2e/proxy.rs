@@ -10,36 +10,15 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{
     Rampart, TestCert, Upstream, closed_port, plain_client, plaintext_config, tls_client,
+    tls_config,
 };
-
-fn tls_config(cert: &TestCert, upstream: &Upstream, listen_extra: &str) -> String {
-    format!(
-        r#"
-[listen]
-address = "127.0.0.1:0"
-{listen_extra}
-[listen.tls]
-{tls}
-[admin]
-address = "127.0.0.1:0"
-[[upstream]]
-name = "app"
-targets = ["{target}"]
-[[route]]
-path = "/"
-upstream = "app"
-"#,
-        tls = cert.toml(),
-        target = upstream.url()
-    )
-}
 
 #[tokio::test]
 async fn get_and_post_over_tls_reach_the_app_with_forwarding_headers() {
     let upstream = Upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
     let cert = TestCert::write(dir.path(), "site");
-    let rampart = Rampart::start_in(dir, &tls_config(&cert, &upstream, ""));
+    let rampart = Rampart::start_in(dir, &tls_config(&cert, &upstream, "", ""));
     let client = tls_client(&cert.der, rampart.gateway, false);
 
     let response = client
@@ -124,7 +103,7 @@ async fn http2_over_tls_is_negotiated_and_proxied() {
     let upstream = Upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
     let cert = TestCert::write(dir.path(), "site");
-    let rampart = Rampart::start_in(dir, &tls_config(&cert, &upstream, ""));
+    let rampart = Rampart::start_in(dir, &tls_config(&cert, &upstream, "", ""));
     let client = tls_client(&cert.der, rampart.gateway, true);
     let requests = (0..8).map(|i| {
         client

@@ -8,34 +8,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::support::{Rampart, TestCert, Upstream, plain_client};
-
-fn config(
-    cert: &TestCert,
-    upstream: &Upstream,
-    reload_interval: &str,
-    extra_listen: &str,
-) -> String {
-    format!(
-        r#"
-[listen]
-address = "127.0.0.1:0"
-{extra_listen}
-[listen.tls]
-{tls}reload_interval = "{reload_interval}"
-[admin]
-address = "127.0.0.1:0"
-[[upstream]]
-name = "app"
-targets = ["{target}"]
-[[route]]
-path = "/"
-upstream = "app"
-"#,
-        tls = cert.toml(),
-        target = upstream.url()
-    )
-}
+use crate::support::{Rampart, TestCert, Upstream, plain_client, tls_config};
 
 /// Handshakes with the gateway, trusting `trusted`, and returns the served leaf certificate
 /// and the negotiated version.
@@ -90,7 +63,10 @@ async fn tls13_only_by_default_and_tls12_by_choice() {
     let upstream = Upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
     let cert = TestCert::write(dir.path(), "site");
-    let rampart = Rampart::start_in(dir, &config(&cert, &upstream, "5s", ""));
+    let rampart = Rampart::start_in(
+        dir,
+        &tls_config(&cert, &upstream, "", "reload_interval = \"5s\""),
+    );
     let (_, version) = served_certificate(&rampart, &[&cert], ALL).await.unwrap();
     assert_eq!(version, rustls::ProtocolVersion::TLSv1_3);
     let tls12_only: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
@@ -103,9 +79,10 @@ async fn tls13_only_by_default_and_tls12_by_choice() {
 
     let dir = tempfile::tempdir().unwrap();
     let cert = TestCert::write(dir.path(), "site");
-    let text = config(&cert, &upstream, "5s", "")
-        .replace("reload_interval", "min_version = \"1.2\"\nreload_interval");
-    let rampart = Rampart::start_in(dir, &text);
+    let rampart = Rampart::start_in(
+        dir,
+        &tls_config(&cert, &upstream, "", "min_version = \"1.2\""),
+    );
     let (_, version) = served_certificate(&rampart, &[&cert], tls12_only)
         .await
         .unwrap();
@@ -118,7 +95,10 @@ async fn certificates_reload_when_files_change_and_bad_ones_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = TestCert::write(dir.path(), "site");
     let renewed = TestCert::write(dir.path(), "renewed");
-    let rampart = Rampart::start_in(dir, &config(&first, &upstream, "100ms", ""));
+    let rampart = Rampart::start_in(
+        dir,
+        &tls_config(&first, &upstream, "", "reload_interval = \"100ms\""),
+    );
     let (served, _) = served_certificate(&rampart, &[&first, &renewed], ALL)
         .await
         .unwrap();
@@ -159,7 +139,10 @@ async fn sighup_reloads_certificates() {
     let first = TestCert::write(dir.path(), "site");
     let renewed = TestCert::write(dir.path(), "renewed");
     // The file watcher is too slow to matter here: only SIGHUP can explain a quick reload.
-    let rampart = Rampart::start_in(dir, &config(&first, &upstream, "1h", ""));
+    let rampart = Rampart::start_in(
+        dir,
+        &tls_config(&first, &upstream, "", "reload_interval = \"1h\""),
+    );
     renewed.install_as(&first);
     rampart.signal("HUP");
     wait_for_certificate(&rampart, &[&first, &renewed], &renewed).await;
@@ -172,7 +155,7 @@ async fn plain_http_listener_only_redirects_to_https() {
     let cert = TestCert::write(dir.path(), "site");
     let rampart = Rampart::start_in(
         dir,
-        &config(&cert, &upstream, "5s", "http_redirect = \"127.0.0.1:0\""),
+        &tls_config(&cert, &upstream, "http_redirect = \"127.0.0.1:0\"", ""),
     );
     let redirect = rampart
         .http_redirect

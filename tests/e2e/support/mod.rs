@@ -280,6 +280,35 @@ upstream = "app"
     )
 }
 
+/// A TLS gateway config with `cert` in front of `upstream`; the extras go into `[listen]` and
+/// `[listen.tls]`.
+pub fn tls_config(
+    cert: &TestCert,
+    upstream: &Upstream,
+    listen_extra: &str,
+    tls_extra: &str,
+) -> String {
+    format!(
+        r#"
+[listen]
+address = "127.0.0.1:0"
+{listen_extra}
+[listen.tls]
+{tls}{tls_extra}
+[admin]
+address = "127.0.0.1:0"
+[[upstream]]
+name = "app"
+targets = ["{target}"]
+[[route]]
+path = "/"
+upstream = "app"
+"#,
+        tls = cert.toml(),
+        target = upstream.url()
+    )
+}
+
 /// Parses a response body as the error envelope and checks its shape.
 pub async fn envelope(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status);
