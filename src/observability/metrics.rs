@@ -77,7 +77,7 @@ struct BuildLabels {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    request_duration: Family<RouteLabels, Histogram>,
+    request_duration: Family<RequestLabels, Histogram>,
     response_bytes: Family<RouteLabels, Counter>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     connections: Family<ListenerLabels, Counter>,
@@ -101,12 +101,12 @@ impl Metrics {
             "Requests answered, by route and status class",
             requests.clone(),
         );
-        let request_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+        let request_duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
         });
         registry.register_with_unit(
             "rampart_http_request_duration",
-            "Time from request received to response body finished, by route",
+            "Time from request received to response body finished, by route and status class",
             Unit::Seconds,
             request_duration.clone(),
         );
@@ -169,20 +169,21 @@ impl Metrics {
 
     /// Handles for one route, made once so that recording a request needs no map lookup.
     pub fn route(&self, route: &str) -> RouteMetrics {
-        let by_class = STATUS_CLASSES.map(|status| {
-            self.requests
-                .get_or_create(&RequestLabels {
-                    route: route.to_owned(),
-                    status,
-                })
-                .clone()
+        let labels_by_class = STATUS_CLASSES.map(|status| RequestLabels {
+            route: route.to_owned(),
+            status,
         });
+        let by_class = labels_by_class
+            .clone()
+            .map(|labels| self.requests.get_or_create(&labels).clone());
+        let duration_by_class =
+            labels_by_class.map(|labels| self.request_duration.get_or_create(&labels).clone());
         let labels = RouteLabels {
             route: route.to_owned(),
         };
         RouteMetrics(Arc::new(RouteHandles {
             requests_by_class: by_class,
-            duration: self.request_duration.get_or_create(&labels).clone(),
+            duration_by_class,
             response_bytes: self.response_bytes.get_or_create(&labels).clone(),
         }))
     }
@@ -241,7 +242,7 @@ pub struct RouteMetrics(Arc<RouteHandles>);
 #[derive(Debug)]
 struct RouteHandles {
     requests_by_class: [Counter; 5],
-    duration: Histogram,
+    duration_by_class: [Histogram; 5],
     response_bytes: Counter,
 }
 
@@ -249,7 +250,7 @@ impl RouteMetrics {
     pub fn record(&self, status: u16, seconds: f64, bytes: u64) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.0.requests_by_class[class].inc();
-        self.0.duration.observe(seconds);
+        self.0.duration_by_class[class].observe(seconds);
         self.0.response_bytes.inc_by(bytes);
     }
 }
@@ -282,7 +283,9 @@ mod tests {
         assert!(text.contains(r#"rampart_http_requests_total{route="chat",status="5xx"} 1"#));
         assert!(text.contains(r#"rampart_http_response_bytes_total{route="chat"} 52"#));
         assert!(text.contains(r#"rampart_upstream_errors_total{upstream="app",kind="connect"} 1"#));
-        assert!(text.contains("rampart_http_request_duration_seconds_count{route=\"chat\"} 2"));
+        assert!(text.contains(
+            "rampart_http_request_duration_seconds_count{route=\"chat\",status=\"2xx\"} 1"
+        ));
         assert!(text.contains("rampart_build_info{version="));
     }
 }

@@ -192,7 +192,7 @@ async fn admin_listener_reports_health_readiness_and_metrics() {
         .unwrap();
     for expected in [
         "rampart_http_requests_total{route=\"/\",status=\"2xx\"} 3",
-        "rampart_http_request_duration_seconds_count{route=\"/\"} 3",
+        "rampart_http_request_duration_seconds_count{route=\"/\",status=\"2xx\"} 3",
         "rampart_connections_total{listener=\"gateway\"}",
         "rampart_active_connections{listener=\"admin\"} 1",
         "rampart_build_info{version=",
