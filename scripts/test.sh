@@ -1,18 +1,54 @@
 #!/usr/bin/env bash
 # Runs everything that must pass before a change lands: formatting, lints, unit tests and the
 # end-to-end tests (which start the real binary on loopback). Installs what the tests need
-# when it is missing, so it works on a fresh Debian machine with the Rust toolchain.
+# when it is missing (cargo-nextest, PostgreSQL), starts a throwaway PostgreSQL server on
+# loopback for the store tests, and stops it afterwards, so it works on a fresh Debian machine
+# with the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-# Test prerequisites beyond the Rust toolchain. Later issues add services (PostgreSQL, Redis,
-# Chromium); each is installed from Debian's packages when missing and started on loopback.
+apt_install() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing $* and not root: install it with apt-get first" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 if ! cargo nextest --version >/dev/null 2>&1; then
     step "installing cargo-nextest"
     cargo install cargo-nextest --locked
 fi
+
+# --- a throwaway PostgreSQL on loopback --------------------------------------------------
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+if [ -z "$(pg_bin)" ]; then
+    step "installing PostgreSQL from Debian's packages"
+    apt_install postgresql
+fi
+PG_BIN="$(pg_bin)"
+PG_DIR="$(mktemp -d /tmp/rampart-test-pg.XXXXXX)"
+PG_PORT=$(( 20000 + RANDOM % 20000 ))
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+    # PostgreSQL refuses to run as root; Debian's package created this user.
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown postgres "$PG_DIR"
+    as_pg=(runuser -u postgres --)
+fi
+stop_postgres() {
+    "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+}
+trap stop_postgres EXIT
+step "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+"${as_pg[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U rampart -A trust --no-sync >/dev/null
+"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+export RAMPART_TEST_POSTGRES_URL="postgres://rampart@127.0.0.1:$PG_PORT/postgres"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -20,5 +56,5 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-step "tests (unit + end-to-end)"
+step "tests (unit + end-to-end, SQLite and PostgreSQL)"
 cargo nextest run --locked --no-fail-fast

@@ -13,4 +13,5 @@ pub mod error;
 pub mod observability;
 pub mod pipeline;
 pub mod server;
+pub mod store;
 pub mod upstream;

@@ -1,0 +1,181 @@
+//! Durable state behind narrow traits ([`UserStore`], [`SessionStore`]), with one SQL
+//! implementation that runs on the embedded SQLite file (the zero-set-up default, WAL journal)
+//! and on PostgreSQL (`[storage] url = "postgres://..."`) for several instances. Migrations are
+//! embedded in the binary and applied at start. No check talks to the database driver directly.
+
+mod sessions;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlStr};
+
+pub use sessions::{Session, SessionStore};
+pub use users::{NewUser, User, UserStore};
+
+/// Why the store failed; callers map it to a 5xx without showing the cause to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("`{0}` is not a supported store URL; use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("applying migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+/// Schema changes, oldest first, embedded so the binary carries its own schema.
+const MIGRATIONS: [(i64, &str, &str); 1] = [(
+    1,
+    "identity",
+    include_str!("../../migrations/0001_identity.sql"),
+)];
+
+/// The SQL store: SQLite or PostgreSQL, chosen by URL.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Connects (creating an SQLite file and its directory when needed) and applies pending
+    /// migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = Path::new(file)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            let url = if path.contains('?') {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            // SQLite serialises writers anyway; a few connections serve concurrent readers.
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer. synchronous=FULL: a
+                        // committed write survives a crash or power loss. busy_timeout: wait
+                        // for the writer lock instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The default store for a data directory: `DATA_DIR/rampart.db`.
+    pub fn default_url(data_dir: &Path) -> String {
+        format!("sqlite://{}", data_dir.join("rampart.db").display())
+    }
+}
+
+/// Current Unix time in seconds; stores take times as arguments so tests can pass any clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`].
+fn conflict(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
+        _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// Stores to run a test against: a fresh SQLite file always, and PostgreSQL when
+    /// `RAMPART_TEST_POSTGRES_URL` names a server (the test script starts one). Each
+    /// PostgreSQL test gets its own schema-less database, so tests can run in parallel.
+    pub(crate) async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Store::open(&Store::default_url(dir.path())).await.unwrap();
+        let mut stores = vec![(sqlite, Some(dir))];
+        if let Ok(admin_url) = std::env::var("RAMPART_TEST_POSTGRES_URL") {
+            stores.push((fresh_postgres(&admin_url).await, None));
+        }
+        stores
+    }
+
+    async fn fresh_postgres(admin_url: &str) -> Store {
+        use sqlx::Executor;
+        sqlx::any::install_default_drivers();
+        let name = format!("rampart_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = sqlx::AnyPool::connect(admin_url)
+            .await
+            .expect("the test PostgreSQL server is reachable");
+        // The name is made here from a UUID, never from input.
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        Store::open(&format!("{base}/{name}")).await.unwrap()
+    }
+}
