@@ -10,8 +10,12 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::demo::{self, DemoApp};
+use crate::identity::password;
+use crate::identity::roles::Roles;
+use crate::identity::users::{self, UserPolicy};
 use crate::observability::logging;
 use crate::server::Server;
+use crate::store::{Store, UserStore};
 
 /// Rampart: one binary in front of your web app or API that makes it production-ready.
 #[derive(Parser)]
@@ -35,6 +39,14 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Manage users: add, list, disable, enable, reset-password, set-roles.
+    User {
+        /// The configuration whose store and roles to use; without it, ./rampart-data.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Run the gateway in front of a built-in demo app, with no set-up at all.
     Demo {
         /// Address of the HTTPS gateway (self-signed certificate).
@@ -46,6 +58,32 @@ enum Command {
         /// Where Rampart keeps its files.
         #[arg(long, default_value = "./rampart-data")]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user. The password is read from standard input when it is not a terminal,
+    /// otherwise prompted for twice; it is never taken from the command line.
+    Add {
+        username: String,
+        /// A role from the config's [[role]] list; repeat for several.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+    },
+    /// List users with their roles and status.
+    List,
+    /// Stop a user from logging in and end all of their sessions.
+    Disable { username: String },
+    /// Let a disabled user log in again.
+    Enable { username: String },
+    /// Set a new password, read like `add` does.
+    ResetPassword { username: String },
+    /// Replace a user's roles.
+    SetRoles {
+        username: String,
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
     },
 }
 
@@ -69,6 +107,16 @@ fn run() -> anyhow::Result<ExitCode> {
             Some(config) => serve(config),
             None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
         },
+        Command::User { config, action } => {
+            let config = match config {
+                Some(path) => match load(&path) {
+                    Some(config) => Some(config),
+                    None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
+                },
+                None => None,
+            };
+            runtime()?.block_on(manage_users(config, action))
+        }
         Command::Demo {
             listen,
             admin,
@@ -98,6 +146,95 @@ fn load(path: &Path) -> Option<Config> {
             None
         }
     }
+}
+
+async fn manage_users(config: Option<Config>, action: UserAction) -> anyhow::Result<ExitCode> {
+    let (url, roles, password_min_length) = match &config {
+        Some(config) => (
+            config.storage_url(),
+            Some(Roles::build(&config.roles).map_err(anyhow::Error::msg)?),
+            config.identity.password_min_length,
+        ),
+        None => (
+            Store::default_url(Path::new("./rampart-data")),
+            None,
+            password::DEFAULT_MIN_LENGTH,
+        ),
+    };
+    let store = Store::open(&url).await.context("opening the store")?;
+    let policy = UserPolicy {
+        roles: roles.as_ref(),
+        password_min_length,
+    };
+    match action {
+        UserAction::Add { username, roles } => {
+            let password = read_password()?;
+            let user = users::add_user(&store, &policy, &username, &password, &roles).await?;
+            println!(
+                "created user {} (roles: {})",
+                user.username,
+                describe_roles(&user.roles)
+            );
+        }
+        UserAction::List => {
+            println!("{:<32} {:<10} {:<22} roles", "user", "status", "created");
+            for user in store.list_users().await? {
+                let created = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(user.created_at.max(0) as u64);
+                println!(
+                    "{:<32} {:<10} {:<22} {}",
+                    user.username,
+                    if user.disabled { "disabled" } else { "active" },
+                    humantime::format_rfc3339_seconds(created).to_string(),
+                    describe_roles(&user.roles)
+                );
+            }
+        }
+        UserAction::Disable { username } => {
+            let ended = users::set_disabled(&store, &username, true).await?;
+            println!("disabled user {username}; ended {ended} session(s)");
+        }
+        UserAction::Enable { username } => {
+            users::set_disabled(&store, &username, false).await?;
+            println!("enabled user {username}");
+        }
+        UserAction::ResetPassword { username } => {
+            let password = read_password()?;
+            users::reset_password(&store, &policy, &username, &password).await?;
+            println!("password of {username} changed");
+        }
+        UserAction::SetRoles { username, roles } => {
+            users::set_roles(&store, &policy, &username, &roles).await?;
+            println!("roles of {username}: {}", describe_roles(&roles));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_roles(roles: &[String]) -> String {
+    if roles.is_empty() {
+        "none".into()
+    } else {
+        roles.join(", ")
+    }
+}
+
+/// A password from standard input (one line) or, on a terminal, typed twice without echo.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        return Ok(password.strip_suffix('\r').unwrap_or(password).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Repeat password: ")?;
+    anyhow::ensure!(first == second, "the passwords do not match");
+    Ok(first)
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {

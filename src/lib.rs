@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod identity;
 pub mod observability;
 pub mod pipeline;
 pub mod server;

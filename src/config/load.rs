@@ -122,7 +122,7 @@ pub fn load_str(
 }
 
 /// Top-level keys; anything else in the file is a mistake.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 12] = [
     "mode",
     "data_dir",
     "listen",
@@ -130,6 +130,9 @@ const SECTIONS: [&str; 9] = [
     "log",
     "security_headers",
     "errors",
+    "storage",
+    "identity",
+    "role",
     "upstream",
     "route",
 ];
@@ -154,6 +157,9 @@ fn read_sections(mut table: toml::Table, report: &mut Report<'_>) -> Config {
         log: section(take("log"), "log", report),
         security_headers: section(take("security_headers"), "security_headers", report),
         errors: section(take("errors"), "errors", report),
+        storage: section(take("storage"), "storage", report),
+        identity: section(take("identity"), "identity", report),
+        roles: list(take("role"), "role", report),
         upstreams: list(take("upstream"), "upstream", report),
         routes: list(take("route"), "route", report),
     }
@@ -221,7 +227,9 @@ fn deserialize_at<T: DeserializeOwned>(
 
 /// Applies `RAMPART_SECTION__KEY=value` variables: `__` separates levels, a number selects an
 /// element of a `[[list]]`, and the value is read as TOML when it parses (`true`, `10`,
-/// `["a"]`) and as a plain string otherwise.
+/// `["a"]`) and as a plain string otherwise. A variable is an override when it has a `__` (an
+/// unknown section there is an error, to catch typos) or names a top-level key exactly
+/// (`RAMPART_MODE`); other `RAMPART_*` variables belong to someone else and are left alone.
 fn apply_env_overrides(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
@@ -229,7 +237,11 @@ fn apply_env_overrides(
 ) {
     let mut vars: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(name, _)| name.starts_with("RAMPART_"))
+        .filter(|(name, _)| {
+            name.strip_prefix("RAMPART_").is_some_and(|rest| {
+                rest.contains("__") || SECTIONS.contains(&rest.to_ascii_lowercase().as_str())
+            })
+        })
         .collect();
     vars.sort();
     for (var, raw) in vars {

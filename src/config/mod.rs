@@ -33,8 +33,60 @@ pub struct Config {
     pub log: LogConfig,
     pub security_headers: SecurityHeaders,
     pub errors: ErrorsConfig,
+    pub storage: StorageConfig,
+    pub identity: IdentityConfig,
+    pub roles: Vec<RoleConfig>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
+}
+
+impl Config {
+    /// The store URL: `[storage] url`, or the SQLite file in `data_dir`.
+    pub fn storage_url(&self) -> String {
+        self.storage
+            .url
+            .clone()
+            .unwrap_or_else(|| crate::store::Store::default_url(&self.data_dir))
+    }
+}
+
+/// `[storage]`: where users, sessions and the rest of Rampart's durable state live.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` (default: `DATA_DIR/rampart.db`) or `postgres://USER@HOST/DB` to share
+    /// state between instances.
+    pub url: Option<String>,
+}
+
+/// `[identity]`: users, passwords and sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Shortest password accepted for new passwords.
+    pub password_min_length: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            password_min_length: crate::identity::password::DEFAULT_MIN_LENGTH,
+        }
+    }
+}
+
+/// `[[role]]`: a named set of permissions, inheriting the permissions of other roles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// `[a-z0-9_-]`, as given to `rampart user add --role`.
+    pub name: String,
+    /// Permission strings routes can require, e.g. `"reports:read"`.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Roles whose permissions this role also has.
+    #[serde(default)]
+    pub inherits: Vec<String>,
 }
 
 /// Development or production: decides defaults that trade convenience for safety.

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 
 use super::load::KeyPath;
 use super::{Config, Mode};
+use crate::identity::password;
+use crate::identity::roles::{Roles, valid_role_name};
 use crate::pipeline::security_headers::ResponseHeaderPolicy;
 use crate::server::tls;
 
@@ -74,6 +76,42 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
                 config.log.level
             ),
         );
+    }
+
+    let min = config.identity.password_min_length;
+    if !(8..=password::MAX_LENGTH).contains(&min) {
+        problem(
+            KeyPath::key("identity").child("password_min_length"),
+            format!("must be between 8 and {}, got {min}", password::MAX_LENGTH),
+        );
+    }
+    if let Some(url) = &config.storage.url
+        && !["sqlite://", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+    {
+        problem(
+            KeyPath::key("storage").child("url"),
+            "use sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
+        );
+    }
+    let mut role_names = HashSet::new();
+    for (i, role) in config.roles.iter().enumerate() {
+        let at = KeyPath::key("role").index(i).child("name");
+        if !valid_role_name(&role.name) {
+            problem(
+                at,
+                format!(
+                    "`{}` is not a valid role name; use a-z, 0-9, `_` and `-`",
+                    role.name
+                ),
+            );
+        } else if !role_names.insert(role.name.as_str()) {
+            problem(at, format!("role `{}` is defined twice", role.name));
+        }
+    }
+    if let Err(reason) = Roles::build(&config.roles) {
+        problem(KeyPath::key("role"), reason);
     }
 
     let mut upstream_names = HashSet::new();
@@ -208,6 +246,18 @@ mod tests {
         assert!(
             found[0].starts_with("r.toml:1: listen.tls: production mode needs a certificate"),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn role_inheritance_problems_are_reported() {
+        let found = problems(
+            "[listen]\nplaintext = true\n[[role]]\nname = \"admin\"\ninherits = [\"staff\"]\n\
+             [[upstream]]\nname = \"app\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\npath = \"/\"\nupstream = \"app\"\n",
+        );
+        assert_eq!(
+            found,
+            vec!["r.toml:3: role: role `admin` inherits `staff`, which is not defined"]
         );
     }
 

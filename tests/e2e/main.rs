@@ -9,3 +9,4 @@ mod errors;
 mod lifecycle;
 mod proxy;
 mod tls;
+mod users_cli;

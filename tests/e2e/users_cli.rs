@@ -1,0 +1,114 @@
+//! `rampart user ...` against a real store file (and PostgreSQL when the test script started one).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::rampart_bin;
+
+/// Store URLs to test: an SQLite file in `dir`, and a fresh PostgreSQL database if available.
+fn store_urls(dir: &std::path::Path) -> Vec<String> {
+    let mut urls = vec![format!("sqlite://{}/users.db", dir.display())];
+    if let Ok(admin_url) = std::env::var("RAMPART_TEST_POSTGRES_URL") {
+        let name = format!("rampart_cli_{}", uuid::Uuid::now_v7().simple());
+        let psql = Command::new("psql")
+            .args([&admin_url, "-qc", &format!("CREATE DATABASE {name}")])
+            .status()
+            .unwrap();
+        assert!(psql.success());
+        urls.push(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0));
+    }
+    urls
+}
+
+fn rampart(config: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(rampart_bin())
+        .args(["user", "--config"])
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn users_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in store_urls(dir.path()) {
+        let config = dir.path().join("rampart.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[listen]\nplaintext = true\n[storage]\nurl = \"{url}\"\n\
+                 [[role]]\nname = \"viewer\"\npermissions = [\"reports:read\"]\n\
+                 [[role]]\nname = \"admin\"\ninherits = [\"viewer\"]\n\
+                 [[upstream]]\nname = \"app\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\npath = \"/\"\nupstream = \"app\"\n"
+            ),
+        )
+        .unwrap();
+
+        let added = rampart(
+            &config,
+            &["add", "ana", "--role", "admin"],
+            "tulip-harbor-seventeen\n",
+        );
+        assert!(added.status.success(), "{url}: {}", text(&added));
+        assert_eq!(text(&added).trim(), "created user ana (roles: admin)");
+
+        let weak = rampart(&config, &["add", "bob"], "password1234\n");
+        assert!(!weak.status.success());
+        assert!(
+            text(&weak).contains("one of the most common passwords"),
+            "{}",
+            text(&weak)
+        );
+        let unknown_role = rampart(
+            &config,
+            &["add", "bob", "--role", "root"],
+            "tulip-harbor-seventeen\n",
+        );
+        assert!(
+            text(&unknown_role)
+                .contains("`root` is not a defined role; defined roles: admin, viewer"),
+            "{}",
+            text(&unknown_role)
+        );
+
+        assert!(
+            rampart(&config, &["set-roles", "ana", "--role", "viewer"], "")
+                .status
+                .success()
+        );
+        assert!(rampart(&config, &["disable", "ana"], "").status.success());
+        let list = text(&rampart(&config, &["list"], ""));
+        let line = list
+            .lines()
+            .find(|l| l.starts_with("ana"))
+            .unwrap_or_else(|| panic!("{list}"));
+        assert!(
+            line.contains("disabled") && line.ends_with("viewer"),
+            "{line}"
+        );
+        assert!(
+            !list.contains("bob"),
+            "refused users were not created: {list}"
+        );
+        assert!(!list.contains("tulip"), "passwords are never printed");
+    }
+}
