@@ -4,6 +4,7 @@
 //! embedded in the binary and applied at start. No check talks to the database driver directly.
 
 mod sessions;
+mod tokens;
 mod users;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlStr};
 
 pub use sessions::{Session, SessionStore};
+pub use tokens::{RefreshToken, RefreshTokenStore, RefreshUse, SigningKey, SigningKeyStore};
 pub use users::{NewUser, User, UserStore};
 
 /// Why the store failed; callers map it to a 5xx without showing the cause to clients.
@@ -38,11 +40,18 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "identity",
-    include_str!("../../migrations/0001_identity.sql"),
-)];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (
+        1,
+        "identity",
+        include_str!("../../migrations/0001_identity.sql"),
+    ),
+    (
+        2,
+        "tokens",
+        include_str!("../../migrations/0002_tokens.sql"),
+    ),
+];
 
 /// The SQL store: SQLite or PostgreSQL, chosen by URL.
 #[derive(Clone, Debug)]
