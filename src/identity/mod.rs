@@ -2,4 +2,7 @@
 
 pub mod password;
 pub mod roles;
+pub mod secret;
+pub mod service;
+pub mod tokens;
 pub mod users;

@@ -1,0 +1,448 @@
+//! The identity service: logging in (password → session cookie, access token, refresh token),
+//! refreshing with rotation, logging out, and recognizing a request's user from its session
+//! cookie or bearer token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap};
+
+use super::password::{self, Verdict};
+use super::secret::{hash_token, new_token};
+use super::tokens::{TokenError, TokenService};
+use crate::store::{
+    RefreshToken, RefreshTokenStore, RefreshUse, Session, SessionStore, Store, StoreError, User,
+    UserStore,
+};
+
+/// The session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no Domain, so a
+/// sibling subdomain cannot plant or read it.
+pub const SESSION_COOKIE: &str = "__Host-rampart_session";
+
+/// Activity is written back at most this often per session, not on every request.
+const TOUCH_INTERVAL_SECONDS: i64 = 60;
+
+/// Session and token lifetimes.
+#[derive(Debug, Clone)]
+pub struct Lifetimes {
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub refresh: Duration,
+}
+
+/// Who made a request, as far as Rampart could tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub method: AuthMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Session,
+    Bearer,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Bearer => "bearer",
+        }
+    }
+}
+
+/// What a successful login or refresh hands out.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub user: User,
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    /// Set on login only: the new session's cookie value.
+    pub session_token: Option<String>,
+}
+
+/// Why credentials were refused. Clients see one answer for all of them.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    #[error("the refresh token is unknown, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("a refresh token was used twice; its whole family was revoked")]
+    RefreshReuse { user_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a request's credentials were not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("bearer token refused: {0}")]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct IdentityService {
+    store: Arc<Store>,
+    tokens: TokenService,
+    lifetimes: Lifetimes,
+}
+
+impl IdentityService {
+    pub fn new(store: Arc<Store>, tokens: TokenService, lifetimes: Lifetimes) -> Self {
+        password::warm_up();
+        Self {
+            store,
+            tokens,
+            lifetimes,
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    pub fn lifetimes(&self) -> &Lifetimes {
+        &self.lifetimes
+    }
+
+    /// Checks a password and opens a session. Unknown user, disabled user and wrong password
+    /// take the same work and give the same error.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        now: i64,
+    ) -> Result<Grant, LoginError> {
+        let user = self.store.user_by_name(username).await?;
+        let verdict = password::verify(password, user.as_ref().map(|u| u.password_hash.as_str()));
+        let (user, rehash) = match (user, verdict) {
+            (Some(user), Verdict::Right { rehash }) if !user.disabled => (user, rehash),
+            _ => return Err(LoginError::InvalidCredentials),
+        };
+        if rehash && let Ok(new_hash) = password::hash(password) {
+            self.store
+                .set_password_hash(&user.username, &new_hash, now)
+                .await?;
+        }
+        let session_token = new_token();
+        self.store
+            .create_session(&Session {
+                token_hash: hash_token(&session_token),
+                user_id: user.id.clone(),
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + self.lifetimes.session_absolute.as_secs() as i64,
+                revoked_at: None,
+            })
+            .await?;
+        let family = uuid::Uuid::now_v7().to_string();
+        let mut grant = self.grant(user, &family, now).await?;
+        grant.session_token = Some(session_token);
+        Ok(grant)
+    }
+
+    /// Spends a refresh token for a new access token and a new refresh token in the same family.
+    pub async fn refresh(&self, refresh_token: &str, now: i64) -> Result<Grant, LoginError> {
+        let spent = match self
+            .store
+            .use_refresh_token(&hash_token(refresh_token), now)
+            .await?
+        {
+            RefreshUse::Fresh(spent) => spent,
+            RefreshUse::Reused { user_id } => return Err(LoginError::RefreshReuse { user_id }),
+            RefreshUse::Unknown => return Err(LoginError::InvalidRefreshToken),
+        };
+        let user = match self.store.user_by_id(&spent.user_id).await? {
+            Some(user) if !user.disabled => user,
+            _ => return Err(LoginError::InvalidRefreshToken),
+        };
+        self.grant(user, &spent.family_id, now).await
+    }
+
+    async fn grant(&self, user: User, family: &str, now: i64) -> Result<Grant, LoginError> {
+        let refresh_token = new_token();
+        self.store
+            .add_refresh_token(&RefreshToken {
+                token_hash: hash_token(&refresh_token),
+                family_id: family.to_owned(),
+                user_id: user.id.clone(),
+                issued_at: now,
+                expires_at: now + self.lifetimes.refresh.as_secs() as i64,
+                used_at: None,
+                revoked_at: None,
+            })
+            .await?;
+        let (access_token, expires_in) = self.tokens.issue(&user, now);
+        Ok(Grant {
+            user,
+            access_token,
+            expires_in,
+            refresh_token,
+            session_token: None,
+        })
+    }
+
+    /// Ends the session behind `session_token` (if any).
+    pub async fn logout(&self, session_token: &str, now: i64) -> Result<(), StoreError> {
+        self.store
+            .revoke_session(&hash_token(session_token), now)
+            .await
+    }
+
+    /// Ends every session and refresh token of a user ("log out everywhere").
+    pub async fn logout_everywhere(&self, user_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.store.revoke_user_refresh_tokens(user_id, now).await?;
+        self.store.revoke_user_sessions(user_id, now).await
+    }
+
+    /// The request's user: from `Authorization: Bearer` (a bad token is an error, never a
+    /// fallback to the cookie), else from the session cookie. `Ok(None)`: anonymous.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<Option<Principal>, AuthError> {
+        if let Some(token) = bearer_token(headers) {
+            let claims = self.tokens.verify(token)?;
+            return Ok(Some(Principal {
+                user_id: claims.sub,
+                username: claims.name,
+                roles: claims.roles,
+                method: AuthMethod::Bearer,
+            }));
+        }
+        let Some(session_token) = cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let hash = hash_token(session_token);
+        let Some(session) = self.store.session(&hash).await? else {
+            return Ok(None);
+        };
+        let idle_deadline = session.last_seen_at + self.lifetimes.session_idle.as_secs() as i64;
+        if session.revoked_at.is_some() || session.expires_at <= now || idle_deadline <= now {
+            return Ok(None);
+        }
+        let Some(user) = self
+            .store
+            .user_by_id(&session.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+        else {
+            return Ok(None);
+        };
+        if now - session.last_seen_at >= TOUCH_INTERVAL_SECONDS {
+            self.store.touch_session(&hash, now).await?;
+        }
+        Ok(Some(Principal {
+            user_id: user.id,
+            username: user.username,
+            roles: user.roles,
+            method: AuthMethod::Session,
+        }))
+    }
+}
+
+/// The token of an `Authorization: Bearer ...` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The value of cookie `name` from the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::users::{UserPolicy, add_user};
+    use crate::store::test_support::stores;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    async fn service(store: Store) -> IdentityService {
+        let store = Arc::new(store);
+        let tokens = TokenService::load(
+            store.as_ref(),
+            "rampart",
+            "rampart",
+            Duration::from_secs(900),
+            0,
+        )
+        .await
+        .unwrap();
+        let lifetimes = Lifetimes {
+            session_idle: Duration::from_secs(1800),
+            session_absolute: DAY,
+            refresh: DAY,
+        };
+        let policy = UserPolicy {
+            roles: None,
+            password_min_length: 12,
+        };
+        add_user(
+            store.as_ref(),
+            &policy,
+            "ana",
+            "tulip-harbor-seventeen",
+            &["admin".into()],
+        )
+        .await
+        .unwrap();
+        IdentityService::new(store, tokens, lifetimes)
+    }
+
+    fn with_cookie(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            format!("theme=dark; {SESSION_COOKIE}={token}")
+                .parse()
+                .unwrap(),
+        );
+        headers
+    }
+
+    #[tokio::test]
+    async fn login_session_idle_timeout_and_logout_on_every_backend() {
+        for (store, _dir) in stores().await {
+            let identity = service(store).await;
+            let t0 = 1_000_000;
+            assert!(matches!(
+                identity.login("ana", "wrong-password-here", t0).await,
+                Err(LoginError::InvalidCredentials)
+            ));
+            assert!(matches!(
+                identity.login("nobody", "tulip-harbor-seventeen", t0).await,
+                Err(LoginError::InvalidCredentials)
+            ));
+            let grant = identity
+                .login("ana", "tulip-harbor-seventeen", t0)
+                .await
+                .unwrap();
+            let session = grant.session_token.unwrap();
+            let who = identity
+                .authenticate(&with_cookie(&session), t0 + 10)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (who.username.as_str(), who.method),
+                ("ana", AuthMethod::Session)
+            );
+
+            // Activity keeps the session alive; 30 minutes of silence ends it.
+            assert!(
+                identity
+                    .authenticate(&with_cookie(&session), t0 + 1700)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                identity
+                    .authenticate(&with_cookie(&session), t0 + 1700 + 1799)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                identity
+                    .authenticate(&with_cookie(&session), t0 + 1700 + 1800 + 1800)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+
+            let second = identity
+                .login("ana", "tulip-harbor-seventeen", t0)
+                .await
+                .unwrap()
+                .session_token
+                .unwrap();
+            identity.logout(&second, t0 + 5).await.unwrap();
+            assert!(
+                identity
+                    .authenticate(&with_cookie(&second), t0 + 6)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                identity
+                    .authenticate(&with_cookie("forged"), t0)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_and_reuse_revokes_the_family_on_every_backend() {
+        for (store, _dir) in stores().await {
+            let identity = service(store).await;
+            let now = crate::store::unix_now();
+            let first = identity
+                .login("ana", "tulip-harbor-seventeen", now)
+                .await
+                .unwrap();
+            let second = identity
+                .refresh(&first.refresh_token, now + 1)
+                .await
+                .unwrap();
+            assert_ne!(second.refresh_token, first.refresh_token);
+            let mut bearer = HeaderMap::new();
+            bearer.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {}", second.access_token).parse().unwrap(),
+            );
+            let who = identity.authenticate(&bearer, now).await.unwrap().unwrap();
+            assert_eq!(
+                (who.roles.as_slice(), who.method),
+                (&["admin".to_owned()][..], AuthMethod::Bearer)
+            );
+
+            assert!(matches!(
+                identity.refresh(&first.refresh_token, now + 2).await,
+                Err(LoginError::RefreshReuse { .. })
+            ));
+            assert!(
+                matches!(
+                    identity.refresh(&second.refresh_token, now + 3).await,
+                    Err(LoginError::RefreshReuse { .. })
+                ),
+                "the thief's successor dies too"
+            );
+            bearer.insert(header::AUTHORIZATION, "Bearer garbage".parse().unwrap());
+            assert!(identity.authenticate(&bearer, now).await.is_err());
+        }
+    }
+
+    #[test]
+    fn credentials_are_found_in_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "bearer abc.def".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Some("abc.def"));
+        headers.insert(header::AUTHORIZATION, "Basic YTpi".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
+        assert_eq!(cookie(&with_cookie("tok"), SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&with_cookie("tok"), "missing"), None);
+    }
+}
