@@ -18,6 +18,18 @@ use crate::pipeline::request_id::X_REQUEST_ID;
 pub enum GatewayError {
     #[error("{0}")]
     BadRequest(&'static str),
+    #[error("the request body is not valid: {0}")]
+    InvalidRequest(String),
+    #[error("send the body as {0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("sign in first: this route needs an authenticated user")]
+    Unauthenticated,
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    #[error("your roles do not allow this")]
+    Forbidden,
     #[error("no route matches this request")]
     NoRoute,
     #[error("this route does not accept the method")]
@@ -36,12 +48,19 @@ pub enum GatewayError {
     UpstreamErrorPage { status: StatusCode },
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
+    #[error("a backing service is unavailable; try again shortly")]
+    Unavailable,
 }
 
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -50,6 +69,7 @@ impl GatewayError {
             Self::UpstreamUnavailable | Self::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             Self::UpstreamErrorPage { status } => *status,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -57,6 +77,12 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden => "forbidden",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::NoRoute => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
@@ -66,6 +92,7 @@ impl GatewayError {
             Self::UpstreamProtocol => "bad_gateway",
             Self::UpstreamErrorPage { .. } => "upstream_error",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::Unavailable => "unavailable",
         }
     }
 }
@@ -87,6 +114,18 @@ pub fn error_response(error: &GatewayError, request_id: &HeaderValue) -> Respons
     match error {
         GatewayError::MethodNotAllowed { allow } => {
             response.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        GatewayError::Unauthenticated | GatewayError::InvalidCredentials => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rampart\""),
+            );
+        }
+        GatewayError::InvalidToken => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rampart\", error=\"invalid_token\""),
+            );
         }
         GatewayError::RateLimited { retry_after } => {
             let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -144,6 +183,8 @@ mod tests {
         let id = HeaderValue::from_static("req-1");
         let cases = [
             (GatewayError::BadRequest("missing Host"), 400, "bad_request"),
+            (GatewayError::Unauthenticated, 401, "unauthenticated"),
+            (GatewayError::Forbidden, 403, "forbidden"),
             (GatewayError::NoRoute, 404, "not_found"),
             (GatewayError::RequestTimeout, 408, "request_timeout"),
             (

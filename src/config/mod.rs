@@ -59,18 +59,39 @@ pub struct StorageConfig {
     pub url: Option<String>,
 }
 
-/// `[identity]`: users, passwords and sessions.
+/// `[identity]`: users, passwords, sessions and tokens.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdentityConfig {
     /// Shortest password accepted for new passwords.
     pub password_min_length: usize,
+    /// A session unused for this long ends.
+    pub session_idle_timeout: HumanDuration,
+    /// A session ends this long after login, however active.
+    pub session_lifetime: HumanDuration,
+    /// Lifetime of access tokens (JWT); they cannot be revoked, so keep it short.
+    pub access_token_ttl: HumanDuration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_lifetime: HumanDuration,
+    /// `iss` and `aud` of access tokens.
+    pub token_issuer: String,
+    pub token_audience: String,
+    /// File with the key (at least 32 bytes) that signs the identity headers sent to the
+    /// app; default: `DATA_DIR/identity-header.key`, created on first start.
+    pub header_secret_file: Option<PathBuf>,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
             password_min_length: crate::identity::password::DEFAULT_MIN_LENGTH,
+            session_idle_timeout: HumanDuration::secs(30 * 60),
+            session_lifetime: HumanDuration::secs(12 * 3600),
+            access_token_ttl: HumanDuration::secs(15 * 60),
+            refresh_token_lifetime: HumanDuration::secs(30 * 86_400),
+            token_issuer: "rampart".into(),
+            token_audience: "rampart".into(),
+            header_secret_file: None,
         }
     }
 }
@@ -374,6 +395,9 @@ pub struct RouteConfig {
     pub max_body: Option<ByteSize>,
     /// Overrides the upstream's `response_timeout` for this route (e.g. slow LLM answers).
     pub response_timeout: Option<HumanDuration>,
+    /// Who may use the route: `"public"`, `"authenticated"`, or a permission that one of the
+    /// user's roles must grant. Absent: public in development, denied in production.
+    pub auth: Option<RouteAuth>,
     #[serde(default)]
     pub security_headers: SecurityHeaders,
 }
@@ -439,5 +463,34 @@ impl<'de> Deserialize<'de> for IpCidr {
                     "`{text}` is neither an IP address nor a CIDR network like 10.0.0.0/8"
                 ))
             })
+    }
+}
+
+/// A route's access rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteAuth {
+    Public,
+    Authenticated,
+    Permission(String),
+}
+
+impl<'de> Deserialize<'de> for RouteAuth {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "public" => Ok(Self::Public),
+            "authenticated" => Ok(Self::Authenticated),
+            permission
+                if !permission.is_empty()
+                    && permission
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b":_.-*/".contains(&b)) =>
+            {
+                Ok(Self::Permission(permission.to_owned()))
+            }
+            _ => Err(de::Error::custom(format!(
+                "`{text}` is not an access rule; use \"public\", \"authenticated\" or a permission such as \"reports:read\""
+            ))),
+        }
     }
 }

@@ -188,6 +188,17 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
         {
             problem(at.clone().child("security_headers"), reason);
         }
+        if let Some(crate::config::RouteAuth::Permission(permission)) = &route.auth
+            && let Ok(roles) = Roles::build(&config.roles)
+            && !roles.grants_anyone(permission)
+        {
+            problem(
+                at.clone().child("auth"),
+                format!(
+                    "no [[role]] grants `{permission}`, so nobody could use this route; add it to a role's permissions"
+                ),
+            );
+        }
         let label = route.label();
         let is_duplicate = !route_labels.insert((label, route.host.as_deref()));
         if is_duplicate {

@@ -1,5 +1,7 @@
 //! Identity: users and passwords, roles and permissions.
 
+pub mod api;
+pub mod events;
 pub mod password;
 pub mod roles;
 pub mod secret;

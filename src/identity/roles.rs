@@ -37,6 +37,13 @@ impl Roles {
         names
     }
 
+    /// Does any role grant `permission`?
+    pub fn grants_anyone(&self, permission: &str) -> bool {
+        self.permissions
+            .values()
+            .any(|granted| granted.contains(permission))
+    }
+
     /// Does any of `user_roles` grant `permission`? Unknown role names grant nothing.
     pub fn allows(&self, user_roles: &[String], permission: &str) -> bool {
         user_roles

@@ -4,7 +4,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom;
-use sha2::{Digest, Sha256};
 
 /// 32 bytes from the operating system's CSPRNG, base64url without padding.
 pub fn new_token() -> String {
@@ -17,9 +16,9 @@ pub fn new_token() -> String {
 
 /// What the store keeps of a token.
 pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
     let mut hex = String::with_capacity(64);
-    for byte in digest {
+    for byte in digest.as_ref() {
         hex.push_str(&format!("{byte:02x}"));
     }
     hex

@@ -195,6 +195,13 @@ impl IdentityService {
             .await
     }
 
+    /// Ends the refresh-token family `refresh_token` belongs to.
+    pub async fn revoke_refresh(&self, refresh_token: &str, now: i64) -> Result<(), StoreError> {
+        self.store
+            .revoke_refresh_family_of(&hash_token(refresh_token), now)
+            .await
+    }
+
     /// Ends every session and refresh token of a user ("log out everywhere").
     pub async fn logout_everywhere(&self, user_id: &str, now: i64) -> Result<u64, StoreError> {
         self.store.revoke_user_refresh_tokens(user_id, now).await?;
@@ -417,6 +424,22 @@ mod tests {
             assert_eq!(
                 (who.roles.as_slice(), who.method),
                 (&["admin".to_owned()][..], AuthMethod::Bearer)
+            );
+
+            let other = identity
+                .login("ana", "tulip-harbor-seventeen", now)
+                .await
+                .unwrap();
+            identity
+                .revoke_refresh(&other.refresh_token, now)
+                .await
+                .unwrap();
+            assert!(
+                identity
+                    .refresh(&other.refresh_token, now + 1)
+                    .await
+                    .is_err(),
+                "logout revoked it"
             );
 
             assert!(matches!(

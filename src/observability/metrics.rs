@@ -84,6 +84,9 @@ pub struct Metrics {
     active_connections: Family<ListenerLabels, Gauge>,
     tls_handshakes: Family<HandshakeLabels, Counter>,
     cert_reloads: Family<ResultLabels, Counter>,
+    logins: Family<ResultLabels, Counter>,
+    token_verifications: Family<ResultLabels, Counter>,
+    access_denials: Family<RouteLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -147,6 +150,24 @@ impl Metrics {
             "Certificate reload attempts, by result",
             cert_reloads.clone(),
         );
+        let logins = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "rampart_logins",
+            "Login attempts, by result (ok, invalid_credentials, error)",
+            logins.clone(),
+        );
+        let token_verifications = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "rampart_token_verifications",
+            "Bearer token checks, by result (ok or the reason for refusal)",
+            token_verifications.clone(),
+        );
+        let access_denials = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "rampart_access_denials",
+            "Requests refused 401/403 by route rules",
+            access_denials.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -164,6 +185,9 @@ impl Metrics {
             active_connections,
             tls_handshakes,
             cert_reloads,
+            logins,
+            token_verifications,
+            access_denials,
         }
     }
 
@@ -223,6 +247,24 @@ impl Metrics {
         let result = if ok { "ok" } else { "error" };
         self.cert_reloads
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn login(&self, result: &'static str) {
+        self.logins.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    pub fn token_verification(&self, result: &'static str) {
+        self.token_verifications
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn access_denied(&self, route: &str) {
+        self.access_denials
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
             .inc();
     }
 

@@ -1,18 +1,22 @@
 //! The request pipeline: the straight line every request travels, decided in this one file.
 //!
 //! ```text
-//! client ─▶ client address ─▶ request id ─▶ route ─▶ path check ─▶ forwarding headers
-//!        ─▶ upstream pool ─▶ app ─▶ error-page scrub ─▶ security headers ─▶ access log ─▶ client
+//! client ─▶ client address ─▶ request id ─▶ (Rampart's own /_rampart/ endpoints)
+//!        ─▶ route ─▶ path check ─▶ authenticate ─▶ authorize ─▶ identity headers
+//!        ─▶ forwarding headers ─▶ upstream pool ─▶ app
+//!        ─▶ error-page scrub ─▶ security headers ─▶ access log ─▶ client
 //! ```
 //!
-//! Later checks (bans and rate limits, input limits, attack filter, authentication,
-//! authorization, LLM guard) slot in between "path check" and "forwarding headers". Each step is
+//! Later checks (bans and rate limits, input limits, attack filter before authentication; the
+//! LLM guard after authorization) slot in at their places in [`Gateway::proxy`]. Each step is
 //! a function in its own module; a step that refuses returns a [`GatewayError`], which becomes
 //! the JSON envelope in exactly one place, [`Gateway::handle`].
 
+pub mod authorize;
 pub mod client_addr;
 pub mod error_pages;
 pub mod forwarding;
+pub mod identity_headers;
 pub mod request_id;
 pub mod routing;
 pub mod security_headers;
@@ -28,14 +32,22 @@ use hyper::body::Incoming;
 use self::client_addr::ClientAddr;
 use self::error_pages::Scrubbed;
 use self::forwarding::Forwarded;
+use self::identity_headers::IdentityHeaderSigner;
 use self::request_id::X_REQUEST_ID;
 use self::routing::{Route, Router};
 use self::security_headers::ResponseHeaderPolicy;
 use crate::body::ResponseBody;
-use crate::config::{Config, IpCidr, Mode, ReplaceUpstreamErrors, SecurityHeaders};
+use crate::config::{Config, IpCidr, Mode, ReplaceUpstreamErrors, RouteAuth, SecurityHeaders};
 use crate::error::{GatewayError, error_response};
+use crate::identity::api::{self, Caller, IdentityApi};
+use crate::identity::events::{SecurityEvent, emit};
+use crate::identity::roles::Roles;
+use crate::identity::service::{
+    AuthError, AuthMethod, IdentityService, Principal, SESSION_COOKIE, cookie,
+};
 use crate::observability::access_log::{AccessRecord, ObservedBody, path_for_log};
 use crate::observability::metrics::{Metrics, RouteMetrics};
+use crate::store::unix_now;
 use crate::upstream::{self, BodyLimits, UpstreamPool};
 
 /// How a client reached us; fixed for the life of a connection.
@@ -43,6 +55,14 @@ use crate::upstream::{self, BodyLimits, UpstreamPool};
 pub struct ConnectionInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+}
+
+/// What every worker's pipeline shares: metrics, the identity service and its key material.
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub identity: Arc<IdentityService>,
+    pub roles: Arc<Roles>,
+    pub header_signer: Arc<IdentityHeaderSigner>,
 }
 
 /// Everything the pipeline needs, built once from the validated config.
@@ -56,11 +76,18 @@ pub struct Gateway {
     /// Header policy for answers to requests that matched no route.
     unrouted_headers: ResponseHeaderPolicy,
     unrouted_metrics: RouteMetrics,
+    own_metrics: RouteMetrics,
     metrics: Arc<Metrics>,
+    mode: Mode,
+    identity: Arc<IdentityService>,
+    api: IdentityApi,
+    roles: Arc<Roles>,
+    header_signer: Arc<IdentityHeaderSigner>,
 }
 
 impl Gateway {
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Self, String> {
+    pub fn new(config: &Config, shared: &Shared) -> Result<Self, String> {
+        let metrics = shared.metrics.clone();
         let pools: Vec<Arc<UpstreamPool>> = config
             .upstreams
             .iter()
@@ -85,7 +112,16 @@ impl Gateway {
                 &SecurityHeaders::default(),
             )?,
             unrouted_metrics: metrics.route("unrouted"),
+            own_metrics: metrics.route("_rampart"),
+            api: IdentityApi {
+                identity: shared.identity.clone(),
+                metrics: metrics.clone(),
+            },
             metrics,
+            mode: config.mode,
+            identity: shared.identity.clone(),
+            roles: shared.roles.clone(),
+            header_signer: shared.header_signer.clone(),
         })
     }
 
@@ -119,6 +155,25 @@ impl Gateway {
             upstream: None,
             log: self.access_log,
         };
+
+        // Rampart's own endpoints (login, tokens) are never the app's.
+        if request.uri().path().starts_with(api::PREFIX) {
+            let caller = Caller {
+                ip: client.ip,
+                request_id: &request_id,
+            };
+            let mut response = match self.api.handle(request, &caller).await {
+                Ok(response) => response,
+                Err(err) => error_response(&err, &request_id),
+            };
+            self.unrouted_headers
+                .apply(response.headers_mut(), conn.tls);
+            response.headers_mut().insert(X_REQUEST_ID, request_id);
+            record.route = Some("_rampart".into());
+            record.status = response.status().as_u16();
+            let metrics = self.own_metrics.clone();
+            return response.map(|body| ObservedBody::new(body, record, metrics));
+        }
 
         // Routing decides every per-route policy below.
         let route = self.router.find(
@@ -181,6 +236,37 @@ impl Gateway {
             ));
         }
 
+        // Authentication: who is asking, from the session cookie or a bearer token.
+        let now = unix_now();
+        let principal = self
+            .authenticate(route, &request, client, request_id, now)
+            .await?;
+        // Authorization: the route's rule against the user's roles; default deny in production.
+        if let Err(denied) = authorize::check(
+            route.auth.as_ref(),
+            principal.as_ref(),
+            &self.roles,
+            self.mode,
+        ) {
+            self.metrics.access_denied(&route.label);
+            let user = principal.as_ref().map(|p| p.username.as_str());
+            emit(
+                &SecurityEvent::AccessDenied {
+                    user,
+                    route: &route.label,
+                    ip: client.ip,
+                },
+                request_id.to_str().unwrap_or_default(),
+            );
+            return Err(denied);
+        }
+        // Identity headers: the client's copies are dropped, ours are signed.
+        identity_headers::strip_client_copies(request.headers_mut());
+        if let Some(principal) = &principal {
+            self.header_signer
+                .add(request.headers_mut(), principal, request_id, now);
+        }
+
         let upgrade = forwarding::is_upgrade(request.headers());
         forwarding::strip_hop_by_hop(request.headers_mut(), upgrade);
         forwarding::add_forwarding_headers(
@@ -231,6 +317,58 @@ impl Gateway {
                     "replaced an upstream error page that could leak internals"
                 );
                 Err(GatewayError::UpstreamErrorPage { status })
+            }
+        }
+    }
+}
+
+impl Gateway {
+    /// The request's user, if it presents credentials. A bad bearer token is refused on
+    /// protected routes and ignored on public ones; anonymous requests cost nothing.
+    async fn authenticate(
+        &self,
+        route: &Route,
+        request: &Request<Incoming>,
+        client: ClientAddr,
+        request_id: &HeaderValue,
+        now: i64,
+    ) -> Result<Option<Principal>, GatewayError> {
+        let headers = request.headers();
+        let has_credentials = headers.contains_key(header::AUTHORIZATION)
+            || cookie(headers, SESSION_COOKIE).is_some();
+        if !has_credentials {
+            return Ok(None);
+        }
+        let is_public = matches!(route.auth, Some(RouteAuth::Public))
+            || (route.auth.is_none() && self.mode == Mode::Development);
+        match self.identity.authenticate(headers, now).await {
+            Ok(principal) => {
+                if principal
+                    .as_ref()
+                    .is_some_and(|p| p.method == AuthMethod::Bearer)
+                {
+                    self.metrics.token_verification("ok");
+                }
+                Ok(principal)
+            }
+            Err(AuthError::Token(err)) => {
+                self.metrics.token_verification(err.reason());
+                emit(
+                    &SecurityEvent::TokenRejected {
+                        reason: err.reason(),
+                        ip: client.ip,
+                    },
+                    request_id.to_str().unwrap_or_default(),
+                );
+                if is_public {
+                    Ok(None)
+                } else {
+                    Err(GatewayError::InvalidToken)
+                }
+            }
+            Err(err @ AuthError::Store(_)) => {
+                tracing::error!(request_id = request_id.to_str().unwrap_or_default(), error = %err, "identity store failure");
+                Err(GatewayError::Unavailable)
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{HeaderValue, Method};
 
 use super::security_headers::ResponseHeaderPolicy;
-use crate::config::{Config, RouteConfig};
+use crate::config::{Config, RouteAuth, RouteConfig};
 use crate::error::GatewayError;
 use crate::observability::metrics::{Metrics, RouteMetrics};
 use crate::upstream::UpstreamPool;
@@ -23,6 +23,8 @@ pub struct Route {
     pub response_timeout: Duration,
     pub response_headers: ResponseHeaderPolicy,
     pub metrics: RouteMetrics,
+    /// Who may use the route; `None`: public in development, denied in production.
+    pub auth: Option<RouteAuth>,
 }
 
 enum HostPattern {
@@ -137,6 +139,7 @@ impl Route {
                 &route.security_headers,
             )?,
             metrics: metrics.route(route.label()),
+            auth: route.auth.clone(),
         })
     }
 }

@@ -26,8 +26,13 @@ use self::listener::{ConnectionLimits, Listener};
 use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
 use crate::config::{Config, Mode};
+use crate::identity::roles::Roles;
+use crate::identity::service::{IdentityService, Lifetimes};
+use crate::identity::tokens::TokenService;
 use crate::observability::metrics::Metrics;
-use crate::pipeline::Gateway;
+use crate::pipeline::identity_headers::IdentityHeaderSigner;
+use crate::pipeline::{Gateway, Shared};
+use crate::store::{Store, unix_now};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,10 @@ pub enum StartError {
     Tls(String),
     #[error("{0}")]
     Pipeline(String),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("identity: {0}")]
+    Identity(String),
     #[error("cannot start a worker thread: {0}")]
     Worker(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -114,6 +123,8 @@ impl Server {
             None => (None, None),
         };
 
+        let shared = identity(config, metrics.clone()).await?;
+
         // The first socket settles the port (the config may say 0); the others share it.
         let first = bind_shared(listen.address)?;
         let gateway_address = first.local_addr().map_err(|source| StartError::Bind {
@@ -129,8 +140,7 @@ impl Server {
         let workers = sockets
             .into_iter()
             .map(|socket| {
-                let gateway =
-                    Gateway::new(config, metrics.clone()).map_err(StartError::Pipeline)?;
+                let gateway = Gateway::new(config, &shared).map_err(StartError::Pipeline)?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -276,6 +286,38 @@ impl Server {
         tracing::info!(event = "stopped", "all connections closed");
         Ok(())
     }
+}
+
+/// Opens the store and builds what every worker shares for identity: token keys, roles and
+/// the key that signs identity headers.
+async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, StartError> {
+    let store = Arc::new(Store::open(&config.storage_url()).await?);
+    let settings = &config.identity;
+    let tokens = TokenService::load(
+        store.as_ref(),
+        &settings.token_issuer,
+        &settings.token_audience,
+        settings.access_token_ttl.0,
+        unix_now(),
+    )
+    .await?;
+    let lifetimes = Lifetimes {
+        session_idle: settings.session_idle_timeout.0,
+        session_absolute: settings.session_lifetime.0,
+        refresh: settings.refresh_token_lifetime.0,
+    };
+    let (secret_path, create) = match &settings.header_secret_file {
+        Some(path) => (path.clone(), false),
+        None => (config.data_dir.join("identity-header.key"), true),
+    };
+    let header_signer =
+        IdentityHeaderSigner::from_file(&secret_path, create).map_err(StartError::Identity)?;
+    Ok(Shared {
+        metrics,
+        identity: Arc::new(IdentityService::new(store, tokens, lifetimes)),
+        roles: Arc::new(Roles::build(&config.roles).map_err(StartError::Identity)?),
+        header_signer: Arc::new(header_signer),
+    })
 }
 
 /// The certificate to serve: the configured one, a self-signed one in development, or none

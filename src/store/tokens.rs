@@ -55,6 +55,8 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn use_refresh_token(&self, token_hash: &str, now: i64)
     -> Result<RefreshUse, StoreError>;
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<(), StoreError>;
+    /// Revokes the family of the token with this hash (logout with a refresh token).
+    async fn revoke_refresh_family_of(&self, token_hash: &str, now: i64) -> Result<(), StoreError>;
     async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<(), StoreError>;
 }
 
@@ -158,6 +160,17 @@ impl RefreshTokenStore for Store {
         )
         .bind(now)
         .bind(family_id.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_refresh_family_of(&self, token_hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $2)",
+        )
+        .bind(now)
+        .bind(token_hash.to_owned())
         .execute(&self.pool)
         .await?;
         Ok(())

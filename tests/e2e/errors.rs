@@ -169,7 +169,8 @@ async fn production_replaces_upstream_stack_traces() {
     let config = format!(
         "mode = \"production\"\n{}",
         plaintext_config(&[upstream.url()], "", "")
-    );
+    )
+    .replace("path = \"/\"\n", "path = \"/\"\nauth = \"public\"\n");
     let rampart = Rampart::start(&config);
     let client = plain_client();
     let response = client

@@ -76,7 +76,12 @@ impl Rampart {
         let path = dir.path().join("rampart.toml");
         std::fs::write(&path, config).unwrap();
         let mut command = Command::new(rampart_bin());
-        command.arg("serve").arg("--config").arg(&path);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            // Each gateway gets its own store and keys.
+            .env("RAMPART_DATA_DIR", dir.path().join("data"));
         Self::spawn(command, dir)
     }
 

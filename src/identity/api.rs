@@ -1,0 +1,342 @@
+//! Rampart's own identity endpoints, under `/_rampart/`:
+//!
+//! | endpoint | does |
+//! |---|---|
+//! | `POST /_rampart/api/login` | `{"username", "password"}` → access token, refresh token, session cookie |
+//! | `POST /_rampart/api/refresh` | `{"refresh_token"}` → new access and refresh tokens (rotation) |
+//! | `POST /_rampart/api/logout` | ends the cookie's session (and `{"refresh_token"}`'s family, if given) |
+//! | `POST /_rampart/api/logout-everywhere` | ends every session and refresh token of the caller |
+//! | `GET /_rampart/api/me` | the caller's identity |
+//! | `GET /_rampart/.well-known/jwks.json` | public keys of access tokens |
+//!
+//! JSON bodies must say `Content-Type: application/json`: browsers cannot send that
+//! cross-site without a CORS preflight, which stops login CSRF.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::events::{SecurityEvent, emit};
+use super::service::{
+    AuthError, Grant, IdentityService, LoginError, Principal, SESSION_COOKIE, cookie,
+};
+use crate::body::ResponseBody;
+use crate::error::GatewayError;
+use crate::observability::metrics::Metrics;
+use crate::store::unix_now;
+
+/// Every path starting with this is Rampart's, never the app's.
+pub const PREFIX: &str = "/_rampart/";
+
+/// Largest JSON body the endpoints read.
+const MAX_BODY: usize = 16 * 1024;
+
+/// Who is calling, for events and cookies.
+pub struct Caller<'a> {
+    pub ip: IpAddr,
+    pub request_id: &'a HeaderValue,
+}
+
+pub struct IdentityApi {
+    pub identity: Arc<IdentityService>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Deserialize, Default)]
+struct LogoutRequest {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+impl IdentityApi {
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        caller: &Caller<'_>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let path = request.uri().path().to_owned();
+        match (request.method().clone(), path.as_str()) {
+            (Method::POST, "/_rampart/api/login") => self.login(request, caller).await,
+            (Method::POST, "/_rampart/api/refresh") => self.refresh(request, caller).await,
+            (Method::POST, "/_rampart/api/logout") => self.logout(request, caller).await,
+            (Method::POST, "/_rampart/api/logout-everywhere") => {
+                self.logout_everywhere(request, caller).await
+            }
+            (Method::GET, "/_rampart/api/me") => self.me(request).await,
+            (Method::GET, "/_rampart/.well-known/jwks.json") => {
+                Ok(json_response(StatusCode::OK, self.identity.tokens().jwks()))
+            }
+            (
+                _,
+                "/_rampart/api/login"
+                | "/_rampart/api/refresh"
+                | "/_rampart/api/logout"
+                | "/_rampart/api/logout-everywhere",
+            ) => Err(GatewayError::MethodNotAllowed {
+                allow: HeaderValue::from_static("POST"),
+            }),
+            (_, "/_rampart/api/me" | "/_rampart/.well-known/jwks.json") => {
+                Err(GatewayError::MethodNotAllowed {
+                    allow: HeaderValue::from_static("GET"),
+                })
+            }
+            _ => Err(GatewayError::NoRoute),
+        }
+    }
+
+    async fn login(
+        &self,
+        request: Request<Incoming>,
+        caller: &Caller<'_>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let body: LoginRequest = read_json(request).await?;
+        let request_id = caller.request_id.to_str().unwrap_or_default();
+        match self
+            .identity
+            .login(&body.username, &body.password, unix_now())
+            .await
+        {
+            Ok(grant) => {
+                self.metrics.login("ok");
+                emit(
+                    &SecurityEvent::LoginSucceeded {
+                        user: &grant.user.username,
+                        ip: caller.ip,
+                    },
+                    request_id,
+                );
+                let mut response = grant_response(&grant);
+                if let Some(token) = &grant.session_token {
+                    let max_age = self.identity.lifetimes().session_absolute.as_secs();
+                    let cookie = format!(
+                        "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}"
+                    );
+                    response.headers_mut().insert(
+                        header::SET_COOKIE,
+                        HeaderValue::try_from(cookie).expect("tokens are base64url"),
+                    );
+                }
+                Ok(response)
+            }
+            Err(LoginError::InvalidCredentials) => {
+                self.metrics.login("invalid_credentials");
+                emit(
+                    &SecurityEvent::LoginFailed {
+                        user: &body.username,
+                        ip: caller.ip,
+                    },
+                    request_id,
+                );
+                Err(GatewayError::InvalidCredentials)
+            }
+            Err(err) => {
+                self.metrics.login("error");
+                Err(unavailable(&err, request_id))
+            }
+        }
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<Incoming>,
+        caller: &Caller<'_>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let body: RefreshRequest = read_json(request).await?;
+        let request_id = caller.request_id.to_str().unwrap_or_default();
+        match self.identity.refresh(&body.refresh_token, unix_now()).await {
+            Ok(grant) => Ok(grant_response(&grant)),
+            Err(LoginError::RefreshReuse { user_id }) => {
+                emit(
+                    &SecurityEvent::RefreshTokenReused {
+                        user_id: &user_id,
+                        ip: caller.ip,
+                    },
+                    request_id,
+                );
+                Err(GatewayError::InvalidToken)
+            }
+            Err(LoginError::InvalidRefreshToken | LoginError::InvalidCredentials) => {
+                Err(GatewayError::InvalidToken)
+            }
+            Err(err @ LoginError::Store(_)) => Err(unavailable(&err, request_id)),
+        }
+    }
+
+    async fn logout(
+        &self,
+        request: Request<Incoming>,
+        caller: &Caller<'_>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let request_id = caller.request_id.to_str().unwrap_or_default();
+        let now = unix_now();
+        let principal = self.principal(request.headers()).await?;
+        let session = cookie(request.headers(), SESSION_COOKIE).map(str::to_owned);
+        let has_body = request.headers().contains_key(header::CONTENT_TYPE);
+        let body: LogoutRequest = if has_body {
+            read_json(request).await?
+        } else {
+            LogoutRequest::default()
+        };
+        if let Some(session) = session {
+            self.identity
+                .logout(&session, now)
+                .await
+                .map_err(|err| unavailable(&err, request_id))?;
+        }
+        if let Some(refresh) = body.refresh_token {
+            self.identity
+                .revoke_refresh(&refresh, now)
+                .await
+                .map_err(|err| unavailable(&err, request_id))?;
+        }
+        emit(
+            &SecurityEvent::Logout {
+                user: principal.as_ref().map(|p| p.username.as_str()),
+                ip: caller.ip,
+            },
+            request_id,
+        );
+        let mut response = Response::new(ResponseBody::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static(
+                "__Host-rampart_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+            ),
+        );
+        Ok(response)
+    }
+
+    async fn logout_everywhere(
+        &self,
+        request: Request<Incoming>,
+        caller: &Caller<'_>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let request_id = caller.request_id.to_str().unwrap_or_default();
+        let principal = self
+            .principal(request.headers())
+            .await?
+            .ok_or(GatewayError::Unauthenticated)?;
+        let sessions = self
+            .identity
+            .logout_everywhere(&principal.user_id, unix_now())
+            .await
+            .map_err(|err| unavailable(&err, request_id))?;
+        emit(
+            &SecurityEvent::LogoutEverywhere {
+                user: &principal.username,
+                sessions,
+                ip: caller.ip,
+            },
+            request_id,
+        );
+        Ok(json_response(
+            StatusCode::OK,
+            json!({ "sessions_ended": sessions }),
+        ))
+    }
+
+    async fn me(&self, request: Request<Incoming>) -> Result<Response<ResponseBody>, GatewayError> {
+        let principal = self
+            .principal(request.headers())
+            .await?
+            .ok_or(GatewayError::Unauthenticated)?;
+        Ok(json_response(
+            StatusCode::OK,
+            json!({
+                "user_id": principal.user_id,
+                "username": principal.username,
+                "roles": principal.roles,
+                "auth": principal.method.as_str(),
+            }),
+        ))
+    }
+
+    async fn principal(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<Principal>, GatewayError> {
+        match self.identity.authenticate(headers, unix_now()).await {
+            Ok(principal) => Ok(principal),
+            Err(AuthError::Token(_)) => Err(GatewayError::InvalidToken),
+            Err(err @ AuthError::Store(_)) => Err(unavailable(&err, "")),
+        }
+    }
+}
+
+/// Logs a backing-store failure and answers 503 without details.
+fn unavailable(err: &dyn std::error::Error, request_id: &str) -> GatewayError {
+    tracing::error!(request_id, error = %err, "identity store failure");
+    GatewayError::Unavailable
+}
+
+async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, GatewayError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        return Err(GatewayError::UnsupportedMediaType("application/json"));
+    }
+    let bytes: Bytes = Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| GatewayError::BodyTooLarge {
+            limit: MAX_BODY as u64,
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|err| GatewayError::InvalidRequest(err.to_string()))
+}
+
+fn grant_response(grant: &Grant) -> Response<ResponseBody> {
+    json_response(
+        StatusCode::OK,
+        json!({
+            "access_token": grant.access_token,
+            "token_type": "Bearer",
+            "expires_in": grant.expires_in,
+            "refresh_token": grant.refresh_token,
+            "user": { "username": grant.user.username, "roles": grant.user.roles },
+        }),
+    )
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        crate::error::OWN_CONTENT_SECURITY_POLICY,
+    );
+    response
+}

@@ -1,0 +1,82 @@
+//! Security events: every authentication and authorization decision worth keeping goes
+//! through [`emit`], today a structured log line (`target: "security"`), tomorrow also the
+//! tamper-evident audit log. One seam, so nothing is forgotten when that arrives.
+
+use std::net::IpAddr;
+
+/// Something security-relevant happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityEvent<'a> {
+    LoginSucceeded {
+        user: &'a str,
+        ip: IpAddr,
+    },
+    LoginFailed {
+        user: &'a str,
+        ip: IpAddr,
+    },
+    Logout {
+        user: Option<&'a str>,
+        ip: IpAddr,
+    },
+    LogoutEverywhere {
+        user: &'a str,
+        sessions: u64,
+        ip: IpAddr,
+    },
+    RefreshTokenReused {
+        user_id: &'a str,
+        ip: IpAddr,
+    },
+    TokenRejected {
+        reason: &'a str,
+        ip: IpAddr,
+    },
+    AccessDenied {
+        user: Option<&'a str>,
+        route: &'a str,
+        ip: IpAddr,
+    },
+}
+
+impl SecurityEvent<'_> {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::LoginSucceeded { .. } => "login_succeeded",
+            Self::LoginFailed { .. } => "login_failed",
+            Self::Logout { .. } => "logout",
+            Self::LogoutEverywhere { .. } => "logout_everywhere",
+            Self::RefreshTokenReused { .. } => "refresh_token_reused",
+            Self::TokenRejected { .. } => "token_rejected",
+            Self::AccessDenied { .. } => "access_denied",
+        }
+    }
+}
+
+/// Records `event` for the request `request_id`.
+pub fn emit(event: &SecurityEvent<'_>, request_id: &str) {
+    let name = event.name();
+    match *event {
+        SecurityEvent::LoginSucceeded { user, ip } => {
+            tracing::info!(target: "security", event = name, request_id, user, %ip)
+        }
+        SecurityEvent::LoginFailed { user, ip } => {
+            tracing::warn!(target: "security", event = name, request_id, user, %ip)
+        }
+        SecurityEvent::Logout { user, ip } => {
+            tracing::info!(target: "security", event = name, request_id, user = user.unwrap_or("-"), %ip)
+        }
+        SecurityEvent::LogoutEverywhere { user, sessions, ip } => {
+            tracing::info!(target: "security", event = name, request_id, user, sessions, %ip)
+        }
+        SecurityEvent::RefreshTokenReused { user_id, ip } => {
+            tracing::warn!(target: "security", event = name, request_id, user_id, %ip)
+        }
+        SecurityEvent::TokenRejected { reason, ip } => {
+            tracing::warn!(target: "security", event = name, request_id, reason, %ip)
+        }
+        SecurityEvent::AccessDenied { user, route, ip } => {
+            tracing::warn!(target: "security", event = name, request_id, user = user.unwrap_or("-"), route, %ip)
+        }
+    }
+}

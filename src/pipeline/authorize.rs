@@ -1,0 +1,128 @@
+//! Authorization: the route's rule against the request's user. 401 when nobody is signed in
+//! and the route needs someone; 403 when the user's roles do not grant the permission. Routes
+//! without a rule are public in development and denied in production (default deny).
+
+use crate::config::{Mode, RouteAuth};
+use crate::error::GatewayError;
+use crate::identity::roles::Roles;
+use crate::identity::service::Principal;
+
+pub fn check(
+    rule: Option<&RouteAuth>,
+    principal: Option<&Principal>,
+    roles: &Roles,
+    mode: Mode,
+) -> Result<(), GatewayError> {
+    let rule = match (rule, mode) {
+        (Some(rule), _) => rule,
+        (None, Mode::Development) => return Ok(()),
+        (None, Mode::Production) => return Err(GatewayError::Forbidden),
+    };
+    match (rule, principal) {
+        (RouteAuth::Public, _) => Ok(()),
+        (_, None) => Err(GatewayError::Unauthenticated),
+        (RouteAuth::Authenticated, Some(_)) => Ok(()),
+        (RouteAuth::Permission(permission), Some(user)) => {
+            if roles.allows(&user.roles, permission) {
+                Ok(())
+            } else {
+                Err(GatewayError::Forbidden)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RoleConfig;
+    use crate::identity::service::AuthMethod;
+
+    fn user(roles: &[&str]) -> Principal {
+        Principal {
+            user_id: "u".into(),
+            username: "u".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            method: AuthMethod::Bearer,
+        }
+    }
+
+    #[test]
+    fn allow_deny_matrix() {
+        let roles = Roles::build(&[
+            RoleConfig {
+                name: "viewer".into(),
+                permissions: vec!["reports:read".into()],
+                inherits: vec![],
+            },
+            RoleConfig {
+                name: "admin".into(),
+                permissions: vec!["users:manage".into()],
+                inherits: vec!["viewer".into()],
+            },
+        ])
+        .unwrap();
+        let public = RouteAuth::Public;
+        let authenticated = RouteAuth::Authenticated;
+        let read = RouteAuth::Permission("reports:read".into());
+        let manage = RouteAuth::Permission("users:manage".into());
+        let viewer = user(&["viewer"]);
+        let admin = user(&["admin"]);
+        let cases: [(
+            Option<&RouteAuth>,
+            Option<&Principal>,
+            Mode,
+            Result<(), GatewayError>,
+        ); 12] = [
+            (Some(&public), None, Mode::Production, Ok(())),
+            (
+                Some(&authenticated),
+                None,
+                Mode::Production,
+                Err(GatewayError::Unauthenticated),
+            ),
+            (
+                Some(&authenticated),
+                Some(&viewer),
+                Mode::Production,
+                Ok(()),
+            ),
+            (
+                Some(&read),
+                None,
+                Mode::Production,
+                Err(GatewayError::Unauthenticated),
+            ),
+            (Some(&read), Some(&viewer), Mode::Production, Ok(())),
+            (Some(&read), Some(&admin), Mode::Production, Ok(())),
+            (
+                Some(&manage),
+                Some(&viewer),
+                Mode::Production,
+                Err(GatewayError::Forbidden),
+            ),
+            (Some(&manage), Some(&admin), Mode::Production, Ok(())),
+            (None, None, Mode::Production, Err(GatewayError::Forbidden)),
+            (
+                None,
+                Some(&admin),
+                Mode::Production,
+                Err(GatewayError::Forbidden),
+            ),
+            (None, None, Mode::Development, Ok(())),
+            (
+                Some(&manage),
+                Some(&user(&["ghost"])),
+                Mode::Development,
+                Err(GatewayError::Forbidden),
+            ),
+        ];
+        for (rule, who, mode, expected) in cases {
+            assert_eq!(
+                check(rule, who, &roles, mode),
+                expected,
+                "{rule:?} {who:?} {mode:?}"
+            );
+        }
+    }
+}
