@@ -68,12 +68,14 @@ mod tests {
         let manage = RouteAuth::Permission("users:manage".into());
         let viewer = user(&["viewer"]);
         let admin = user(&["admin"]);
-        let cases: [(
-            Option<&RouteAuth>,
-            Option<&Principal>,
+        type Case<'a> = (
+            Option<&'a RouteAuth>,
+            Option<&'a Principal>,
             Mode,
             Result<(), GatewayError>,
-        ); 12] = [
+        );
+        let ghost = user(&["ghost"]);
+        let cases: [Case<'_>; 12] = [
             (Some(&public), None, Mode::Production, Ok(())),
             (
                 Some(&authenticated),
@@ -112,7 +114,7 @@ mod tests {
             (None, None, Mode::Development, Ok(())),
             (
                 Some(&manage),
-                Some(&user(&["ghost"])),
+                Some(&ghost),
                 Mode::Development,
                 Err(GatewayError::Forbidden),
             ),

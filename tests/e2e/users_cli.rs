@@ -3,20 +3,12 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::rampart_bin;
+use crate::support::{postgres_database, rampart_bin};
 
 /// Store URLs to test: an SQLite file in `dir`, and a fresh PostgreSQL database if available.
 fn store_urls(dir: &std::path::Path) -> Vec<String> {
     let mut urls = vec![format!("sqlite://{}/users.db", dir.display())];
-    if let Ok(admin_url) = std::env::var("RAMPART_TEST_POSTGRES_URL") {
-        let name = format!("rampart_cli_{}", uuid::Uuid::now_v7().simple());
-        let psql = Command::new("psql")
-            .args([&admin_url, "-qc", &format!("CREATE DATABASE {name}")])
-            .status()
-            .unwrap();
-        assert!(psql.success());
-        urls.push(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0));
-    }
+    urls.extend(postgres_database());
     urls
 }
 

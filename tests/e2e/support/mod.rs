@@ -150,6 +150,48 @@ impl Rampart {
         }
     }
 
+    /// The data directory `start_in` gives the gateway.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Runs `rampart user ARGS` on this gateway's config and store, with `stdin` as input.
+    pub fn user_command(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new(rampart_bin())
+            .arg("user")
+            .arg("--config")
+            .arg(self._dir.path().join("rampart.toml"))
+            .args(args)
+            .env("RAMPART_DATA_DIR", self.data_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Adds a user with `rampart user add`.
+    pub fn add_user(&self, name: &str, password: &str, roles: &[&str]) {
+        let mut args = vec!["add", name];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        let output = self.user_command(&args, &format!("{password}\n"));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -237,11 +279,28 @@ pub fn tls_client(
         vec![b"http/1.1".to_vec()]
     };
     reqwest::Client::builder()
+        .cookie_store(true)
         .tls_backend_preconfigured(config)
         .resolve("localhost", gateway)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// A fresh PostgreSQL database URL when the test script started a server.
+pub fn postgres_database() -> Option<String> {
+    let admin_url = std::env::var("RAMPART_TEST_POSTGRES_URL").ok()?;
+    let name = format!("rampart_e2e_{}", uuid::Uuid::now_v7().simple());
+    let created = Command::new("psql")
+        .args([
+            admin_url.as_str(),
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .status()
+        .unwrap();
+    assert!(created.success());
+    Some(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0))
 }
 
 pub fn plain_client() -> reqwest::Client {

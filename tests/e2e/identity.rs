@@ -1,0 +1,390 @@
+//! Identity end to end: login over TLS with a real cookie jar, bearer tokens, the RBAC matrix,
+//! signed identity headers, refresh-token reuse, logout, on SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::hmac;
+use serde_json::{Value, json};
+
+use crate::support::{
+    Rampart, TestCert, Upstream, envelope, plain_client, postgres_database, tls_client,
+};
+
+const PASSWORD: &str = "tulip-harbor-seventeen";
+
+fn config(cert: &TestCert, upstream: &Upstream, storage: Option<&str>) -> String {
+    let storage = storage
+        .map(|url| format!("[storage]\nurl = \"{url}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
+mode = "production"
+{storage}
+[listen]
+address = "127.0.0.1:0"
+[listen.tls]
+{tls}
+[admin]
+address = "127.0.0.1:0"
+
+[[role]]
+name = "viewer"
+permissions = ["reports:read"]
+
+[[role]]
+name = "admin"
+permissions = ["users:manage"]
+inherits = ["viewer"]
+
+[[upstream]]
+name = "app"
+targets = ["{target}"]
+
+[[route]]
+path = "/reports"
+upstream = "app"
+auth = "reports:read"
+
+[[route]]
+path = "/admin"
+upstream = "app"
+auth = "users:manage"
+
+[[route]]
+path = "/account"
+upstream = "app"
+auth = "authenticated"
+
+[[route]]
+path = "/public"
+upstream = "app"
+auth = "public"
+
+[[route]]
+path = "/unruled"
+upstream = "app"
+"#,
+        tls = cert.toml(),
+        target = upstream.url()
+    )
+}
+
+async fn start(storage: Option<&str>) -> (Rampart, TestCert, Upstream) {
+    let upstream = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = TestCert::write(dir.path(), "site");
+    let rampart = Rampart::start_in(dir, &config(&cert, &upstream, storage));
+    rampart.add_user("vera", PASSWORD, &["viewer"]);
+    rampart.add_user("adam", PASSWORD, &["admin"]);
+    (rampart, cert, upstream)
+}
+
+async fn login(client: &reqwest::Client, rampart: &Rampart, user: &str) -> Value {
+    let response = client
+        .post(rampart.tls_url("/_rampart/api/login"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn status_with_bearer(
+    client: &reqwest::Client,
+    rampart: &Rampart,
+    path: &str,
+    token: Option<&str>,
+) -> u16 {
+    let mut request = client.get(rampart.tls_url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn rbac_matrix_with_bearer_tokens_on_every_store() {
+    let mut stores = vec![None];
+    stores.extend(postgres_database().map(Some));
+    for storage in stores {
+        let (rampart, cert, _upstream) = start(storage.as_deref()).await;
+        let client = tls_client(&cert.der, rampart.gateway, true);
+        let vera = login(&client, &rampart, "vera").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let adam = login(&client, &rampart, "adam").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // A fresh client, so no session cookie helps: bearer tokens only.
+        let client = tls_client(&cert.der, rampart.gateway, true);
+        let matrix: [(&str, [u16; 3]); 5] = [
+            //            anonymous, viewer, admin
+            ("/reports/q1", [401, 200, 200]),
+            ("/admin/users", [401, 403, 200]),
+            ("/account", [401, 200, 200]),
+            ("/public", [200, 200, 200]),
+            ("/unruled", [403, 403, 403]),
+        ];
+        for (path, expected) in matrix {
+            let got = [
+                status_with_bearer(&client, &rampart, path, None).await,
+                status_with_bearer(&client, &rampart, path, Some(&vera)).await,
+                status_with_bearer(&client, &rampart, path, Some(&adam)).await,
+            ];
+            assert_eq!(got, expected, "{path} on {storage:?}");
+        }
+        let denied = client
+            .get(rampart.tls_url("/admin/users"))
+            .bearer_auth(&vera)
+            .send()
+            .await
+            .unwrap();
+        envelope(denied, 403, "forbidden").await;
+        let anonymous = client
+            .get(rampart.tls_url("/reports"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            anonymous.headers()["www-authenticate"],
+            "Bearer realm=\"rampart\""
+        );
+        envelope(anonymous, 401, "unauthenticated").await;
+    }
+}
+
+#[tokio::test]
+async fn browser_login_sets_a_host_cookie_and_the_app_gets_signed_identity() {
+    let (rampart, cert, _upstream) = start(None).await;
+    let client = tls_client(&cert.der, rampart.gateway, false);
+    let response = client
+        .post(rampart.tls_url("/_rampart/api/login"))
+        .json(&json!({"username": "adam", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for part in [
+        "__Host-rampart_session=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let grant: Value = response.json().await.unwrap();
+    assert_eq!(grant["token_type"], "Bearer");
+    assert_eq!(grant["expires_in"], 900);
+    assert_eq!(
+        grant["access_token"].as_str().unwrap().split('.').count(),
+        3
+    );
+    assert!(grant["refresh_token"].as_str().unwrap().len() >= 43);
+
+    // The cookie jar carries the session; a forged identity header is dropped.
+    let response = client
+        .get(rampart.tls_url("/account/settings"))
+        .header("x-rampart-user", "root")
+        .header("x-rampart-roles", "super_admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let echo: Value = response.json().await.unwrap();
+    let headers = &echo["headers"];
+    assert_eq!(headers["x-rampart-user"], "adam");
+    assert_eq!(headers["x-rampart-roles"], "admin");
+    assert_eq!(headers["x-rampart-auth"], "session");
+    // Verify the signature as the app would, with the shared key file.
+    let key = std::fs::read_to_string(rampart.data_dir().join("identity-header.key")).unwrap();
+    let message = format!(
+        "adam\n{}\nadmin\nsession\n{}\n{id}",
+        headers["x-rampart-user-id"].as_str().unwrap(),
+        headers["x-rampart-timestamp"].as_str().unwrap()
+    );
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, key.trim().as_bytes()),
+        message.as_bytes(),
+    );
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(headers["x-rampart-signature"], format!("v1={hex}").as_str());
+
+    let me: Value = client
+        .get(rampart.tls_url("/_rampart/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["username"].as_str(), me["auth"].as_str()),
+        (Some("adam"), Some("session"))
+    );
+
+    // Logout ends the session; the jar's cookie is cleared and a replayed one is dead.
+    let logout = client
+        .post(rampart.tls_url("/_rampart/api/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        client
+            .get(rampart.tls_url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let replay = tls_client(&cert.der, rampart.gateway, false)
+        .get(rampart.tls_url("/account"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    rampart.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("\"event\":\"logout\"")
+    });
+}
+
+#[tokio::test]
+async fn wrong_credentials_look_the_same_and_are_logged() {
+    let (rampart, cert, _upstream) = start(None).await;
+    let client = tls_client(&cert.der, rampart.gateway, false);
+    for (user, password) in [("adam", "wrong-password-123"), ("nobody", PASSWORD)] {
+        let response = client
+            .post(rampart.tls_url("/_rampart/api/login"))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let body = envelope(response, 401, "invalid_credentials").await;
+        assert_eq!(body["message"], "wrong user name or password");
+    }
+    let text_body = client
+        .post(rampart.tls_url("/_rampart/api/login"))
+        .body("username=adam")
+        .send()
+        .await
+        .unwrap();
+    envelope(text_body, 415, "unsupported_media_type").await;
+    rampart.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("\"event\":\"login_failed\"") && l.contains("\"user\":\"nobody\"")
+    });
+    let metrics = plain_client()
+        .get(rampart.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rampart_logins_total{result=\"invalid_credentials\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn refresh_rotation_reuse_and_token_attacks() {
+    let (rampart, cert, _upstream) = start(None).await;
+    let client = tls_client(&cert.der, rampart.gateway, false);
+    let first = login(&client, &rampart, "vera").await;
+    let refresh = |token: Value| {
+        let client = client.clone();
+        let url = rampart.tls_url("/_rampart/api/refresh");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let second = refresh(first["refresh_token"].clone()).await;
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.unwrap();
+    envelope(
+        refresh(first["refresh_token"].clone()).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    envelope(
+        refresh(second["refresh_token"].clone()).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    rampart.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("refresh_token_reused")
+    });
+
+    // A valid token with its payload edited, and an unsigned `alg: none` token.
+    let token = second["access_token"].as_str().unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    payload["roles"] = json!(["admin"]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(payload.to_string())
+    );
+    let fresh = tls_client(&cert.der, rampart.gateway, false);
+    for forged in [tampered, none] {
+        let response = fresh
+            .get(rampart.tls_url("/admin"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer realm=\"rampart\", error=\"invalid_token\""
+        );
+        envelope(response, 401, "invalid_token").await;
+    }
+    assert_eq!(
+        fresh
+            .get(rampart.tls_url("/reports"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let jwks: Value = fresh
+        .get(rampart.tls_url("/_rampart/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+}
