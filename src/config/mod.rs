@@ -76,6 +76,15 @@ pub struct IdentityConfig {
     /// `iss` and `aud` of access tokens.
     pub token_issuer: String,
     pub token_audience: String,
+    /// Failures within `lockout_window` that lock a user name.
+    pub lockout_max_failures: u32,
+    pub lockout_window: HumanDuration,
+    /// First lockout; each further round of failures within a day doubles it.
+    pub lockout_duration: HumanDuration,
+    pub lockout_max_duration: HumanDuration,
+    /// Failures from one address within `lockout_window`, over any user names, that
+    /// throttle the address.
+    pub ip_max_failures: u32,
     /// File with the key (at least 32 bytes) that signs the identity headers sent to the
     /// app; default: `DATA_DIR/identity-header.key`, created on first start.
     pub header_secret_file: Option<PathBuf>,
@@ -92,6 +101,11 @@ impl Default for IdentityConfig {
             token_issuer: "rampart".into(),
             token_audience: "rampart".into(),
             header_secret_file: None,
+            lockout_max_failures: 5,
+            lockout_window: HumanDuration::secs(10 * 60),
+            lockout_duration: HumanDuration::secs(5 * 60),
+            lockout_max_duration: HumanDuration::secs(3600),
+            ip_max_failures: 50,
         }
     }
 }

@@ -112,7 +112,7 @@ impl IdentityApi {
         let request_id = caller.request_id.to_str().unwrap_or_default();
         match self
             .identity
-            .login(&body.username, &body.password, unix_now())
+            .login(&body.username, &body.password, caller.ip, unix_now())
             .await
         {
             Ok(grant) => {
@@ -136,6 +136,19 @@ impl IdentityApi {
                     );
                 }
                 Ok(response)
+            }
+            Err(LoginError::LockedOut { until }) => {
+                // The client learns nothing it would not from a wrong password.
+                self.metrics.login("locked_out");
+                emit(
+                    &SecurityEvent::LoginLockedOut {
+                        user: &body.username,
+                        until,
+                        ip: caller.ip,
+                    },
+                    request_id,
+                );
+                Err(GatewayError::InvalidCredentials)
             }
             Err(LoginError::InvalidCredentials) => {
                 self.metrics.login("invalid_credentials");
@@ -174,9 +187,11 @@ impl IdentityApi {
                 );
                 Err(GatewayError::InvalidToken)
             }
-            Err(LoginError::InvalidRefreshToken | LoginError::InvalidCredentials) => {
-                Err(GatewayError::InvalidToken)
-            }
+            Err(
+                LoginError::InvalidRefreshToken
+                | LoginError::InvalidCredentials
+                | LoginError::LockedOut { .. },
+            ) => Err(GatewayError::InvalidToken),
             Err(err @ LoginError::Store(_)) => Err(unavailable(&err, request_id)),
         }
     }

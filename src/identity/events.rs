@@ -15,6 +15,11 @@ pub enum SecurityEvent<'a> {
         user: &'a str,
         ip: IpAddr,
     },
+    LoginLockedOut {
+        user: &'a str,
+        until: i64,
+        ip: IpAddr,
+    },
     Logout {
         user: Option<&'a str>,
         ip: IpAddr,
@@ -44,6 +49,7 @@ impl SecurityEvent<'_> {
         match self {
             Self::LoginSucceeded { .. } => "login_succeeded",
             Self::LoginFailed { .. } => "login_failed",
+            Self::LoginLockedOut { .. } => "login_locked_out",
             Self::Logout { .. } => "logout",
             Self::LogoutEverywhere { .. } => "logout_everywhere",
             Self::RefreshTokenReused { .. } => "refresh_token_reused",
@@ -59,6 +65,9 @@ pub fn emit(event: &SecurityEvent<'_>, request_id: &str) {
     match *event {
         SecurityEvent::LoginSucceeded { user, ip } => {
             tracing::info!(target: "security", event = name, request_id, user, %ip)
+        }
+        SecurityEvent::LoginLockedOut { user, until, ip } => {
+            tracing::warn!(target: "security", event = name, request_id, user, until, %ip)
         }
         SecurityEvent::LoginFailed { user, ip } => {
             tracing::warn!(target: "security", event = name, request_id, user, %ip)

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap};
 
+use std::net::IpAddr;
+
 use super::password::{self, Verdict};
+use super::regulator::{self, Lock, LockoutPolicy};
 use super::secret::{hash_token, new_token};
 use super::tokens::{TokenError, TokenService};
 use crate::store::{
@@ -70,6 +73,8 @@ pub struct Grant {
 pub enum LoginError {
     #[error("wrong user name or password")]
     InvalidCredentials,
+    #[error("too many failed attempts; locked until {until}")]
+    LockedOut { until: i64 },
     #[error("the refresh token is unknown, expired or revoked")]
     InvalidRefreshToken,
     #[error("a refresh token was used twice; its whole family was revoked")]
@@ -91,16 +96,27 @@ pub struct IdentityService {
     store: Arc<Store>,
     tokens: TokenService,
     lifetimes: Lifetimes,
+    lockout: LockoutPolicy,
 }
 
 impl IdentityService {
-    pub fn new(store: Arc<Store>, tokens: TokenService, lifetimes: Lifetimes) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        tokens: TokenService,
+        lifetimes: Lifetimes,
+        lockout: LockoutPolicy,
+    ) -> Self {
         password::warm_up();
         Self {
             store,
             tokens,
             lifetimes,
+            lockout,
         }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn tokens(&self) -> &TokenService {
@@ -111,19 +127,31 @@ impl IdentityService {
         &self.lifetimes
     }
 
-    /// Checks a password and opens a session. Unknown user, disabled user and wrong password
-    /// take the same work and give the same error.
+    /// Checks a password and opens a session. Unknown user, disabled user, locked user and
+    /// wrong password take the same work and give the same answer to the client.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
+        ip: IpAddr,
         now: i64,
     ) -> Result<Grant, LoginError> {
+        // Decide first, then do the full password work whatever was decided, then record.
+        let lock = regulator::decide(self.store.as_ref(), &self.lockout, username, ip, now).await?;
         let user = self.store.user_by_name(username).await?;
         let verdict = password::verify(password, user.as_ref().map(|u| u.password_hash.as_str()));
-        let (user, rehash) = match (user, verdict) {
-            (Some(user), Verdict::Right { rehash }) if !user.disabled => (user, rehash),
-            _ => return Err(LoginError::InvalidCredentials),
+        let accepted = match (user, verdict, lock) {
+            (Some(user), Verdict::Right { rehash }, Lock::Open) if !user.disabled => {
+                Some((user, rehash))
+            }
+            _ => None,
+        };
+        regulator::record(self.store.as_ref(), username, ip, accepted.is_some(), now).await?;
+        let Some((user, rehash)) = accepted else {
+            return Err(match lock {
+                Lock::Open => LoginError::InvalidCredentials,
+                Lock::User { until } | Lock::Address { until } => LoginError::LockedOut { until },
+            });
         };
         if rehash && let Ok(new_hash) = password::hash(password) {
             self.store
@@ -283,6 +311,20 @@ mod tests {
 
     const DAY: Duration = Duration::from_secs(86_400);
 
+    fn ip() -> IpAddr {
+        "127.0.0.1".parse().unwrap()
+    }
+
+    fn lockout() -> LockoutPolicy {
+        LockoutPolicy {
+            max_failures: 5,
+            window: Duration::from_secs(600),
+            duration: Duration::from_secs(300),
+            max_duration: Duration::from_secs(3600),
+            ip_max_failures: 50,
+        }
+    }
+
     async fn service(store: Store) -> IdentityService {
         let store = Arc::new(store);
         let tokens = TokenService::load(
@@ -312,7 +354,7 @@ mod tests {
         )
         .await
         .unwrap();
-        IdentityService::new(store, tokens, lifetimes)
+        IdentityService::new(store, tokens, lifetimes, lockout())
     }
 
     fn with_cookie(token: &str) -> HeaderMap {
@@ -332,15 +374,17 @@ mod tests {
             let identity = service(store).await;
             let t0 = 1_000_000;
             assert!(matches!(
-                identity.login("ana", "wrong-password-here", t0).await,
+                identity.login("ana", "wrong-password-here", ip(), t0).await,
                 Err(LoginError::InvalidCredentials)
             ));
             assert!(matches!(
-                identity.login("nobody", "tulip-harbor-seventeen", t0).await,
+                identity
+                    .login("nobody", "tulip-harbor-seventeen", ip(), t0)
+                    .await,
                 Err(LoginError::InvalidCredentials)
             ));
             let grant = identity
-                .login("ana", "tulip-harbor-seventeen", t0)
+                .login("ana", "tulip-harbor-seventeen", ip(), t0)
                 .await
                 .unwrap();
             let session = grant.session_token.unwrap();
@@ -378,7 +422,7 @@ mod tests {
             );
 
             let second = identity
-                .login("ana", "tulip-harbor-seventeen", t0)
+                .login("ana", "tulip-harbor-seventeen", ip(), t0)
                 .await
                 .unwrap()
                 .session_token
@@ -407,7 +451,7 @@ mod tests {
             let identity = service(store).await;
             let now = crate::store::unix_now();
             let first = identity
-                .login("ana", "tulip-harbor-seventeen", now)
+                .login("ana", "tulip-harbor-seventeen", ip(), now)
                 .await
                 .unwrap();
             let second = identity
@@ -427,7 +471,7 @@ mod tests {
             );
 
             let other = identity
-                .login("ana", "tulip-harbor-seventeen", now)
+                .login("ana", "tulip-harbor-seventeen", ip(), now)
                 .await
                 .unwrap();
             identity

@@ -26,6 +26,7 @@ use self::listener::{ConnectionLimits, Listener};
 use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
 use crate::config::{Config, Mode};
+use crate::identity::regulator::{self, LockoutPolicy};
 use crate::identity::roles::Roles;
 use crate::identity::service::{IdentityService, Lifetimes};
 use crate::identity::tokens::TokenService;
@@ -76,6 +77,7 @@ struct Worker {
 /// A gateway with its listeners bound, not yet serving.
 pub struct Server {
     workers: Vec<Worker>,
+    identity: Arc<IdentityService>,
     admin: Listener<Admin>,
     redirect: Option<Listener<HttpsRedirect>>,
     reloader: Option<CertReloader>,
@@ -203,6 +205,7 @@ impl Server {
                 metrics: metrics.clone(),
             }),
             workers,
+            identity: shared.identity.clone(),
             reloader,
             grace: listen.shutdown_grace.0,
             addresses,
@@ -242,6 +245,7 @@ impl Server {
         if let Some(reloader) = self.reloader {
             tokio::spawn(reloader.run(reload));
         }
+        tokio::spawn(maintenance(self.identity.clone()));
 
         let mut finished = Vec::new();
         for (index, worker) in self.workers.into_iter().enumerate() {
@@ -306,6 +310,13 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
         session_absolute: settings.session_lifetime.0,
         refresh: settings.refresh_token_lifetime.0,
     };
+    let lockout = LockoutPolicy {
+        max_failures: settings.lockout_max_failures,
+        window: settings.lockout_window.0,
+        duration: settings.lockout_duration.0,
+        max_duration: settings.lockout_max_duration.0,
+        ip_max_failures: settings.ip_max_failures,
+    };
     let (secret_path, create) = match &settings.header_secret_file {
         Some(path) => (path.clone(), false),
         None => (config.data_dir.join("identity-header.key"), true),
@@ -314,10 +325,21 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
         IdentityHeaderSigner::from_file(&secret_path, create).map_err(StartError::Identity)?;
     Ok(Shared {
         metrics,
-        identity: Arc::new(IdentityService::new(store, tokens, lifetimes)),
+        identity: Arc::new(IdentityService::new(store, tokens, lifetimes, lockout)),
         roles: Arc::new(Roles::build(&config.roles).map_err(StartError::Identity)?),
         header_signer: Arc::new(header_signer),
     })
+}
+
+/// Housekeeping of the store: forgets old login attempts.
+async fn maintenance(identity: Arc<IdentityService>) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        if let Err(err) = regulator::prune(identity.store(), unix_now()).await {
+            tracing::warn!(error = %err, "pruning login attempts failed");
+        }
+    }
 }
 
 /// The certificate to serve: the configured one, a self-signed one in development, or none

@@ -3,6 +3,7 @@
 //! and on PostgreSQL (`[storage] url = "postgres://..."`) for several instances. Migrations are
 //! embedded in the binary and applied at start. No check talks to the database driver directly.
 
+mod attempts;
 mod sessions;
 mod tokens;
 mod users;
@@ -15,6 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlStr};
 
+pub use attempts::{AttemptStore, Failures};
 pub use sessions::{Session, SessionStore};
 pub use tokens::{RefreshToken, RefreshTokenStore, RefreshUse, SigningKey, SigningKeyStore};
 pub use users::{NewUser, User, UserStore};
@@ -40,7 +42,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "identity",
@@ -50,6 +52,11 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         2,
         "tokens",
         include_str!("../../migrations/0002_tokens.sql"),
+    ),
+    (
+        3,
+        "login attempts",
+        include_str!("../../migrations/0003_login_attempts.sql"),
     ),
 ];
 

@@ -18,10 +18,12 @@ fn config(cert: &TestCert, upstream: &Upstream, storage: Option<&str>) -> String
     let storage = storage
         .map(|url| format!("[storage]\nurl = \"{url}\"\n"))
         .unwrap_or_default();
+    let identity = "[identity]\nlockout_max_failures = 3\n";
     format!(
         r#"
 mode = "production"
 {storage}
+{identity}
 [listen]
 address = "127.0.0.1:0"
 [listen.tls]
@@ -387,4 +389,58 @@ async fn refresh_rotation_reuse_and_token_attacks() {
         .await
         .unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_without_saying_so() {
+    let (rampart, cert, _upstream) = start(None).await;
+    let client = tls_client(&cert.der, rampart.gateway, false);
+    let attempt = |password: &'static str| {
+        let client = client.clone();
+        let url = rampart.tls_url("/_rampart/api/login");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username": "vera", "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut wrong_answers = Vec::new();
+    for _ in 0..3 {
+        let body = envelope(
+            attempt("not-the-password").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+        wrong_answers.push(body["message"].clone());
+    }
+    // The right password while locked: the same answer as a wrong one.
+    let locked = envelope(attempt(PASSWORD).await, 401, "invalid_credentials").await;
+    assert_eq!(locked["message"], wrong_answers[0]);
+    rampart.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("\"event\":\"login_locked_out\"") && l.contains("vera")
+    });
+    let metrics = plain_client()
+        .get(rampart.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rampart_logins_total{result=\"locked_out\"} 1"),
+        "{metrics}"
+    );
+    // Other users are not affected.
+    let adam = client
+        .post(rampart.tls_url("/_rampart/api/login"))
+        .json(&json!({"username": "adam", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(adam.status(), 200);
 }
