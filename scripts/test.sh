@@ -23,6 +23,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
+# nginx for the forward-auth tests (Rampart as nginx's auth_request server).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    step "installing nginx from Debian's packages"
+    apt_install nginx-light
+fi
+export PATH="$PATH:/usr/sbin"
+
 # --- a throwaway PostgreSQL on loopback --------------------------------------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 if [ -z "$(pg_bin)" ]; then

@@ -8,6 +8,7 @@
 //! | `POST /_rampart/api/logout-everywhere` | ends every session and refresh token of the caller |
 //! | `GET /_rampart/api/me` | the caller's identity |
 //! | `GET /_rampart/.well-known/jwks.json` | public keys of access tokens |
+//! | `ANY /_rampart/auth?require=RULE` | forward-auth for nginx `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth`: 200 with signed `X-Rampart-*` identity headers, or 401/403 |
 //!
 //! JSON bodies must say `Content-Type: application/json`: browsers cannot send that
 //! cross-site without a CORS preflight, which stops login CSRF.
@@ -29,8 +30,12 @@ use super::service::{
     AuthError, Grant, IdentityService, LoginError, Principal, SESSION_COOKIE, cookie,
 };
 use crate::body::ResponseBody;
+use crate::config::{Mode, RouteAuth};
 use crate::error::GatewayError;
+use crate::identity::roles::Roles;
 use crate::observability::metrics::Metrics;
+use crate::pipeline::authorize;
+use crate::pipeline::identity_headers::IdentityHeaderSigner;
 use crate::store::unix_now;
 
 /// Every path starting with this is Rampart's, never the app's.
@@ -48,6 +53,8 @@ pub struct Caller<'a> {
 pub struct IdentityApi {
     pub identity: Arc<IdentityService>,
     pub metrics: Arc<Metrics>,
+    pub roles: Arc<Roles>,
+    pub header_signer: Arc<IdentityHeaderSigner>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +89,7 @@ impl IdentityApi {
                 self.logout_everywhere(request, caller).await
             }
             (Method::GET, "/_rampart/api/me") => self.me(request).await,
+            (_, "/_rampart/auth") => self.forward_auth(request, caller).await,
             (Method::GET, "/_rampart/.well-known/jwks.json") => {
                 Ok(json_response(StatusCode::OK, self.identity.tokens().jwks()))
             }
@@ -286,6 +294,46 @@ impl IdentityApi {
         ))
     }
 
+    /// Answers an auth subrequest from another proxy for the rule in `?require=` (default:
+    /// `authenticated`). The proxy copies the `X-Rampart-*` headers of a 200 to its upstream.
+    async fn forward_auth(
+        &self,
+        request: Request<Incoming>,
+        caller: &Caller<'_>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let rule = forward_auth_rule(request.uri().query())?;
+        let principal = self.principal(request.headers()).await?;
+        if let Err(denied) = authorize::check(
+            Some(&rule),
+            principal.as_ref(),
+            &self.roles,
+            Mode::Production,
+        ) {
+            self.metrics.access_denied("forward_auth");
+            let user = principal.as_ref().map(|p| p.username.as_str());
+            let request_id = caller.request_id.to_str().unwrap_or_default();
+            emit(
+                &SecurityEvent::AccessDenied {
+                    user,
+                    route: "forward_auth",
+                    ip: caller.ip,
+                },
+                request_id,
+            );
+            return Err(denied);
+        }
+        let mut response = Response::new(ResponseBody::empty());
+        if let Some(principal) = &principal {
+            self.header_signer.add(
+                response.headers_mut(),
+                principal,
+                caller.request_id,
+                unix_now(),
+            );
+        }
+        Ok(response)
+    }
+
     async fn principal(
         &self,
         headers: &http::HeaderMap,
@@ -296,6 +344,19 @@ impl IdentityApi {
             Err(err @ AuthError::Store(_)) => Err(unavailable(&err, "")),
         }
     }
+}
+
+/// The rule a forward-auth request asks for.
+fn forward_auth_rule(query: Option<&str>) -> Result<RouteAuth, GatewayError> {
+    let require = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("require="))
+        .unwrap_or("authenticated");
+    RouteAuth::deserialize(
+        serde::de::value::StrDeserializer::<serde::de::value::Error>::new(require),
+    )
+    .map_err(|err| GatewayError::InvalidRequest(err.to_string()))
 }
 
 /// Logs a backing-store failure and answers 503 without details.

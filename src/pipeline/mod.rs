@@ -116,6 +116,8 @@ impl Gateway {
             api: IdentityApi {
                 identity: shared.identity.clone(),
                 metrics: metrics.clone(),
+                roles: shared.roles.clone(),
+                header_signer: shared.header_signer.clone(),
             },
             metrics,
             mode: config.mode,

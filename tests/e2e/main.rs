@@ -6,6 +6,7 @@ mod support;
 mod config_check;
 mod demo;
 mod errors;
+mod forward_auth;
 mod identity;
 mod lifecycle;
 mod proxy;
