@@ -30,6 +30,8 @@ pub enum GatewayError {
     InvalidCredentials,
     #[error("your roles do not allow this")]
     Forbidden,
+    #[error("you already have the most sessions allowed; log out on another device first")]
+    TooManySessions,
     #[error("no route matches this request")]
     NoRoute,
     #[error("this route does not accept the method")]
@@ -60,6 +62,7 @@ impl GatewayError {
                 StatusCode::UNAUTHORIZED
             }
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::TooManySessions => StatusCode::CONFLICT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -82,6 +85,7 @@ impl GatewayError {
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
+            Self::TooManySessions => "too_many_sessions",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::NoRoute => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",

@@ -76,6 +76,11 @@ pub struct IdentityConfig {
     /// `iss` and `aud` of access tokens.
     pub token_issuer: String,
     pub token_audience: String,
+    /// Sessions one user may hold at once; 0: no limit.
+    pub max_sessions_per_user: usize,
+    /// At the limit, a new login ends the oldest session (`"evict-oldest"`) or is refused
+    /// (`"refuse"`).
+    pub session_limit_action: SessionLimitAction,
     /// Failures within `lockout_window` that lock a user name.
     pub lockout_max_failures: u32,
     pub lockout_window: HumanDuration,
@@ -101,6 +106,8 @@ impl Default for IdentityConfig {
             token_issuer: "rampart".into(),
             token_audience: "rampart".into(),
             header_secret_file: None,
+            max_sessions_per_user: 0,
+            session_limit_action: SessionLimitAction::EvictOldest,
             lockout_max_failures: 5,
             lockout_window: HumanDuration::secs(10 * 60),
             lockout_duration: HumanDuration::secs(5 * 60),
@@ -108,6 +115,14 @@ impl Default for IdentityConfig {
             ip_max_failures: 50,
         }
     }
+}
+
+/// What a login does when the user already holds the most sessions allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionLimitAction {
+    EvictOldest,
+    Refuse,
 }
 
 /// `[[role]]`: a named set of permissions, inheriting the permissions of other roles.

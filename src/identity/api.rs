@@ -145,6 +145,10 @@ impl IdentityApi {
                 }
                 Ok(response)
             }
+            Err(LoginError::TooManySessions) => {
+                self.metrics.login("too_many_sessions");
+                Err(GatewayError::TooManySessions)
+            }
             Err(LoginError::LockedOut { until }) => {
                 // The client learns nothing it would not from a wrong password.
                 self.metrics.login("locked_out");
@@ -198,7 +202,8 @@ impl IdentityApi {
             Err(
                 LoginError::InvalidRefreshToken
                 | LoginError::InvalidCredentials
-                | LoginError::LockedOut { .. },
+                | LoginError::LockedOut { .. }
+                | LoginError::TooManySessions,
             ) => Err(GatewayError::InvalidToken),
             Err(err @ LoginError::Store(_)) => Err(unavailable(&err, request_id)),
         }

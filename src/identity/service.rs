@@ -13,6 +13,7 @@ use super::password::{self, Verdict};
 use super::regulator::{self, Lock, LockoutPolicy};
 use super::secret::{hash_token, new_token};
 use super::tokens::{TokenError, TokenService};
+use crate::config::SessionLimitAction;
 use crate::store::{
     RefreshToken, RefreshTokenStore, RefreshUse, Session, SessionStore, Store, StoreError, User,
     UserStore,
@@ -31,6 +32,9 @@ pub struct Lifetimes {
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub refresh: Duration,
+    /// Most sessions per user (0: no limit), and what a login past it does.
+    pub max_sessions: usize,
+    pub limit_action: SessionLimitAction,
 }
 
 /// Who made a request, as far as Rampart could tell.
@@ -73,6 +77,8 @@ pub struct Grant {
 pub enum LoginError {
     #[error("wrong user name or password")]
     InvalidCredentials,
+    #[error("the user already has the most sessions allowed; log out elsewhere first")]
+    TooManySessions,
     #[error("too many failed attempts; locked until {until}")]
     LockedOut { until: i64 },
     #[error("the refresh token is unknown, expired or revoked")]
@@ -158,6 +164,7 @@ impl IdentityService {
                 .set_password_hash(&user.username, &new_hash, now)
                 .await?;
         }
+        self.make_room_for_a_session(&user, now).await?;
         let session_token = new_token();
         self.store
             .create_session(&Session {
@@ -173,6 +180,35 @@ impl IdentityService {
         let mut grant = self.grant(user, &family, now).await?;
         grant.session_token = Some(session_token);
         Ok(grant)
+    }
+
+    /// Applies the concurrent-session limit before a new session opens.
+    async fn make_room_for_a_session(&self, user: &User, now: i64) -> Result<(), LoginError> {
+        let limit = self.lifetimes.max_sessions;
+        if limit == 0 {
+            return Ok(());
+        }
+        let idle = self.lifetimes.session_idle.as_secs() as i64;
+        let live: Vec<Session> = self
+            .store
+            .live_sessions(&user.id, now)
+            .await?
+            .into_iter()
+            .filter(|s| s.last_seen_at + idle > now)
+            .collect();
+        if live.len() < limit {
+            return Ok(());
+        }
+        match self.lifetimes.limit_action {
+            SessionLimitAction::Refuse => Err(LoginError::TooManySessions),
+            SessionLimitAction::EvictOldest => {
+                // Oldest first: end as many as needed to leave room for one more.
+                for old in &live[..=live.len() - limit] {
+                    self.store.revoke_session(&old.token_hash, now).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Spends a refresh token for a new access token and a new refresh token in the same family.
@@ -340,6 +376,8 @@ mod tests {
             session_idle: Duration::from_secs(1800),
             session_absolute: DAY,
             refresh: DAY,
+            max_sessions: 2,
+            limit_action: SessionLimitAction::EvictOldest,
         };
         let policy = UserPolicy {
             roles: None,
@@ -443,6 +481,46 @@ mod tests {
                     .is_none()
             );
         }
+    }
+
+    #[tokio::test]
+    async fn the_session_cap_evicts_the_oldest_or_refuses() {
+        for (store, _dir) in stores().await {
+            let mut identity = service(store).await;
+            let t = 2_000_000;
+            let mut sessions = Vec::new();
+            for i in 0..3 {
+                let grant = identity
+                    .login("ana", "tulip-harbor-seventeen", ip(), t + i)
+                    .await
+                    .unwrap();
+                sessions.push(grant.session_token.unwrap());
+            }
+            let alive: Vec<bool> = futures_alive(&identity, &sessions, t + 10).await;
+            assert_eq!(alive, [false, true, true], "the oldest session made room");
+
+            identity.lifetimes.limit_action = SessionLimitAction::Refuse;
+            assert!(matches!(
+                identity
+                    .login("ana", "tulip-harbor-seventeen", ip(), t + 20)
+                    .await,
+                Err(LoginError::TooManySessions)
+            ));
+        }
+    }
+
+    async fn futures_alive(identity: &IdentityService, sessions: &[String], now: i64) -> Vec<bool> {
+        let mut alive = Vec::new();
+        for session in sessions {
+            alive.push(
+                identity
+                    .authenticate(&with_cookie(session), now)
+                    .await
+                    .unwrap()
+                    .is_some(),
+            );
+        }
+        alive
     }
 
     #[tokio::test]

@@ -309,6 +309,8 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
         session_idle: settings.session_idle_timeout.0,
         session_absolute: settings.session_lifetime.0,
         refresh: settings.refresh_token_lifetime.0,
+        max_sessions: settings.max_sessions_per_user,
+        limit_action: settings.session_limit_action,
     };
     let lockout = LockoutPolicy {
         max_failures: settings.lockout_max_failures,
