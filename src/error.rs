@@ -24,6 +24,8 @@ pub enum GatewayError {
     UnsupportedMediaType(&'static str),
     #[error("sign in first: this route needs an authenticated user")]
     Unauthenticated,
+    #[error("sign in first")]
+    LoginRequired { location: HeaderValue },
     #[error("the access token is invalid or expired")]
     InvalidToken,
     #[error("wrong user name or password")]
@@ -62,6 +64,7 @@ impl GatewayError {
                 StatusCode::UNAUTHORIZED
             }
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::LoginRequired { .. } => StatusCode::FOUND,
             Self::TooManySessions => StatusCode::CONFLICT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NoRoute => StatusCode::NOT_FOUND,
@@ -85,6 +88,7 @@ impl GatewayError {
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
+            Self::LoginRequired { .. } => "login_required",
             Self::TooManySessions => "too_many_sessions",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::NoRoute => "not_found",
@@ -124,6 +128,11 @@ pub fn error_response(error: &GatewayError, request_id: &HeaderValue) -> Respons
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"rampart\""),
             );
+        }
+        GatewayError::LoginRequired { location } => {
+            response
+                .headers_mut()
+                .insert(header::LOCATION, location.clone());
         }
         GatewayError::InvalidToken => {
             response.headers_mut().insert(

@@ -8,6 +8,7 @@
 //! | `POST /_rampart/api/logout-everywhere` | ends every session and refresh token of the caller |
 //! | `GET /_rampart/api/me` | the caller's identity |
 //! | `GET /_rampart/.well-known/jwks.json` | public keys of access tokens |
+//! | `GET, POST /_rampart/login` | the HTML login portal (see `portal`) |
 //! | `ANY /_rampart/auth?require=RULE` | forward-auth for nginx `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth`: 200 with signed `X-Rampart-*` identity headers, or 401/403 |
 //!
 //! JSON bodies must say `Content-Type: application/json`: browsers cannot send that
@@ -26,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::events::{SecurityEvent, emit};
+use super::portal::{self, Portal};
 use super::service::{
     AuthError, Grant, IdentityService, LoginError, Principal, SESSION_COOKIE, cookie,
 };
@@ -90,6 +92,13 @@ impl IdentityApi {
             }
             (Method::GET, "/_rampart/api/me") => self.me(request).await,
             (_, "/_rampart/auth") => self.forward_auth(request, caller).await,
+            (Method::GET, portal::LOGIN_PATH) => Ok(self.portal().form(&request)),
+            (Method::POST, portal::LOGIN_PATH) => {
+                self.portal()
+                    .submit(request, caller.ip, caller.request_id)
+                    .await
+            }
+            (Method::GET, portal::STYLESHEET_PATH) => Ok(self.portal().stylesheet()),
             (Method::GET, "/_rampart/.well-known/jwks.json") => {
                 Ok(json_response(StatusCode::OK, self.identity.tokens().jwks()))
             }
@@ -337,6 +346,13 @@ impl IdentityApi {
             );
         }
         Ok(response)
+    }
+
+    fn portal(&self) -> Portal<'_> {
+        Portal {
+            identity: &self.identity,
+            metrics: &self.metrics,
+        }
     }
 
     async fn principal(

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod events;
 pub mod password;
+pub mod portal;
 pub mod regulator;
 pub mod roles;
 pub mod secret;

@@ -41,6 +41,7 @@ use crate::config::{Config, IpCidr, Mode, ReplaceUpstreamErrors, RouteAuth, Secu
 use crate::error::{GatewayError, error_response};
 use crate::identity::api::{self, Caller, IdentityApi};
 use crate::identity::events::{SecurityEvent, emit};
+use crate::identity::portal::{LOGIN_PATH, login_url};
 use crate::identity::roles::Roles;
 use crate::identity::service::{
     AuthError, AuthMethod, IdentityService, Principal, SESSION_COOKIE, cookie,
@@ -244,6 +245,14 @@ impl Gateway {
             .authenticate(route, &request, client, request_id, now)
             .await?;
         // Authorization: the route's rule against the user's roles; default deny in production.
+        // Browsers are sent to the login page; API clients get 401.
+        let login_target = is_browser_navigation(&request).then(|| {
+            request
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned()
+        });
         if let Err(denied) = authorize::check(
             route.auth.as_ref(),
             principal.as_ref(),
@@ -260,7 +269,13 @@ impl Gateway {
                 },
                 request_id.to_str().unwrap_or_default(),
             );
-            return Err(denied);
+            return Err(match (denied, login_target) {
+                (GatewayError::Unauthenticated, Some(target)) => GatewayError::LoginRequired {
+                    location: HeaderValue::try_from(login_url(&target))
+                        .unwrap_or(HeaderValue::from_static(LOGIN_PATH)),
+                },
+                (denied, _) => denied,
+            });
         }
         // Identity headers: the client's copies are dropped, ours are signed.
         identity_headers::strip_client_copies(request.headers_mut());
@@ -374,6 +389,22 @@ impl Gateway {
             }
         }
     }
+}
+
+/// A top-level page load by a browser (not `fetch`, not an API client).
+fn is_browser_navigation<B>(request: &Request<B>) -> bool {
+    let navigates = request
+        .headers()
+        .get("sec-fetch-mode")
+        .is_none_or(|mode| mode == "navigate");
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    (request.method() == http::Method::GET || request.method() == http::Method::HEAD)
+        && navigates
+        && wants_html
 }
 
 fn request_host<B>(request: &Request<B>) -> Option<&str> {

@@ -444,3 +444,146 @@ async fn repeated_failures_lock_the_account_without_saying_so() {
         .unwrap();
     assert_eq!(adam.status(), 200);
 }
+
+/// The value of the form's hidden CSRF field.
+fn csrf_field(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .expect("the form has a CSRF field")
+        + "name=\"csrf\" value=\"".len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('/', "%2F")
+                    .replace('?', "%3F")
+                    .replace('=', "%3D")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn the_login_portal_checks_csrf_and_signs_browsers_in() {
+    let (rampart, cert, _upstream) = start(None).await;
+    let browser = tls_client(&cert.der, rampart.gateway, false);
+
+    // A protected page sends a browser to the portal, remembering where it wanted to go.
+    let protected = browser
+        .get(rampart.tls_url("/account/settings?tab=2"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(protected.status(), 302);
+    let location = protected.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        "/_rampart/login?rd=%2Faccount%2Fsettings%3Ftab%3D2"
+    );
+
+    let form = browser
+        .get(rampart.tls_url(&location))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert_eq!(form.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = form.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    let html = form.text().await.unwrap();
+    assert!(!html.contains("<script"), "no scripts on the portal");
+    let token = csrf_field(&html);
+    let rd = "/account/settings?tab=2";
+    let post = |body: String, client: &reqwest::Client| {
+        client
+            .post(rampart.tls_url("/_rampart/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+
+    // A forged token, and a real token without its cookie (a cross-site post): refused.
+    let forged = post(
+        form_body(&[
+            ("username", "adam"),
+            ("password", PASSWORD),
+            ("csrf", "forged"),
+            ("rd", rd),
+        ]),
+        &browser,
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 403);
+    let token = csrf_field(&forged.text().await.unwrap());
+    let stranger = tls_client(&cert.der, rampart.gateway, false);
+    let cross_site = post(
+        form_body(&[
+            ("username", "adam"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+            ("rd", rd),
+        ]),
+        &stranger,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cross_site.status(), 403);
+
+    // The right token and password: a session cookie and a redirect back.
+    let signed_in = post(
+        form_body(&[
+            ("username", "adam"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+            ("rd", rd),
+        ]),
+        &browser,
+    )
+    .await
+    .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], rd);
+    let page = browser
+        .get(rampart.tls_url(rd))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let echo: Value = page.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-rampart-user"], "adam");
+
+    // An open-redirect attempt lands on the site's root instead.
+    let form = browser
+        .get(rampart.tls_url("/_rampart/login?rd=https://evil.example/"))
+        .send()
+        .await
+        .unwrap();
+    let token = csrf_field(&form.text().await.unwrap());
+    let bounced = post(
+        form_body(&[
+            ("username", "adam"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+            ("rd", "https://evil.example/"),
+        ]),
+        &browser,
+    )
+    .await
+    .unwrap();
+    assert_eq!(bounced.headers()["location"], "/");
+}
