@@ -505,7 +505,7 @@ async fn the_login_portal_checks_csrf_and_signs_browsers_in() {
     );
     let html = form.text().await.unwrap();
     assert!(!html.contains("<script"), "no scripts on the portal");
-    let token = csrf_field(&html);
+    assert_eq!(csrf_field(&html).len(), 43, "a 256-bit token");
     let rd = "/account/settings?tab=2";
     let post = |body: String, client: &reqwest::Client| {
         client
