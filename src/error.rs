@@ -32,6 +32,16 @@ pub enum GatewayError {
     InvalidCredentials,
     #[error("your roles do not allow this")]
     Forbidden,
+    #[error(
+        "send the code from your authenticator app as `totp`, or a recovery code as `recovery_code`"
+    )]
+    MfaRequired,
+    #[error("the second factor is wrong, expired or already used")]
+    MfaInvalid,
+    #[error("this needs a sign-in with a second factor; set one up and sign in again")]
+    SecondFactorRequired,
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("you already have the most sessions allowed; log out on another device first")]
     TooManySessions,
     #[error("no route matches this request")]
@@ -63,7 +73,9 @@ impl GatewayError {
             Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::SecondFactorRequired => StatusCode::FORBIDDEN,
+            Self::MfaRequired | Self::MfaInvalid => StatusCode::UNAUTHORIZED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::LoginRequired { .. } => StatusCode::FOUND,
             Self::TooManySessions => StatusCode::CONFLICT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -88,6 +100,10 @@ impl GatewayError {
             Self::InvalidToken => "invalid_token",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
+            Self::MfaRequired => "mfa_required",
+            Self::MfaInvalid => "mfa_invalid",
+            Self::SecondFactorRequired => "second_factor_required",
+            Self::Conflict(_) => "conflict",
             Self::LoginRequired { .. } => "login_required",
             Self::TooManySessions => "too_many_sessions",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",

@@ -137,6 +137,10 @@ pub struct RoleConfig {
     /// Roles whose permissions this role also has.
     #[serde(default)]
     pub inherits: Vec<String>,
+    /// Users with this role must have signed in with a second factor to use any non-public
+    /// route.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 /// Development or production: decides defaults that trade convenience for safety.
@@ -427,6 +431,9 @@ pub struct RouteConfig {
     /// Who may use the route: `"public"`, `"authenticated"`, or a permission that one of the
     /// user's roles must grant. Absent: public in development, denied in production.
     pub auth: Option<RouteAuth>,
+    /// The route needs a sign-in with a second factor (TOTP or a recovery code).
+    #[serde(default)]
+    pub mfa: bool,
     #[serde(default)]
     pub security_headers: SecurityHeaders,
 }

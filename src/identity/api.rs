@@ -8,6 +8,8 @@
 //! | `POST /_rampart/api/logout-everywhere` | ends every session and refresh token of the caller |
 //! | `GET /_rampart/api/me` | the caller's identity |
 //! | `GET /_rampart/.well-known/jwks.json` | public keys of access tokens |
+//! | `POST /_rampart/api/mfa/totp/enroll` | starts TOTP enrolment: secret, `otpauth://` URL, QR code (SVG) |
+//! | `POST /_rampart/api/mfa/totp/confirm` | `{"code"}` confirms it; answers ten one-time recovery codes |
 //! | `GET, POST /_rampart/login` | the HTML login portal (see `portal`) |
 //! | `ANY /_rampart/auth?require=RULE` | forward-auth for nginx `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth`: 200 with signed `X-Rampart-*` identity headers, or 401/403 |
 //!
@@ -27,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::events::{SecurityEvent, emit};
+use super::mfa::{self, MfaError, SecondFactor};
 use super::portal::{self, Portal};
 use super::service::{
     AuthError, Grant, IdentityService, LoginError, Principal, SESSION_COOKIE, cookie,
@@ -63,6 +66,17 @@ pub struct IdentityApi {
 struct LoginRequest {
     username: String,
     password: String,
+    /// The authenticator app's code, for users with a second factor.
+    #[serde(default)]
+    totp: Option<String>,
+    /// Or one of the recovery codes.
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CodeRequest {
+    code: String,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +106,8 @@ impl IdentityApi {
             }
             (Method::GET, "/_rampart/api/me") => self.me(request).await,
             (_, "/_rampart/auth") => self.forward_auth(request, caller).await,
+            (Method::POST, "/_rampart/api/mfa/totp/enroll") => self.enroll_totp(request).await,
+            (Method::POST, "/_rampart/api/mfa/totp/confirm") => self.confirm_totp(request).await,
             (Method::GET, portal::LOGIN_PATH) => Ok(self.portal().form(&request)),
             (Method::POST, portal::LOGIN_PATH) => {
                 self.portal()
@@ -129,7 +145,13 @@ impl IdentityApi {
         let request_id = caller.request_id.to_str().unwrap_or_default();
         match self
             .identity
-            .login(&body.username, &body.password, caller.ip, unix_now())
+            .login(
+                &body.username,
+                &body.password,
+                second_factor(body.totp.clone(), body.recovery_code.clone()).as_ref(),
+                caller.ip,
+                unix_now(),
+            )
             .await
         {
             Ok(grant) => {
@@ -153,6 +175,18 @@ impl IdentityApi {
                     );
                 }
                 Ok(response)
+            }
+            Err(LoginError::MfaRequired) => Err(GatewayError::MfaRequired),
+            Err(LoginError::MfaInvalid) => {
+                self.metrics.login("mfa_invalid");
+                emit(
+                    &SecurityEvent::LoginFailed {
+                        user: &body.username,
+                        ip: caller.ip,
+                    },
+                    request_id,
+                );
+                Err(GatewayError::MfaInvalid)
             }
             Err(LoginError::TooManySessions) => {
                 self.metrics.login("too_many_sessions");
@@ -212,7 +246,9 @@ impl IdentityApi {
                 LoginError::InvalidRefreshToken
                 | LoginError::InvalidCredentials
                 | LoginError::LockedOut { .. }
-                | LoginError::TooManySessions,
+                | LoginError::TooManySessions
+                | LoginError::MfaRequired
+                | LoginError::MfaInvalid,
             ) => Err(GatewayError::InvalidToken),
             Err(err @ LoginError::Store(_)) => Err(unavailable(&err, request_id)),
         }
@@ -319,6 +355,7 @@ impl IdentityApi {
         let principal = self.principal(request.headers()).await?;
         if let Err(denied) = authorize::check(
             Some(&rule),
+            false,
             principal.as_ref(),
             &self.roles,
             Mode::Production,
@@ -348,6 +385,68 @@ impl IdentityApi {
         Ok(response)
     }
 
+    /// Starts TOTP enrolment for the signed-in user: the secret, its `otpauth://` URL and a
+    /// QR code to scan. Refused when a second factor is already set up.
+    async fn enroll_totp(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let principal = self
+            .principal(request.headers())
+            .await?
+            .ok_or(GatewayError::Unauthenticated)?;
+        let store = self.identity.store();
+        if mfa::is_enrolled(store, &principal.user_id)
+            .await
+            .map_err(|e| unavailable(&e, ""))?
+        {
+            return Err(GatewayError::Conflict("a second factor is already set up"));
+        }
+        let enrollment = mfa::enroll(
+            store,
+            &principal.user_id,
+            &principal.username,
+            "Rampart",
+            unix_now(),
+        )
+        .await
+        .map_err(|e| unavailable(&e, ""))?;
+        Ok(json_response(
+            StatusCode::OK,
+            json!({"secret": enrollment.secret, "otpauth_url": enrollment.otpauth_url, "qr_svg": enrollment.qr_svg}),
+        ))
+    }
+
+    /// Confirms enrolment with a first code; answers the recovery codes, shown this once.
+    async fn confirm_totp(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let principal = self
+            .principal(request.headers())
+            .await?
+            .ok_or(GatewayError::Unauthenticated)?;
+        let body: CodeRequest = read_json(request).await?;
+        match mfa::confirm(
+            self.identity.store(),
+            &principal.user_id,
+            &body.code,
+            unix_now(),
+        )
+        .await
+        {
+            Ok(codes) => Ok(json_response(
+                StatusCode::OK,
+                json!({ "recovery_codes": codes }),
+            )),
+            Err(MfaError::NotEnrolling) => Err(GatewayError::Conflict(
+                "start with POST /_rampart/api/mfa/totp/enroll",
+            )),
+            Err(MfaError::WrongCode) => Err(GatewayError::MfaInvalid),
+            Err(MfaError::Store(e)) => Err(unavailable(&e, "")),
+        }
+    }
+
     fn portal(&self) -> Portal<'_> {
         Portal {
             identity: &self.identity,
@@ -365,6 +464,14 @@ impl IdentityApi {
             Err(err @ AuthError::Store(_)) => Err(unavailable(&err, "")),
         }
     }
+}
+
+/// A second factor from the login body: the TOTP code if given, else the recovery code.
+pub fn second_factor(totp: Option<String>, recovery_code: Option<String>) -> Option<SecondFactor> {
+    let present = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+    present(totp)
+        .map(SecondFactor::Totp)
+        .or_else(|| present(recovery_code).map(SecondFactor::RecoveryCode))
 }
 
 /// The rule a forward-auth request asks for.

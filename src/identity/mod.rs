@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod events;
+pub mod mfa;
 pub mod password;
 pub mod portal;
 pub mod regulator;

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
+use super::api::second_factor;
 use super::events::{SecurityEvent, emit};
 use super::secret::new_token;
 use super::service::{IdentityService, LoginError, SESSION_COOKIE, cookie};
@@ -88,6 +89,16 @@ impl Portal<'_> {
             field("csrf"),
             local_path(&field("rd")),
         );
+        // One field for both kinds of code: digits are an authenticator code.
+        let code = field("code");
+        let factor = if code
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_whitespace())
+        {
+            second_factor(Some(code), None)
+        } else {
+            second_factor(None, Some(code))
+        };
         let csrf_ok = matches!(&csrf_cookie, Some(expected) if !csrf.is_empty() && bool::from(expected.as_bytes().ct_eq(csrf.as_bytes())));
         if !csrf_ok {
             return Ok(page(
@@ -100,7 +111,7 @@ impl Portal<'_> {
         let id = request_id.to_str().unwrap_or_default();
         match self
             .identity
-            .login(&username, &password, ip, unix_now())
+            .login(&username, &password, factor.as_ref(), ip, unix_now())
             .await
         {
             Ok(grant) => {
@@ -134,9 +145,18 @@ impl Portal<'_> {
             Err(
                 err @ (LoginError::InvalidCredentials
                 | LoginError::LockedOut { .. }
-                | LoginError::TooManySessions),
+                | LoginError::TooManySessions
+                | LoginError::MfaRequired
+                | LoginError::MfaInvalid),
             ) => {
                 let (result, message) = match err {
+                    LoginError::MfaRequired => (
+                        "mfa_required",
+                        "Enter the code from your authenticator app, or a recovery code.",
+                    ),
+                    LoginError::MfaInvalid => {
+                        ("mfa_invalid", "That code is wrong or was already used.")
+                    }
                     LoginError::TooManySessions => (
                         "too_many_sessions",
                         "You are signed in on too many devices. Sign out elsewhere first.",
@@ -185,6 +205,7 @@ fn page(
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"rd\" value=\"{rd}\">\
          <label for=\"username\">User name</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{username}\">\
          <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <label for=\"code\">Authenticator or recovery code (if you set one up)</label><input id=\"code\" name=\"code\" autocomplete=\"one-time-code\">\
          <button type=\"submit\">Sign in</button></form></body></html>\n",
         rd = escape(rd),
         username = escape(username),

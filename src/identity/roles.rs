@@ -10,6 +10,8 @@ use crate::config::RoleConfig;
 #[derive(Debug, Clone, Default)]
 pub struct Roles {
     permissions: HashMap<String, BTreeSet<String>>,
+    /// Roles whose holders must sign in with a second factor.
+    require_mfa: BTreeSet<String>,
 }
 
 impl Roles {
@@ -24,7 +26,15 @@ impl Roles {
             collect(role, &by_name, &mut granted, &mut path)?;
             permissions.insert(role.name.clone(), granted);
         }
-        Ok(Self { permissions })
+        let require_mfa = roles
+            .iter()
+            .filter(|r| r.require_mfa)
+            .map(|r| r.name.clone())
+            .collect();
+        Ok(Self {
+            permissions,
+            require_mfa,
+        })
     }
 
     pub fn is_defined(&self, role: &str) -> bool {
@@ -35,6 +45,13 @@ impl Roles {
         let mut names: Vec<&str> = self.permissions.keys().map(String::as_str).collect();
         names.sort_unstable();
         names
+    }
+
+    /// Must a user with these roles have signed in with a second factor?
+    pub fn requires_mfa(&self, user_roles: &[String]) -> bool {
+        user_roles
+            .iter()
+            .any(|role| self.require_mfa.contains(role))
     }
 
     /// Does any role grant `permission`?
@@ -96,6 +113,7 @@ mod tests {
             name: name.into(),
             permissions: permissions.iter().map(|p| p.to_string()).collect(),
             inherits: inherits.iter().map(|p| p.to_string()).collect(),
+            require_mfa: false,
         }
     }
 

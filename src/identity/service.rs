@@ -9,6 +9,7 @@ use http::header::{self, HeaderMap};
 
 use std::net::IpAddr;
 
+use super::mfa::{self, SecondFactor};
 use super::password::{self, Verdict};
 use super::regulator::{self, Lock, LockoutPolicy};
 use super::secret::{hash_token, new_token};
@@ -44,6 +45,8 @@ pub struct Principal {
     pub username: String,
     pub roles: Vec<String>,
     pub method: AuthMethod,
+    /// The login showed a second factor.
+    pub mfa: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,10 @@ pub enum LoginError {
     TooManySessions,
     #[error("too many failed attempts; locked until {until}")]
     LockedOut { until: i64 },
+    #[error("this account needs a second factor (an authenticator code or a recovery code)")]
+    MfaRequired,
+    #[error("the second factor is wrong, expired or already used")]
+    MfaInvalid,
     #[error("the refresh token is unknown, expired or revoked")]
     InvalidRefreshToken,
     #[error("a refresh token was used twice; its whole family was revoked")]
@@ -139,6 +146,7 @@ impl IdentityService {
         &self,
         username: &str,
         password: &str,
+        second_factor: Option<&SecondFactor>,
         ip: IpAddr,
         now: i64,
     ) -> Result<Grant, LoginError> {
@@ -152,13 +160,26 @@ impl IdentityService {
             }
             _ => None,
         };
-        regulator::record(self.store.as_ref(), username, ip, accepted.is_some(), now).await?;
         let Some((user, rehash)) = accepted else {
+            regulator::record(self.store.as_ref(), username, ip, false, now).await?;
             return Err(match lock {
                 Lock::Open => LoginError::InvalidCredentials,
                 Lock::User { until } | Lock::Address { until } => LoginError::LockedOut { until },
             });
         };
+        // The password was right; an enrolled user must also show the second factor. Wrong
+        // codes count as failures, so they lock the account like wrong passwords.
+        let mfa = mfa::is_enrolled(self.store.as_ref(), &user.id).await?;
+        if mfa {
+            let Some(factor) = second_factor else {
+                return Err(LoginError::MfaRequired);
+            };
+            if !mfa::verify(self.store.as_ref(), &user.id, factor, now).await? {
+                regulator::record(self.store.as_ref(), username, ip, false, now).await?;
+                return Err(LoginError::MfaInvalid);
+            }
+        }
+        regulator::record(self.store.as_ref(), username, ip, true, now).await?;
         if rehash && let Ok(new_hash) = password::hash(password) {
             self.store
                 .set_password_hash(&user.username, &new_hash, now)
@@ -174,10 +195,11 @@ impl IdentityService {
                 last_seen_at: now,
                 expires_at: now + self.lifetimes.session_absolute.as_secs() as i64,
                 revoked_at: None,
+                mfa,
             })
             .await?;
         let family = uuid::Uuid::now_v7().to_string();
-        let mut grant = self.grant(user, &family, now).await?;
+        let mut grant = self.grant(user, &family, mfa, now).await?;
         grant.session_token = Some(session_token);
         Ok(grant)
     }
@@ -226,10 +248,16 @@ impl IdentityService {
             Some(user) if !user.disabled => user,
             _ => return Err(LoginError::InvalidRefreshToken),
         };
-        self.grant(user, &spent.family_id, now).await
+        self.grant(user, &spent.family_id, spent.mfa, now).await
     }
 
-    async fn grant(&self, user: User, family: &str, now: i64) -> Result<Grant, LoginError> {
+    async fn grant(
+        &self,
+        user: User,
+        family: &str,
+        mfa: bool,
+        now: i64,
+    ) -> Result<Grant, LoginError> {
         let refresh_token = new_token();
         self.store
             .add_refresh_token(&RefreshToken {
@@ -240,9 +268,10 @@ impl IdentityService {
                 expires_at: now + self.lifetimes.refresh.as_secs() as i64,
                 used_at: None,
                 revoked_at: None,
+                mfa,
             })
             .await?;
-        let (access_token, expires_in) = self.tokens.issue(&user, now);
+        let (access_token, expires_in) = self.tokens.issue(&user, mfa, now);
         Ok(Grant {
             user,
             access_token,
@@ -284,6 +313,7 @@ impl IdentityService {
             return Ok(Some(Principal {
                 user_id: claims.sub,
                 username: claims.name,
+                mfa: claims.amr.iter().any(|m| m == "otp"),
                 roles: claims.roles,
                 method: AuthMethod::Bearer,
             }));
@@ -315,6 +345,7 @@ impl IdentityService {
             username: user.username,
             roles: user.roles,
             method: AuthMethod::Session,
+            mfa: session.mfa,
         }))
     }
 }
@@ -412,17 +443,19 @@ mod tests {
             let identity = service(store).await;
             let t0 = 1_000_000;
             assert!(matches!(
-                identity.login("ana", "wrong-password-here", ip(), t0).await,
+                identity
+                    .login("ana", "wrong-password-here", None, ip(), t0)
+                    .await,
                 Err(LoginError::InvalidCredentials)
             ));
             assert!(matches!(
                 identity
-                    .login("nobody", "tulip-harbor-seventeen", ip(), t0)
+                    .login("nobody", "tulip-harbor-seventeen", None, ip(), t0)
                     .await,
                 Err(LoginError::InvalidCredentials)
             ));
             let grant = identity
-                .login("ana", "tulip-harbor-seventeen", ip(), t0)
+                .login("ana", "tulip-harbor-seventeen", None, ip(), t0)
                 .await
                 .unwrap();
             let session = grant.session_token.unwrap();
@@ -460,7 +493,7 @@ mod tests {
             );
 
             let second = identity
-                .login("ana", "tulip-harbor-seventeen", ip(), t0)
+                .login("ana", "tulip-harbor-seventeen", None, ip(), t0)
                 .await
                 .unwrap()
                 .session_token
@@ -491,7 +524,7 @@ mod tests {
             let mut sessions = Vec::new();
             for i in 0..3 {
                 let grant = identity
-                    .login("ana", "tulip-harbor-seventeen", ip(), t + i)
+                    .login("ana", "tulip-harbor-seventeen", None, ip(), t + i)
                     .await
                     .unwrap();
                 sessions.push(grant.session_token.unwrap());
@@ -502,7 +535,7 @@ mod tests {
             identity.lifetimes.limit_action = SessionLimitAction::Refuse;
             assert!(matches!(
                 identity
-                    .login("ana", "tulip-harbor-seventeen", ip(), t + 20)
+                    .login("ana", "tulip-harbor-seventeen", None, ip(), t + 20)
                     .await,
                 Err(LoginError::TooManySessions)
             ));
@@ -529,7 +562,7 @@ mod tests {
             let identity = service(store).await;
             let now = crate::store::unix_now();
             let first = identity
-                .login("ana", "tulip-harbor-seventeen", ip(), now)
+                .login("ana", "tulip-harbor-seventeen", None, ip(), now)
                 .await
                 .unwrap();
             let second = identity
@@ -549,7 +582,7 @@ mod tests {
             );
 
             let other = identity
-                .login("ana", "tulip-harbor-seventeen", ip(), now)
+                .login("ana", "tulip-harbor-seventeen", None, ip(), now)
                 .await
                 .unwrap();
             identity

@@ -25,6 +25,9 @@ pub struct AccessClaims {
     /// The user name, for logs and apps.
     pub name: String,
     pub roles: Vec<String>,
+    /// Authentication methods (RFC 8176): `pwd`, and `otp` after a second factor.
+    #[serde(default)]
+    pub amr: Vec<String>,
     pub iss: String,
     pub aud: String,
     pub iat: i64,
@@ -135,12 +138,17 @@ impl TokenService {
     }
 
     /// A signed access token for `user`, and its lifetime in seconds.
-    pub fn issue(&self, user: &User, now: i64) -> (String, u64) {
+    pub fn issue(&self, user: &User, mfa: bool, now: i64) -> (String, u64) {
         let ttl = self.ttl.as_secs();
         let claims = AccessClaims {
             sub: user.id.clone(),
             name: user.username.clone(),
             roles: user.roles.clone(),
+            amr: if mfa {
+                vec!["pwd".into(), "otp".into()]
+            } else {
+                vec!["pwd".into()]
+            },
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
@@ -265,7 +273,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let (token, ttl) = service.issue(&user(), now());
+        let (token, ttl) = service.issue(&user(), false, now());
         assert_eq!(ttl, 900);
         let verified = service.verify(&token).unwrap();
         assert_eq!(
@@ -351,7 +359,7 @@ mod tests {
         let b = TokenService::load(&store, "rampart", "rampart", Duration::from_secs(60), now())
             .await
             .unwrap();
-        let (token, _) = a.issue(&user(), now());
+        let (token, _) = a.issue(&user(), true, now());
         assert!(b.verify(&token).is_ok());
         let jwks = b.jwks();
         assert_eq!(jwks["keys"][0]["kid"], a.current_kid.as_str());

@@ -137,6 +137,7 @@ mod tests {
             name: "admin".into(),
             permissions: vec![],
             inherits: vec![],
+            require_mfa: false,
         }])
         .unwrap();
         let policy = UserPolicy {

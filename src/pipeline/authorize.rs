@@ -1,5 +1,6 @@
 //! Authorization: the route's rule against the request's user. 401 when nobody is signed in
-//! and the route needs someone; 403 when the user's roles do not grant the permission. Routes
+//! and the route needs someone; 403 when the user's roles do not grant the permission, or when
+//! the route or one of the user's roles needs a second factor the sign-in did not show. Routes
 //! without a rule are public in development and denied in production (default deny).
 
 use crate::config::{Mode, RouteAuth};
@@ -9,6 +10,7 @@ use crate::identity::service::Principal;
 
 pub fn check(
     rule: Option<&RouteAuth>,
+    route_needs_mfa: bool,
     principal: Option<&Principal>,
     roles: &Roles,
     mode: Mode,
@@ -18,18 +20,21 @@ pub fn check(
         (None, Mode::Development) => return Ok(()),
         (None, Mode::Production) => return Err(GatewayError::Forbidden),
     };
-    match (rule, principal) {
-        (RouteAuth::Public, _) => Ok(()),
-        (_, None) => Err(GatewayError::Unauthenticated),
-        (RouteAuth::Authenticated, Some(_)) => Ok(()),
+    let user = match (rule, principal) {
+        (RouteAuth::Public, _) => return Ok(()),
+        (_, None) => return Err(GatewayError::Unauthenticated),
+        (RouteAuth::Authenticated, Some(user)) => user,
         (RouteAuth::Permission(permission), Some(user)) => {
-            if roles.allows(&user.roles, permission) {
-                Ok(())
-            } else {
-                Err(GatewayError::Forbidden)
+            if !roles.allows(&user.roles, permission) {
+                return Err(GatewayError::Forbidden);
             }
+            user
         }
+    };
+    if (route_needs_mfa || roles.requires_mfa(&user.roles)) && !user.mfa {
+        return Err(GatewayError::SecondFactorRequired);
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -44,6 +49,7 @@ mod tests {
             username: "u".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             method: AuthMethod::Bearer,
+            mfa: false,
         }
     }
 
@@ -54,11 +60,13 @@ mod tests {
                 name: "viewer".into(),
                 permissions: vec!["reports:read".into()],
                 inherits: vec![],
+                require_mfa: false,
             },
             RoleConfig {
                 name: "admin".into(),
                 permissions: vec!["users:manage".into()],
                 inherits: vec!["viewer".into()],
+                require_mfa: false,
             },
         ])
         .unwrap();
@@ -121,10 +129,56 @@ mod tests {
         ];
         for (rule, who, mode, expected) in cases {
             assert_eq!(
-                check(rule, who, &roles, mode),
+                check(rule, false, who, &roles, mode),
                 expected,
                 "{rule:?} {who:?} {mode:?}"
             );
         }
+    }
+
+    #[test]
+    fn second_factor_requirements() {
+        let role = |name: &str, require_mfa| RoleConfig {
+            name: name.into(),
+            permissions: vec![],
+            inherits: vec![],
+            require_mfa,
+        };
+        let roles = Roles::build(&[role("viewer", false), role("admin", true)]).unwrap();
+        let any = RouteAuth::Authenticated;
+        let mut viewer = user(&["viewer"]);
+        let mut admin = user(&["admin"]);
+        assert_eq!(
+            check(Some(&any), false, Some(&viewer), &roles, Mode::Production),
+            Ok(())
+        );
+        assert_eq!(
+            check(Some(&any), true, Some(&viewer), &roles, Mode::Production),
+            Err(GatewayError::SecondFactorRequired)
+        );
+        assert_eq!(
+            check(Some(&any), false, Some(&admin), &roles, Mode::Production),
+            Err(GatewayError::SecondFactorRequired)
+        );
+        assert_eq!(
+            check(
+                Some(&RouteAuth::Public),
+                true,
+                Some(&admin),
+                &roles,
+                Mode::Production
+            ),
+            Ok(())
+        );
+        viewer.mfa = true;
+        admin.mfa = true;
+        assert_eq!(
+            check(Some(&any), true, Some(&viewer), &roles, Mode::Production),
+            Ok(())
+        );
+        assert_eq!(
+            check(Some(&any), false, Some(&admin), &roles, Mode::Production),
+            Ok(())
+        );
     }
 }

@@ -132,6 +132,7 @@ mod tests {
             username: "ana".into(),
             roles: vec!["admin".into(), "viewer".into()],
             method: AuthMethod::Session,
+            mfa: false,
         }
     }
 

@@ -255,6 +255,7 @@ impl Gateway {
         });
         if let Err(denied) = authorize::check(
             route.auth.as_ref(),
+            route.mfa,
             principal.as_ref(),
             &self.roles,
             self.mode,

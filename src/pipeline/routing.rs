@@ -25,6 +25,8 @@ pub struct Route {
     pub metrics: RouteMetrics,
     /// Who may use the route; `None`: public in development, denied in production.
     pub auth: Option<RouteAuth>,
+    /// The route needs a sign-in with a second factor.
+    pub mfa: bool,
 }
 
 enum HostPattern {
@@ -140,6 +142,7 @@ impl Route {
             )?,
             metrics: metrics.route(route.label()),
             auth: route.auth.clone(),
+            mfa: route.mfa,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! embedded in the binary and applied at start. No check talks to the database driver directly.
 
 mod attempts;
+mod mfa;
 mod sessions;
 mod tokens;
 mod users;
@@ -17,6 +18,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlStr};
 
 pub use attempts::{AttemptStore, Failures};
+pub use mfa::{MfaStore, TotpRecord};
 pub use sessions::{Session, SessionStore};
 pub use tokens::{RefreshToken, RefreshTokenStore, RefreshUse, SigningKey, SigningKeyStore};
 pub use users::{NewUser, User, UserStore};
@@ -42,7 +44,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "identity",
@@ -58,6 +60,7 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         "login attempts",
         include_str!("../../migrations/0003_login_attempts.sql"),
     ),
+    (4, "mfa", include_str!("../../migrations/0004_mfa.sql")),
 ];
 
 /// The SQL store: SQLite or PostgreSQL, chosen by URL.

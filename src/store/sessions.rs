@@ -15,6 +15,8 @@ pub struct Session {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The login showed a second factor.
+    pub mfa: bool,
 }
 
 #[async_trait]
@@ -38,26 +40,30 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<Session, sqlx::Error> {
         last_seen_at: row.try_get("last_seen_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        mfa: row.try_get::<i64, _>("mfa")? != 0,
     })
 }
 
 /// Columns of a [`Session`], as a literal so queries stay literal SQL.
 macro_rules! session_columns {
     () => {
-        "token_hash, user_id, created_at, last_seen_at, expires_at, revoked_at"
+        "token_hash, user_id, created_at, last_seen_at, expires_at, revoked_at, mfa"
     };
 }
 
 #[async_trait]
 impl SessionStore for Store {
     async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(s.token_hash.clone())
-            .bind(s.user_id.clone())
-            .bind(s.created_at)
-            .bind(s.last_seen_at)
-            .bind(s.expires_at)
-            .execute(&self.pool)
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, mfa) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(s.token_hash.clone())
+        .bind(s.user_id.clone())
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(i64::from(s.mfa))
+        .execute(&self.pool)
             .await?;
         Ok(())
     }
@@ -138,6 +144,7 @@ mod tests {
             last_seen_at: created_at,
             expires_at: created_at + 3600,
             revoked_at: None,
+            mfa: false,
         }
     }
 

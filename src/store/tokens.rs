@@ -27,6 +27,8 @@ pub struct RefreshToken {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The login that started the family showed a second factor.
+    pub mfa: bool,
 }
 
 /// What happened when a refresh token was presented.
@@ -99,13 +101,16 @@ impl SigningKeyStore for Store {
 #[async_trait]
 impl RefreshTokenStore for Store {
     async fn add_refresh_token(&self, t: &RefreshToken) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(t.token_hash.clone())
-            .bind(t.family_id.clone())
-            .bind(t.user_id.clone())
-            .bind(t.issued_at)
-            .bind(t.expires_at)
-            .execute(&self.pool)
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at, mfa) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.token_hash.clone())
+        .bind(t.family_id.clone())
+        .bind(t.user_id.clone())
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(i64::from(t.mfa))
+        .execute(&self.pool)
             .await?;
         Ok(())
     }
@@ -124,7 +129,7 @@ impl RefreshTokenStore for Store {
         .execute(&self.pool)
         .await?;
         let row = sqlx::query(
-            "SELECT token_hash, family_id, user_id, issued_at, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+            "SELECT token_hash, family_id, user_id, issued_at, expires_at, used_at, revoked_at, mfa FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash.to_owned())
         .fetch_optional(&self.pool)
@@ -140,6 +145,7 @@ impl RefreshTokenStore for Store {
             expires_at: row.try_get("expires_at")?,
             used_at: row.try_get("used_at")?,
             revoked_at: row.try_get("revoked_at")?,
+            mfa: row.try_get::<i64, _>("mfa")? != 0,
         };
         if spent.rows_affected() == 1 {
             return Ok(RefreshUse::Fresh(token));
@@ -203,6 +209,7 @@ mod tests {
             expires_at: 1000,
             used_at: None,
             revoked_at: None,
+            mfa: false,
         }
     }
 

@@ -587,3 +587,145 @@ async fn the_login_portal_checks_csrf_and_signs_browsers_in() {
     .unwrap();
     assert_eq!(bounced.headers()["location"], "/");
 }
+
+/// The authenticator code for `secret` (base32) at Unix time `at`.
+fn totp_code(secret: &str, at: u64) -> String {
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(at)
+        .to_string()
+}
+
+#[tokio::test]
+async fn mfa_enrolment_login_replay_recovery_and_requirements() {
+    let upstream = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = TestCert::write(dir.path(), "site");
+    let text = config(&cert, &upstream, None)
+        .replace("[[upstream]]", "[[role]]\nname = \"operator\"\nrequire_mfa = true\n\n[[upstream]]")
+        .replace("[[route]]\npath = \"/public\"", "[[route]]\npath = \"/vault\"\nupstream = \"app\"\nauth = \"authenticated\"\nmfa = true\n\n[[route]]\npath = \"/public\"");
+    let rampart = Rampart::start_in(dir, &text);
+    rampart.add_user("olga", PASSWORD, &["operator"]);
+    rampart.add_user("vera", PASSWORD, &["viewer"]);
+    let client = tls_client(&cert.der, rampart.gateway, false);
+    let login = |body: Value| {
+        let client = client.clone();
+        let url = rampart.tls_url("/_rampart/api/login");
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    let bearer_get = |token: String, path: &'static str| {
+        let client = tls_client(&cert.der, rampart.gateway, false);
+        let url = rampart.tls_url(path);
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+
+    // The operator role needs a second factor; a password-only sign-in is not enough.
+    let grant: Value = login(json!({"username": "olga", "password": PASSWORD}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let password_only = grant["access_token"].as_str().unwrap().to_owned();
+    envelope(
+        bearer_get(password_only.clone(), "/account").await,
+        403,
+        "second_factor_required",
+    )
+    .await;
+
+    // Enrol: scan (here: read) the secret, confirm with a code, keep the recovery codes.
+    let enrollment: Value = tls_client(&cert.der, rampart.gateway, false)
+        .post(rampart.tls_url("/_rampart/api/mfa/totp/enroll"))
+        .bearer_auth(&password_only)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = enrollment["secret"].as_str().unwrap().to_owned();
+    assert!(enrollment["qr_svg"].as_str().unwrap().starts_with("<svg"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let confirmed: Value = tls_client(&cert.der, rampart.gateway, false)
+        .post(rampart.tls_url("/_rampart/api/mfa/totp/confirm"))
+        .bearer_auth(&password_only)
+        .json(&json!({"code": totp_code(&secret, now)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recovery: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    // From now on the password alone is refused, and so is a wrong code.
+    envelope(
+        login(json!({"username": "olga", "password": PASSWORD})).await,
+        401,
+        "mfa_required",
+    )
+    .await;
+    envelope(
+        login(json!({"username": "olga", "password": PASSWORD, "totp": "000000"})).await,
+        401,
+        "mfa_invalid",
+    )
+    .await;
+    let next_code = totp_code(&secret, now + 30);
+    let with_code =
+        login(json!({"username": "olga", "password": PASSWORD, "totp": next_code})).await;
+    assert_eq!(with_code.status(), 200);
+    let token = with_code.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(bearer_get(token.clone(), "/account").await.status(), 200);
+    assert_eq!(bearer_get(token, "/vault").await.status(), 200);
+    // The same code again is a replay.
+    envelope(
+        login(json!({"username": "olga", "password": PASSWORD, "totp": next_code})).await,
+        401,
+        "mfa_invalid",
+    )
+    .await;
+    // A recovery code works, once.
+    assert_eq!(
+        login(json!({"username": "olga", "password": PASSWORD, "recovery_code": recovery[0]}))
+            .await
+            .status(),
+        200
+    );
+    envelope(
+        login(json!({"username": "olga", "password": PASSWORD, "recovery_code": recovery[0]}))
+            .await,
+        401,
+        "mfa_invalid",
+    )
+    .await;
+
+    // A route marked `mfa = true` refuses a password-only sign-in of any role.
+    let vera: Value = login(json!({"username": "vera", "password": PASSWORD}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let vera = vera["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(bearer_get(vera.clone(), "/account").await.status(), 200);
+    envelope(
+        bearer_get(vera, "/vault").await,
+        403,
+        "second_factor_required",
+    )
+    .await;
+}
