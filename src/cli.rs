@@ -10,12 +10,13 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::demo::{self, DemoApp};
+use crate::identity::api_keys;
 use crate::identity::password;
 use crate::identity::roles::Roles;
 use crate::identity::users::{self, UserPolicy};
 use crate::observability::logging;
 use crate::server::Server;
-use crate::store::{Store, UserStore};
+use crate::store::{ApiKeyStore, Store, UserStore, unix_now};
 
 /// Rampart: one binary in front of your web app or API that makes it production-ready.
 #[derive(Parser)]
@@ -46,6 +47,14 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Manage API keys for machines: create, list, revoke.
+    Apikey {
+        /// The configuration whose store and roles to use; without it, ./rampart-data.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ApiKeyAction,
     },
     /// Run the gateway in front of a built-in demo app, with no set-up at all.
     Demo {
@@ -87,6 +96,25 @@ enum UserAction {
     },
 }
 
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Create a key; it is printed once and stored only as a hash.
+    Create {
+        /// What the key is for, e.g. `ci-deploy`.
+        name: String,
+        /// A role from the config's [[role]] list; repeat for several.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// How long the key is valid, e.g. `90d`; default: until revoked.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by its id.
+    Revoke { id: String },
+}
+
 /// Exit code for a configuration with problems.
 const CONFIG_PROBLEMS: u8 = 2;
 
@@ -116,6 +144,16 @@ fn run() -> anyhow::Result<ExitCode> {
                 None => None,
             };
             runtime()?.block_on(manage_users(config, action))
+        }
+        Command::Apikey { config, action } => {
+            let config = match config {
+                Some(path) => match load(&path) {
+                    Some(config) => Some(config),
+                    None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
+                },
+                None => None,
+            };
+            runtime()?.block_on(manage_api_keys(config, action))
         }
         Command::Demo {
             listen,
@@ -206,6 +244,73 @@ async fn manage_users(config: Option<Config>, action: UserAction) -> anyhow::Res
         UserAction::SetRoles { username, roles } => {
             users::set_roles(&store, &policy, &username, &roles).await?;
             println!("roles of {username}: {}", describe_roles(&roles));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn manage_api_keys(config: Option<Config>, action: ApiKeyAction) -> anyhow::Result<ExitCode> {
+    let (url, roles) = match &config {
+        Some(config) => (
+            config.storage_url(),
+            Some(Roles::build(&config.roles).map_err(anyhow::Error::msg)?),
+        ),
+        None => (Store::default_url(Path::new("./rampart-data")), None),
+    };
+    let store = Store::open(&url).await.context("opening the store")?;
+    match action {
+        ApiKeyAction::Create {
+            name,
+            roles: key_roles,
+            expires_in,
+        } => {
+            let policy = UserPolicy {
+                roles: roles.as_ref(),
+                password_min_length: password::DEFAULT_MIN_LENGTH,
+            };
+            policy.check_roles(&key_roles)?;
+            let ttl = expires_in.map(|d| d.as_secs() as i64);
+            let created = api_keys::create(&store, &name, &key_roles, ttl).await?;
+            eprintln!(
+                "created API key {} ({name}, roles: {}); it is shown only now:",
+                created.id,
+                describe_roles(&key_roles)
+            );
+            println!("{}", created.key);
+        }
+        ApiKeyAction::List => {
+            println!(
+                "{:<14} {:<24} {:<9} {:<22} roles",
+                "id", "name", "status", "expires"
+            );
+            let now = unix_now();
+            for key in store.list_api_keys().await? {
+                let status = if key.revoked_at.is_some() {
+                    "revoked"
+                } else if key.expires_at.is_some_and(|at| at <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                let expires = key.expires_at.map_or("never".to_owned(), |at| {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64),
+                    )
+                    .to_string()
+                });
+                println!(
+                    "{:<14} {:<24} {:<9} {:<22} {}",
+                    key.id,
+                    key.name,
+                    status,
+                    expires,
+                    describe_roles(&key.roles)
+                );
+            }
+        }
+        ApiKeyAction::Revoke { id } => {
+            store.revoke_api_key(&id, unix_now()).await?;
+            println!("revoked API key {id}");
         }
     }
     Ok(ExitCode::SUCCESS)

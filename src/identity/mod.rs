@@ -1,6 +1,7 @@
 //! Identity: users and passwords, roles and permissions.
 
 pub mod api;
+pub mod api_keys;
 pub mod events;
 pub mod mfa;
 pub mod password;

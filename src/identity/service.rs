@@ -9,6 +9,7 @@ use http::header::{self, HeaderMap};
 
 use std::net::IpAddr;
 
+use super::api_keys;
 use super::mfa::{self, SecondFactor};
 use super::password::{self, Verdict};
 use super::regulator::{self, Lock, LockoutPolicy};
@@ -53,6 +54,7 @@ pub struct Principal {
 pub enum AuthMethod {
     Session,
     Bearer,
+    ApiKey,
 }
 
 impl AuthMethod {
@@ -60,6 +62,7 @@ impl AuthMethod {
         match self {
             Self::Session => "session",
             Self::Bearer => "bearer",
+            Self::ApiKey => "api_key",
         }
     }
 }
@@ -308,6 +311,9 @@ impl IdentityService {
         headers: &HeaderMap,
         now: i64,
     ) -> Result<Option<Principal>, AuthError> {
+        if let Some(key) = api_keys::presented(headers) {
+            return Ok(api_keys::authenticate(self.store.as_ref(), key, now).await?);
+        }
         if let Some(token) = bearer_token(headers) {
             let claims = self.tokens.verify(token)?;
             return Ok(Some(Principal {

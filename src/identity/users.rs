@@ -30,7 +30,8 @@ pub struct UserPolicy<'a> {
 }
 
 impl UserPolicy<'_> {
-    fn check_roles(&self, roles: &[String]) -> Result<(), UserError> {
+    /// Every role must be well-formed and, with a config, defined there.
+    pub fn check_roles(&self, roles: &[String]) -> Result<(), UserError> {
         for role in roles {
             if !valid_role_name(role) {
                 return Err(UserError::InvalidRole(role.clone()));

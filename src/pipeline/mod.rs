@@ -353,6 +353,7 @@ impl Gateway {
     ) -> Result<Option<Principal>, GatewayError> {
         let headers = request.headers();
         let has_credentials = headers.contains_key(header::AUTHORIZATION)
+            || headers.contains_key("x-api-key")
             || cookie(headers, SESSION_COOKIE).is_some();
         if !has_credentials {
             return Ok(None);

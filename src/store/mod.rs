@@ -3,6 +3,7 @@
 //! and on PostgreSQL (`[storage] url = "postgres://..."`) for several instances. Migrations are
 //! embedded in the binary and applied at start. No check talks to the database driver directly.
 
+mod api_keys;
 mod attempts;
 mod mfa;
 mod sessions;
@@ -17,6 +18,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlStr};
 
+pub use api_keys::{ApiKey, ApiKeyStore};
 pub use attempts::{AttemptStore, Failures};
 pub use mfa::{MfaStore, TotpRecord};
 pub use sessions::{Session, SessionStore};
@@ -44,7 +46,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (
         1,
         "identity",
@@ -61,6 +63,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         include_str!("../../migrations/0003_login_attempts.sql"),
     ),
     (4, "mfa", include_str!("../../migrations/0004_mfa.sql")),
+    (
+        5,
+        "api keys",
+        include_str!("../../migrations/0005_api_keys.sql"),
+    ),
 ];
 
 /// The SQL store: SQLite or PostgreSQL, chosen by URL.

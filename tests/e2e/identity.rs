@@ -729,3 +729,96 @@ async fn mfa_enrolment_login_replay_recovery_and_requirements() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn api_keys_for_machines_are_scoped_and_revocable() {
+    let (rampart, cert, _upstream) = start(None).await;
+    let created = rampart.command(
+        "apikey",
+        &[
+            "create",
+            "ci-reports",
+            "--role",
+            "viewer",
+            "--expires-in",
+            "30d",
+        ],
+        "",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("rk_"), "{key}");
+    let bad_role = rampart.command("apikey", &["create", "x", "--role", "root"], "");
+    assert!(!bad_role.status.success());
+
+    let client = tls_client(&cert.der, rampart.gateway, false);
+    let with_header = client
+        .get(rampart.tls_url("/reports/q3"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_header.status(), 200);
+    let echo: Value = with_header.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-rampart-user"], "ci-reports");
+    assert_eq!(echo["headers"]["x-rampart-auth"], "api_key");
+    assert_eq!(
+        client
+            .get(rampart.tls_url("/reports"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(rampart.tls_url("/admin"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "scoped to viewer"
+    );
+    let forged = format!("{}AAAA", &key[..key.len() - 4]);
+    assert_eq!(
+        client
+            .get(rampart.tls_url("/reports"))
+            .header("x-api-key", forged)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let listed = String::from_utf8(rampart.command("apikey", &["list"], "").stdout).unwrap();
+    let id = key.strip_prefix("rk_").unwrap().split('_').next().unwrap();
+    assert!(
+        listed.contains(id) && listed.contains("active") && !listed.contains(&key),
+        "{listed}"
+    );
+    assert!(
+        rampart
+            .command("apikey", &["revoke", id], "")
+            .status
+            .success()
+    );
+    assert_eq!(
+        client
+            .get(rampart.tls_url("/reports"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}

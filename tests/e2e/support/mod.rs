@@ -157,9 +157,14 @@ impl Rampart {
 
     /// Runs `rampart user ARGS` on this gateway's config and store, with `stdin` as input.
     pub fn user_command(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        self.command("user", args, stdin)
+    }
+
+    /// Runs `rampart SUBCOMMAND ARGS` on this gateway's config and store.
+    pub fn command(&self, subcommand: &str, args: &[&str], stdin: &str) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new(rampart_bin())
-            .arg("user")
+            .arg(subcommand)
             .arg("--config")
             .arg(self._dir.path().join("rampart.toml"))
             .args(args)
