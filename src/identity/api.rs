@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::admin::{self, Admin};
 use super::events::{SecurityEvent, emit};
 use super::mfa::{self, MfaError, SecondFactor};
 use super::portal::{self, Portal};
@@ -57,6 +58,7 @@ pub struct Caller<'a> {
 
 pub struct IdentityApi {
     pub identity: Arc<IdentityService>,
+    pub password_min_length: usize,
     pub metrics: Arc<Metrics>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -106,6 +108,7 @@ impl IdentityApi {
             }
             (Method::GET, "/_rampart/api/me") => self.me(request).await,
             (_, "/_rampart/auth") => self.forward_auth(request, caller).await,
+            (_, path) if path.starts_with(admin::PREFIX) => self.admin(request, caller).await,
             (Method::POST, "/_rampart/api/mfa/totp/enroll") => self.enroll_totp(request).await,
             (Method::POST, "/_rampart/api/mfa/totp/confirm") => self.confirm_totp(request).await,
             (Method::GET, portal::LOGIN_PATH) => Ok(self.portal().form(&request)),
@@ -445,6 +448,48 @@ impl IdentityApi {
             Err(MfaError::WrongCode) => Err(GatewayError::MfaInvalid),
             Err(MfaError::Store(e)) => Err(unavailable(&e, "")),
         }
+    }
+
+    /// The admin API, for callers granted `rampart:admin` (and a second factor if their roles
+    /// require one).
+    async fn admin(
+        &self,
+        request: Request<Incoming>,
+        caller: &Caller<'_>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let principal = self.principal(request.headers()).await?;
+        let rule = RouteAuth::Permission(admin::PERMISSION.to_owned());
+        let request_id = caller.request_id.to_str().unwrap_or_default();
+        if let Err(denied) = authorize::check(
+            Some(&rule),
+            false,
+            principal.as_ref(),
+            &self.roles,
+            Mode::Production,
+        ) {
+            self.metrics.access_denied("admin_api");
+            let user = principal.as_ref().map(|p| p.username.as_str());
+            emit(
+                &SecurityEvent::AccessDenied {
+                    user,
+                    route: "admin_api",
+                    ip: caller.ip,
+                },
+                request_id,
+            );
+            return Err(denied);
+        }
+        let caller_principal = principal.expect("authorization passed, so there is a user");
+        Admin {
+            identity: &self.identity,
+            roles: &self.roles,
+            password_min_length: self.password_min_length,
+            caller: &caller_principal,
+            ip: caller.ip,
+            request_id,
+        }
+        .handle(request)
+        .await
     }
 
     fn portal(&self) -> Portal<'_> {

@@ -37,6 +37,12 @@ pub enum SecurityEvent<'a> {
         reason: &'a str,
         ip: IpAddr,
     },
+    AdminAction {
+        actor: &'a str,
+        action: &'static str,
+        target: &'a str,
+        ip: IpAddr,
+    },
     AccessDenied {
         user: Option<&'a str>,
         route: &'a str,
@@ -55,6 +61,7 @@ impl SecurityEvent<'_> {
             Self::RefreshTokenReused { .. } => "refresh_token_reused",
             Self::TokenRejected { .. } => "token_rejected",
             Self::AccessDenied { .. } => "access_denied",
+            Self::AdminAction { .. } => "admin_action",
         }
     }
 }
@@ -83,6 +90,14 @@ pub fn emit(event: &SecurityEvent<'_>, request_id: &str) {
         }
         SecurityEvent::TokenRejected { reason, ip } => {
             tracing::warn!(target: "security", event = name, request_id, reason, %ip)
+        }
+        SecurityEvent::AdminAction {
+            actor,
+            action,
+            target,
+            ip,
+        } => {
+            tracing::info!(target: "security", event = name, request_id, actor, action, resource = target, %ip)
         }
         SecurityEvent::AccessDenied { user, route, ip } => {
             tracing::warn!(target: "security", event = name, request_id, user = user.unwrap_or("-"), route, %ip)

@@ -1,5 +1,6 @@
 //! Identity: users and passwords, roles and permissions.
 
+pub mod admin;
 pub mod api;
 pub mod api_keys;
 pub mod events;

@@ -41,6 +41,14 @@ impl Roles {
         self.permissions.contains_key(role)
     }
 
+    /// The role's permissions, inherited ones included.
+    pub fn permissions_of(&self, role: &str) -> Vec<&str> {
+        self.permissions
+            .get(role)
+            .map(|p| p.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.permissions.keys().map(String::as_str).collect();
         names.sort_unstable();

@@ -116,6 +116,7 @@ impl Gateway {
             own_metrics: metrics.route("_rampart"),
             api: IdentityApi {
                 identity: shared.identity.clone(),
+                password_min_length: config.identity.password_min_length,
                 metrics: metrics.clone(),
                 roles: shared.roles.clone(),
                 header_signer: shared.header_signer.clone(),

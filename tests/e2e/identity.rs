@@ -37,7 +37,7 @@ permissions = ["reports:read"]
 
 [[role]]
 name = "admin"
-permissions = ["users:manage"]
+permissions = ["users:manage", "rampart:admin"]
 inherits = ["viewer"]
 
 [[upstream]]
@@ -821,4 +821,209 @@ async fn api_keys_for_machines_are_scoped_and_revocable() {
             .status(),
         401
     );
+}
+
+#[tokio::test]
+async fn the_admin_api_manages_users_sessions_and_keys() {
+    let (rampart, cert, _upstream) = start(None).await;
+    let client = tls_client(&cert.der, rampart.gateway, false);
+    let adam = login(&client, &rampart, "adam").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut request = tls_client(&cert.der, rampart.gateway, false)
+            .request(
+                method,
+                rampart.tls_url(&format!("/_rampart/api/admin/{path}")),
+            )
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+
+    let users: Value = admin(reqwest::Method::GET, "users", &adam, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["adam", "vera"]);
+
+    // A viewer may not use it.
+    let vera_grant = login(&client, &rampart, "vera").await;
+    let vera = vera_grant["access_token"].as_str().unwrap().to_owned();
+    envelope(
+        admin(reqwest::Method::GET, "users", &vera, None)
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let created = admin(
+        reqwest::Method::POST,
+        "users",
+        &adam,
+        Some(json!({"username": "nina", "password": PASSWORD, "roles": ["viewer"]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let weak = admin(
+        reqwest::Method::POST,
+        "users",
+        &adam,
+        Some(json!({"username": "otto", "password": "password1234"})),
+    )
+    .await
+    .unwrap();
+    envelope(weak, 400, "invalid_request").await;
+    let roles: Value = admin(reqwest::Method::GET, "roles", &adam, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(roles["roles"][0]["name"], "admin");
+    assert!(
+        roles["roles"][0]["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("reports:read")),
+        "inherited from viewer"
+    );
+
+    // Vera signs in with a browser; the admin lists and ends that session, then disables her.
+    let browser = tls_client(&cert.der, rampart.gateway, false);
+    browser
+        .post(rampart.tls_url("/_rampart/api/login"))
+        .json(&json!({"username": "vera", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        browser
+            .get(rampart.tls_url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let sessions: Value = admin(reqwest::Method::GET, "users/vera/sessions", &adam, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{sessions}");
+    for id in &ids {
+        assert_eq!(
+            admin(
+                reqwest::Method::DELETE,
+                &format!("sessions/{id}"),
+                &adam,
+                None
+            )
+            .await
+            .unwrap()
+            .status(),
+            204
+        );
+    }
+    assert_eq!(
+        browser
+            .get(rampart.tls_url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let disabled: Value = admin(reqwest::Method::POST, "users/vera/disable", &adam, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(disabled["sessions_ended"], 0);
+    envelope(
+        client
+            .post(rampart.tls_url("/_rampart/api/login"))
+            .json(&json!({"username": "vera", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "invalid_credentials",
+    )
+    .await;
+
+    // Machine keys through the API.
+    let key: Value = admin(
+        reqwest::Method::POST,
+        "api-keys",
+        &adam,
+        Some(json!({"name": "exporter", "roles": ["viewer"], "expires_in_days": 7})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let secret = key["key"].as_str().unwrap();
+    assert_eq!(
+        client
+            .get(rampart.tls_url("/reports"))
+            .header("x-api-key", secret)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let id = key["id"].as_str().unwrap();
+    assert_eq!(
+        admin(
+            reqwest::Method::DELETE,
+            &format!("api-keys/{id}"),
+            &adam,
+            None
+        )
+        .await
+        .unwrap()
+        .status(),
+        204
+    );
+    assert_eq!(
+        client
+            .get(rampart.tls_url("/reports"))
+            .header("x-api-key", secret)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    rampart.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("\"event\":\"admin_action\"")
+            && l.contains("api_key_revoked")
+            && l.contains("\"actor\":\"adam\"")
+    });
 }

@@ -1,0 +1,290 @@
+//! The admin API, under `/_rampart/api/admin/`, for callers whose roles grant `rampart:admin`:
+//!
+//! | endpoint | does |
+//! |---|---|
+//! | `GET users` / `POST users` `{"username","password","roles"}` | list / create users |
+//! | `PUT users/NAME/roles` `{"roles"}` | replace a user's roles |
+//! | `POST users/NAME/disable`, `POST users/NAME/enable` | disabling ends every session |
+//! | `GET users/NAME/sessions` | live sessions (`id` is the stored hash, never the cookie) |
+//! | `POST users/NAME/logout-everywhere` | ends every session and refresh token of the user |
+//! | `DELETE sessions/ID` | ends one session |
+//! | `GET api-keys` / `POST api-keys` `{"name","roles","expires_in_days"}` / `DELETE api-keys/ID` | machine keys |
+//! | `GET roles` | roles with their inherited permissions |
+//!
+//! Every change is a security event naming the admin who made it.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::api_keys;
+use super::events::{SecurityEvent, emit};
+use super::roles::Roles;
+use super::service::{IdentityService, Principal};
+use super::users::{self, UserError, UserPolicy};
+use crate::body::ResponseBody;
+use crate::error::GatewayError;
+use crate::store::{ApiKeyStore, SessionStore, StoreError, UserStore, unix_now};
+
+pub const PREFIX: &str = "/_rampart/api/admin/";
+/// The permission the admin API needs.
+pub const PERMISSION: &str = "rampart:admin";
+
+pub struct Admin<'a> {
+    pub identity: &'a IdentityService,
+    pub roles: &'a Roles,
+    pub password_min_length: usize,
+    pub caller: &'a Principal,
+    pub ip: std::net::IpAddr,
+    pub request_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct NewUserBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RolesBody {
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct NewKeyBody {
+    name: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    expires_in_days: Option<i64>,
+}
+
+impl Admin<'_> {
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<Response<ResponseBody>, GatewayError> {
+        let path = request
+            .uri()
+            .path()
+            .strip_prefix(PREFIX)
+            .unwrap_or_default()
+            .to_owned();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let method = request.method().clone();
+        let store = self.identity.store();
+        let now = unix_now();
+        match (&method, segments.as_slice()) {
+            (&Method::GET, ["users"]) => {
+                let users: Vec<Value> = store
+                    .list_users()
+                    .await
+                    .map_err(fail)?
+                    .into_iter()
+                    .map(|u| json!({"id": u.id, "username": u.username, "roles": u.roles, "disabled": u.disabled, "created_at": u.created_at}))
+                    .collect();
+                Ok(json_response(StatusCode::OK, json!({ "users": users })))
+            }
+            (&Method::POST, ["users"]) => {
+                let body: NewUserBody = read_json(request).await?;
+                let user = users::add_user(
+                    store,
+                    &self.policy(),
+                    &body.username,
+                    &body.password,
+                    &body.roles,
+                )
+                .await
+                .map_err(user_error)?;
+                self.event("user_created", &user.username);
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    json!({"id": user.id, "username": user.username, "roles": user.roles}),
+                ))
+            }
+            (&Method::PUT, ["users", name, "roles"]) => {
+                let body: RolesBody = read_json(request).await?;
+                users::set_roles(store, &self.policy(), name, &body.roles)
+                    .await
+                    .map_err(user_error)?;
+                self.event("user_roles_changed", name);
+                Ok(no_content())
+            }
+            (&Method::POST, ["users", name, action @ ("disable" | "enable")]) => {
+                let ended = users::set_disabled(store, name, *action == "disable")
+                    .await
+                    .map_err(user_error)?;
+                self.event(
+                    if *action == "disable" {
+                        "user_disabled"
+                    } else {
+                        "user_enabled"
+                    },
+                    name,
+                );
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({ "sessions_ended": ended }),
+                ))
+            }
+            (&Method::GET, ["users", name, "sessions"]) => {
+                let user = store
+                    .user_by_name(name)
+                    .await
+                    .map_err(fail)?
+                    .ok_or(GatewayError::NoRoute)?;
+                let sessions: Vec<Value> = store
+                    .live_sessions(&user.id, now)
+                    .await
+                    .map_err(fail)?
+                    .into_iter()
+                    .map(|s| json!({"id": s.token_hash, "created_at": s.created_at, "last_seen_at": s.last_seen_at, "expires_at": s.expires_at, "mfa": s.mfa}))
+                    .collect();
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({ "sessions": sessions }),
+                ))
+            }
+            (&Method::POST, ["users", name, "logout-everywhere"]) => {
+                let user = store
+                    .user_by_name(name)
+                    .await
+                    .map_err(fail)?
+                    .ok_or(GatewayError::NoRoute)?;
+                let ended = self
+                    .identity
+                    .logout_everywhere(&user.id, now)
+                    .await
+                    .map_err(fail)?;
+                self.event("user_logged_out_everywhere", name);
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({ "sessions_ended": ended }),
+                ))
+            }
+            (&Method::DELETE, ["sessions", id]) => {
+                store.revoke_session(id, now).await.map_err(fail)?;
+                self.event("session_revoked", id);
+                Ok(no_content())
+            }
+            (&Method::GET, ["api-keys"]) => {
+                let keys: Vec<Value> = store
+                    .list_api_keys()
+                    .await
+                    .map_err(fail)?
+                    .into_iter()
+                    .map(|k| json!({"id": k.id, "name": k.name, "roles": k.roles, "created_at": k.created_at, "expires_at": k.expires_at, "revoked_at": k.revoked_at, "last_used_at": k.last_used_at}))
+                    .collect();
+                Ok(json_response(StatusCode::OK, json!({ "api_keys": keys })))
+            }
+            (&Method::POST, ["api-keys"]) => {
+                let body: NewKeyBody = read_json(request).await?;
+                self.policy().check_roles(&body.roles).map_err(user_error)?;
+                let created = api_keys::create(
+                    store,
+                    &body.name,
+                    &body.roles,
+                    body.expires_in_days.map(|d| d * 86_400),
+                )
+                .await
+                .map_err(fail)?;
+                self.event("api_key_created", &created.id);
+                Ok(json_response(
+                    StatusCode::CREATED,
+                    json!({"id": created.id, "key": created.key}),
+                ))
+            }
+            (&Method::DELETE, ["api-keys", id]) => {
+                store.revoke_api_key(id, now).await.map_err(fail)?;
+                self.event("api_key_revoked", id);
+                Ok(no_content())
+            }
+            (&Method::GET, ["roles"]) => {
+                let roles: Vec<Value> = self
+                    .roles
+                    .names()
+                    .into_iter()
+                    .map(|name| json!({"name": name, "permissions": self.roles.permissions_of(name)}))
+                    .collect();
+                Ok(json_response(StatusCode::OK, json!({ "roles": roles })))
+            }
+            _ => Err(GatewayError::NoRoute),
+        }
+    }
+
+    fn policy(&self) -> UserPolicy<'_> {
+        UserPolicy {
+            roles: Some(self.roles),
+            password_min_length: self.password_min_length,
+        }
+    }
+
+    fn event(&self, action: &'static str, target: &str) {
+        emit(
+            &SecurityEvent::AdminAction {
+                actor: &self.caller.username,
+                action,
+                target,
+                ip: self.ip,
+            },
+            self.request_id,
+        );
+    }
+}
+
+fn user_error(err: UserError) -> GatewayError {
+    match err {
+        UserError::Store(StoreError::NotFound(_)) => GatewayError::NoRoute,
+        UserError::Store(StoreError::Conflict(_)) => {
+            GatewayError::Conflict("that user already exists")
+        }
+        UserError::Store(err) => fail(err),
+        other => GatewayError::InvalidRequest(other.to_string()),
+    }
+}
+
+fn fail(err: StoreError) -> GatewayError {
+    match err {
+        StoreError::NotFound(_) => GatewayError::NoRoute,
+        err => {
+            tracing::error!(error = %err, "admin API store failure");
+            GatewayError::Unavailable
+        }
+    }
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(
+    request: Request<Incoming>,
+) -> Result<T, GatewayError> {
+    let bytes: Bytes = Limited::new(request.into_body(), 16 * 1024)
+        .collect()
+        .await
+        .map_err(|_| GatewayError::BodyTooLarge { limit: 16 * 1024 })?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|err| GatewayError::InvalidRequest(err.to_string()))
+}
+
+fn no_content() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
