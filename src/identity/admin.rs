@@ -225,6 +225,8 @@ impl Admin<'_> {
     }
 
     fn event(&self, action: &'static str, target: &str) {
+        // Any admin change may revoke access: cached lookups must not outlive it.
+        self.identity.forget_sessions();
         emit(
             &SecurityEvent::AdminAction {
                 actor: &self.caller.username,

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod api_keys;
+pub mod cache;
 pub mod events;
 pub mod mfa;
 pub mod password;

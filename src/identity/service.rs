@@ -10,11 +10,12 @@ use http::header::{self, HeaderMap};
 use std::net::IpAddr;
 
 use super::api_keys;
+use super::cache::CredentialCache;
 use super::mfa::{self, SecondFactor};
 use super::password::{self, Verdict};
 use super::regulator::{self, Lock, LockoutPolicy};
 use super::secret::{hash_token, new_token};
-use super::tokens::{TokenError, TokenService};
+use super::tokens::{AccessClaims, TokenError, TokenService};
 use crate::config::SessionLimitAction;
 use crate::store::{
     RefreshToken, RefreshTokenStore, RefreshUse, Session, SessionStore, Store, StoreError, User,
@@ -113,7 +114,15 @@ pub struct IdentityService {
     tokens: TokenService,
     lifetimes: Lifetimes,
     lockout: LockoutPolicy,
+    /// Verified bearer tokens, until they expire (60 s at most).
+    verified_tokens: CredentialCache<AccessClaims>,
+    /// Sessions looked up recently. Short-lived, so a revocation on another instance takes
+    /// effect within `SESSION_CACHE_TTL`; this instance's own revocations clear it at once.
+    recent_sessions: CredentialCache<Option<Principal>>,
 }
+
+/// How long a session lookup is reused, in seconds.
+const SESSION_CACHE_TTL: i64 = 2;
 
 impl IdentityService {
     pub fn new(
@@ -128,11 +137,18 @@ impl IdentityService {
             tokens,
             lifetimes,
             lockout,
+            verified_tokens: CredentialCache::new(60),
+            recent_sessions: CredentialCache::new(SESSION_CACHE_TTL),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Drops cached session lookups; call after revoking or disabling anything.
+    pub fn forget_sessions(&self) {
+        self.recent_sessions.clear();
     }
 
     pub fn tokens(&self) -> &TokenService {
@@ -286,6 +302,7 @@ impl IdentityService {
 
     /// Ends the session behind `session_token` (if any).
     pub async fn logout(&self, session_token: &str, now: i64) -> Result<(), StoreError> {
+        self.forget_sessions();
         self.store
             .revoke_session(&hash_token(session_token), now)
             .await
@@ -300,6 +317,7 @@ impl IdentityService {
 
     /// Ends every session and refresh token of a user ("log out everywhere").
     pub async fn logout_everywhere(&self, user_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.forget_sessions();
         self.store.revoke_user_refresh_tokens(user_id, now).await?;
         self.store.revoke_user_sessions(user_id, now).await
     }
@@ -315,7 +333,15 @@ impl IdentityService {
             return Ok(api_keys::authenticate(self.store.as_ref(), key, now).await?);
         }
         if let Some(token) = bearer_token(headers) {
-            let claims = self.tokens.verify(token)?;
+            let claims = match self.verified_tokens.get(token, now) {
+                Some(claims) => claims,
+                None => {
+                    let claims = self.tokens.verify(token)?;
+                    self.verified_tokens
+                        .insert(token, claims.clone(), now, Some(claims.exp));
+                    claims
+                }
+            };
             return Ok(Some(Principal {
                 user_id: claims.sub,
                 username: claims.name,
@@ -327,6 +353,20 @@ impl IdentityService {
         let Some(session_token) = cookie(headers, SESSION_COOKIE) else {
             return Ok(None);
         };
+        if let Some(cached) = self.recent_sessions.get(session_token, now) {
+            return Ok(cached);
+        }
+        let principal = self.session_principal(session_token, now).await?;
+        self.recent_sessions
+            .insert(session_token, principal.clone(), now, None);
+        Ok(principal)
+    }
+
+    async fn session_principal(
+        &self,
+        session_token: &str,
+        now: i64,
+    ) -> Result<Option<Principal>, AuthError> {
         let hash = hash_token(session_token);
         let Some(session) = self.store.session(&hash).await? else {
             return Ok(None);
