@@ -359,7 +359,7 @@ impl IdentityApi {
         if let Err(denied) = authorize::check(
             Some(&rule),
             false,
-            principal.as_ref(),
+            principal.as_deref(),
             &self.roles,
             Mode::Production,
         ) {
@@ -463,7 +463,7 @@ impl IdentityApi {
         if let Err(denied) = authorize::check(
             Some(&rule),
             false,
-            principal.as_ref(),
+            principal.as_deref(),
             &self.roles,
             Mode::Production,
         ) {
@@ -502,7 +502,7 @@ impl IdentityApi {
     async fn principal(
         &self,
         headers: &http::HeaderMap,
-    ) -> Result<Option<Principal>, GatewayError> {
+    ) -> Result<Option<Arc<Principal>>, GatewayError> {
         match self.identity.authenticate(headers, unix_now()).await {
             Ok(principal) => Ok(principal),
             Err(AuthError::Token(_)) => Err(GatewayError::InvalidToken),

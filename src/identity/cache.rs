@@ -10,14 +10,16 @@ use std::sync::Mutex;
 const CAPACITY: usize = 50_000;
 
 pub struct CredentialCache<V> {
-    entries: Mutex<HashMap<String, (i64, V)>>,
+    // foldhash: keys (tokens) are long and looked up on every authenticated request; its seed
+    // is random per process, so keys cannot be chosen to collide.
+    entries: Mutex<HashMap<String, (i64, V), foldhash::fast::RandomState>>,
     ttl_seconds: i64,
 }
 
 impl<V: Clone> CredentialCache<V> {
     pub fn new(ttl_seconds: i64) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
             ttl_seconds,
         }
     }

@@ -16,12 +16,18 @@ pub fn new_token() -> String {
 
 /// What the store keeps of a token.
 pub fn hash_token(token: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest.as_ref() {
-        hex.push_str(&format!("{byte:02x}"));
+    hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+}
+
+/// Lower-case hexadecimal, without an allocation per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
-    hex
+    out
 }
 
 #[cfg(test)]
@@ -36,5 +42,6 @@ mod tests {
         assert_eq!(hash_token(&a).len(), 64);
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), a);
+        assert_eq!(hex(&[0x00, 0x7f, 0xff]), "007fff");
     }
 }

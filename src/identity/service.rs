@@ -15,7 +15,7 @@ use super::mfa::{self, SecondFactor};
 use super::password::{self, Verdict};
 use super::regulator::{self, Lock, LockoutPolicy};
 use super::secret::{hash_token, new_token};
-use super::tokens::{AccessClaims, TokenError, TokenService};
+use super::tokens::{TokenError, TokenService};
 use crate::config::SessionLimitAction;
 use crate::store::{
     RefreshToken, RefreshTokenStore, RefreshUse, Session, SessionStore, Store, StoreError, User,
@@ -115,10 +115,10 @@ pub struct IdentityService {
     lifetimes: Lifetimes,
     lockout: LockoutPolicy,
     /// Verified bearer tokens, until they expire (60 s at most).
-    verified_tokens: CredentialCache<AccessClaims>,
+    verified_tokens: CredentialCache<Arc<Principal>>,
     /// Sessions looked up recently. Short-lived, so a revocation on another instance takes
     /// effect within `SESSION_CACHE_TTL`; this instance's own revocations clear it at once.
-    recent_sessions: CredentialCache<Option<Principal>>,
+    recent_sessions: CredentialCache<Option<Arc<Principal>>>,
 }
 
 /// How long a session lookup is reused, in seconds.
@@ -322,33 +322,35 @@ impl IdentityService {
         self.store.revoke_user_sessions(user_id, now).await
     }
 
-    /// The request's user: from `Authorization: Bearer` (a bad token is an error, never a
-    /// fallback to the cookie), else from the session cookie. `Ok(None)`: anonymous.
+    /// The request's user: from an API key, else `Authorization: Bearer` (a bad token is an
+    /// error, never a fallback to the cookie), else the session cookie. `Ok(None)`: anonymous.
+    /// Shared, so a cached answer costs a reference count.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         now: i64,
-    ) -> Result<Option<Principal>, AuthError> {
+    ) -> Result<Option<Arc<Principal>>, AuthError> {
         if let Some(key) = api_keys::presented(headers) {
-            return Ok(api_keys::authenticate(self.store.as_ref(), key, now).await?);
+            return Ok(api_keys::authenticate(self.store.as_ref(), key, now)
+                .await?
+                .map(Arc::new));
         }
         if let Some(token) = bearer_token(headers) {
-            let claims = match self.verified_tokens.get(token, now) {
-                Some(claims) => claims,
-                None => {
-                    let claims = self.tokens.verify(token)?;
-                    self.verified_tokens
-                        .insert(token, claims.clone(), now, Some(claims.exp));
-                    claims
-                }
-            };
-            return Ok(Some(Principal {
+            if let Some(principal) = self.verified_tokens.get(token, now) {
+                return Ok(Some(principal));
+            }
+            let claims = self.tokens.verify(token)?;
+            let expires = claims.exp;
+            let principal = Arc::new(Principal {
                 user_id: claims.sub,
                 username: claims.name,
                 mfa: claims.amr.iter().any(|m| m == "otp"),
                 roles: claims.roles,
                 method: AuthMethod::Bearer,
-            }));
+            });
+            self.verified_tokens
+                .insert(token, principal.clone(), now, Some(expires));
+            return Ok(Some(principal));
         }
         let Some(session_token) = cookie(headers, SESSION_COOKIE) else {
             return Ok(None);
@@ -356,7 +358,10 @@ impl IdentityService {
         if let Some(cached) = self.recent_sessions.get(session_token, now) {
             return Ok(cached);
         }
-        let principal = self.session_principal(session_token, now).await?;
+        let principal = self
+            .session_principal(session_token, now)
+            .await?
+            .map(Arc::new);
         self.recent_sessions
             .insert(session_token, principal.clone(), now, None);
         Ok(principal)

@@ -11,6 +11,7 @@ use std::path::Path;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use ring::hmac;
 
+use crate::identity::secret::hex;
 use crate::identity::service::Principal;
 
 const PREFIX: &str = "x-rampart-";
@@ -88,10 +89,7 @@ impl IdentityHeaderSigner {
         ]
         .join("\n");
         let tag = hmac::sign(&self.key, signed.as_bytes());
-        let mut signature = String::from("v1=");
-        for byte in tag.as_ref() {
-            signature.push_str(&format!("{byte:02x}"));
-        }
+        let signature = format!("v1={}", hex(tag.as_ref()));
         let values = [
             (X_RAMPART_USER, principal.username.as_str()),
             (X_RAMPART_USER_ID, principal.user_id.as_str()),

@@ -257,7 +257,7 @@ impl Gateway {
         if let Err(denied) = authorize::check(
             route.auth.as_ref(),
             route.mfa,
-            principal.as_ref(),
+            principal.as_deref(),
             &self.roles,
             self.mode,
         ) {
@@ -351,7 +351,7 @@ impl Gateway {
         client: ClientAddr,
         request_id: &HeaderValue,
         now: i64,
-    ) -> Result<Option<Principal>, GatewayError> {
+    ) -> Result<Option<Arc<Principal>>, GatewayError> {
         let headers = request.headers();
         let has_credentials = headers.contains_key(header::AUTHORIZATION)
             || headers.contains_key("x-api-key")

@@ -1,0 +1,67 @@
+# Helpers shared by the benchmark scripts: sourced, not run.
+
+need() {
+    command -v "$1" >/dev/null 2>&1 && return
+    echo "installing $2 from Debian's packages" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+# to_ms VALUE: wrk prints latencies as 812.00us, 1.23ms or 2.01s.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    }'
+}
+
+# wrk_run LABEL CONNS URL [wrk args...]: prints and appends "LABEL CONNS rps p50 p99" to $RESULTS.
+wrk_run() {
+    local label="$1" conns="$2" url="$3" threads=2
+    shift 3
+    [ "$conns" -eq 1 ] && threads=1
+    local out
+    out="$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "$@" "$url")"
+    if echo "$out" | grep -q "Non-2xx"; then
+        echo "$label c$conns: non-2xx answers:" >&2; echo "$out" >&2; exit 1
+    fi
+    local rps p50 p99
+    rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
+    p50="$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")"
+    p99="$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
+    echo "$label $conns $rps $p50 $p99" >> "$RESULTS"
+    printf '  %-16s c%-3s %10.0f rps  p50 %7.3f ms  p99 %7.3f ms\n' "$label" "$conns" "$rps" "$p50" "$p99"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+# stat LABEL CONNS FIELD: the median of FIELD (3 rps, 4 p50, 5 p99) over the rounds.
+stat() { awk -v l="$1" -v c="$2" -v f="$3" '$1==l && $2==c {print $f}' "$RESULTS" | median; }
+
+# wait_for PORT: until something answers HTTP on 127.0.0.1:PORT.
+wait_for() {
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return
+        sleep 0.1
+    done
+    echo "nothing answers on port $1" >&2; exit 1
+}
+
+# upstream_conf DIR PORT: a one-worker nginx answering every request with a short 200.
+upstream_conf() {
+    cat <<CONF
+worker_processes 1;
+daemon off;
+pid $1/upstream.pid;
+error_log $1/upstream-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$2;
+        location / { return 200 '{"ok":true}'; }
+    }
+}
+CONF
+}
