@@ -10,6 +10,7 @@
 # from Debian's packages when missing) and builds Rampart in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 
 DURATION="${1:-10}"
 ROUNDS="${2:-3}"
@@ -19,18 +20,13 @@ RAMPART_PORT=18082
 RAMPART_ADMIN_PORT=18083
 HOST_HEADER="api.bench.local"
 
-need() {
-    command -v "$1" >/dev/null 2>&1 && return
-    echo "installing $2 from Debian's packages" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
 need nginx nginx-light
 need wrk wrk
-
 cargo build --release --quiet
 RAMPART="${CARGO_TARGET_DIR:-target}/release/rampart"
 
 WORK="$(mktemp -d)"
+RESULTS="$WORK/results.txt"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -39,24 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- the upstream: answers every request with a short 200 ---------------------------------
-cat > "$WORK/upstream.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/upstream.pid;
-error_log $WORK/upstream-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$UPSTREAM_PORT;
-        location / { return 200 '{"ok":true}'; }
-    }
-}
-CONF
+upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 
-# --- nginx as a plain reverse proxy with an upstream keep-alive pool -----------------------
+# nginx as a plain reverse proxy with an upstream keep-alive pool.
 cat > "$WORK/nginx-proxy.conf" <<CONF
 worker_processes auto;
 daemon off;
@@ -85,7 +66,7 @@ http {
 }
 CONF
 
-# --- Rampart as a plain reverse proxy (access log off, as nginx's) ------------------------
+# Rampart as a plain reverse proxy (access log off, as nginx's).
 cat > "$WORK/rampart.toml" <<CONF
 mode = "development"
 data_dir = "$WORK/rampart-data"
@@ -103,6 +84,7 @@ targets = ["http://127.0.0.1:$UPSTREAM_PORT"]
 [[route]]
 path = "/"
 upstream = "app"
+auth = "public"
 CONF
 
 # A 1 KB JSON body for the POST runs.
@@ -116,53 +98,21 @@ LUA
 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 nginx -c "$WORK/nginx-proxy.conf" & PIDS+=($!)
 "$RAMPART" serve --config "$WORK/rampart.toml" > "$WORK/rampart.log" 2>&1 & PIDS+=($!)
-
-for port in $UPSTREAM_PORT $NGINX_PORT $RAMPART_PORT; do
-    for _ in $(seq 100); do
-        curl -fsS -o /dev/null -H "Host: $HOST_HEADER" "http://127.0.0.1:$port/" 2>/dev/null && break
-        sleep 0.1
-    done
-done
-
-# to_ms VALUE: wrk prints latencies as 812.00us, 1.23ms or 2.01s.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    }'
-}
-
-# run NAME PORT KIND CONNECTIONS → appends "name kind conns rps p50 p99" to results
-RESULTS="$WORK/results.txt"
-run() {
-    local name="$1" port="$2" kind="$3" conns="$4" threads=2 script=()
-    [ "$conns" -eq 1 ] && threads=1
-    [ "$kind" = post ] && script=(-s "$WORK/post.lua")
-    local out
-    out="$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -H "Host: $HOST_HEADER" \
-        "${script[@]}" "http://127.0.0.1:$port/api/items?id=42&sort=asc&q=cotton")"
-    if echo "$out" | grep -q "Non-2xx"; then
-        echo "$name $kind c$conns: non-2xx answers:" >&2; echo "$out" >&2; exit 1
-    fi
-    local rps p50 p99
-    rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-    p50="$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")"
-    p99="$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
-    echo "$name $kind $conns $rps $p50 $p99" >> "$RESULTS"
-    printf '  %-8s %-4s c%-3s %10.0f rps  p50 %7.3f ms  p99 %7.3f ms\n' "$name" "$kind" "$conns" "$rps" "$p50" "$p99"
-}
+for port in $UPSTREAM_PORT $NGINX_PORT $RAMPART_PORT; do wait_for "$port"; done
 
 echo "Rampart $("$RAMPART" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //'), ${DURATION}s per run, $ROUNDS rounds, $(nproc) cores"
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
     for kind in get post; do
+        script=()
+        [ "$kind" = post ] && script=(-s "$WORK/post.lua")
         for conns in 64 1; do
             # Alternate who goes first so that neither always gets the warmer machine.
             if [ $((round % 2)) -eq 1 ]; then order="nginx rampart"; else order="rampart nginx"; fi
             for name in $order; do
                 port=$NGINX_PORT; [ "$name" = rampart ] && port=$RAMPART_PORT
-                run "$name" "$port" "$kind" "$conns"
+                wrk_run "$name-$kind" "$conns" "http://127.0.0.1:$port/api/items?id=42&sort=asc&q=cotton" \
+                    -H "Host: $HOST_HEADER" "${script[@]}"
             done
         done
     done
@@ -171,14 +121,12 @@ done
 echo
 echo "Medians over $ROUNDS rounds"
 printf '%-5s %-4s %12s %12s %7s %10s %10s %10s %10s %9s\n' kind conn "nginx rps" "rampart rps" ratio "nginx p50" "ramp. p50" "nginx p99" "ramp. p99" "Δp99 ms"
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 for kind in get post; do
     for conns in 64 1; do
-        stat() { awk -v n="$1" -v k="$kind" -v c="$conns" -v f="$2" '$1==n && $2==k && $3==c {print $f}' "$RESULTS" | median; }
-        n_rps=$(stat nginx 4); r_rps=$(stat rampart 4)
-        n_p50=$(stat nginx 5); r_p50=$(stat rampart 5)
-        n_p99=$(stat nginx 6); r_p99=$(stat rampart 6)
-        awk -v k="$kind" -v c="$conns" -v nr="$n_rps" -v rr="$r_rps" -v n5="$n_p50" -v r5="$r_p50" -v n9="$n_p99" -v r9="$r_p99" \
+        awk -v k="$kind" -v c="$conns" \
+            -v nr="$(stat "nginx-$kind" "$conns" 3)" -v rr="$(stat "rampart-$kind" "$conns" 3)" \
+            -v n5="$(stat "nginx-$kind" "$conns" 4)" -v r5="$(stat "rampart-$kind" "$conns" 4)" \
+            -v n9="$(stat "nginx-$kind" "$conns" 5)" -v r9="$(stat "rampart-$kind" "$conns" 5)" \
             'BEGIN { printf "%-5s c%-3s %12.0f %12.0f %6.2fx %10.3f %10.3f %10.3f %10.3f %+9.3f\n", k, c, nr, rr, rr / nr, n5, r5, n9, r9, r9 - n9 }'
     done
 done

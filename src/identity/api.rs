@@ -363,16 +363,12 @@ impl IdentityApi {
             &self.roles,
             Mode::Production,
         ) {
-            self.metrics.access_denied("forward_auth");
-            let user = principal.as_ref().map(|p| p.username.as_str());
-            let request_id = caller.request_id.to_str().unwrap_or_default();
-            emit(
-                &SecurityEvent::AccessDenied {
-                    user,
-                    route: "forward_auth",
-                    ip: caller.ip,
-                },
-                request_id,
+            authorize::record_denial(
+                &self.metrics,
+                "forward_auth",
+                principal.as_deref(),
+                caller.ip,
+                caller.request_id.to_str().unwrap_or_default(),
             );
             return Err(denied);
         }
@@ -467,14 +463,11 @@ impl IdentityApi {
             &self.roles,
             Mode::Production,
         ) {
-            self.metrics.access_denied("admin_api");
-            let user = principal.as_ref().map(|p| p.username.as_str());
-            emit(
-                &SecurityEvent::AccessDenied {
-                    user,
-                    route: "admin_api",
-                    ip: caller.ip,
-                },
+            authorize::record_denial(
+                &self.metrics,
+                "admin_api",
+                principal.as_deref(),
+                caller.ip,
                 request_id,
             );
             return Err(denied);

@@ -3,10 +3,14 @@
 //! the route or one of the user's roles needs a second factor the sign-in did not show. Routes
 //! without a rule are public in development and denied in production (default deny).
 
+use std::net::IpAddr;
+
 use crate::config::{Mode, RouteAuth};
 use crate::error::GatewayError;
+use crate::identity::events::{SecurityEvent, emit};
 use crate::identity::roles::Roles;
 use crate::identity::service::Principal;
+use crate::observability::metrics::Metrics;
 
 pub fn check(
     rule: Option<&RouteAuth>,
@@ -35,6 +39,19 @@ pub fn check(
         return Err(GatewayError::SecondFactorRequired);
     }
     Ok(())
+}
+
+/// Counts a refusal and records it as a security event, naming the route (or API) refused.
+pub fn record_denial(
+    metrics: &Metrics,
+    route: &str,
+    principal: Option<&Principal>,
+    ip: IpAddr,
+    request_id: &str,
+) {
+    metrics.access_denied(route);
+    let user = principal.map(|p| p.username.as_str());
+    emit(&SecurityEvent::AccessDenied { user, route, ip }, request_id);
 }
 
 #[cfg(test)]

@@ -261,14 +261,11 @@ impl Gateway {
             &self.roles,
             self.mode,
         ) {
-            self.metrics.access_denied(&route.label);
-            let user = principal.as_ref().map(|p| p.username.as_str());
-            emit(
-                &SecurityEvent::AccessDenied {
-                    user,
-                    route: &route.label,
-                    ip: client.ip,
-                },
+            authorize::record_denial(
+                &self.metrics,
+                &route.label,
+                principal.as_deref(),
+                client.ip,
                 request_id.to_str().unwrap_or_default(),
             );
             return Err(match (denied, login_target) {
