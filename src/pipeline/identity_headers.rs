@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ring::hmac;
 
 use crate::identity::secret::hex;
@@ -119,6 +119,37 @@ pub fn strip_client_copies(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes cookie `name` from the request's `Cookie` headers, keeping the others: the app
+/// never needs Rampart's session secret, and should never be able to leak it.
+pub fn remove_cookie(headers: &mut HeaderMap, name: &str) {
+    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+    if !values
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|text| text.contains(name)))
+    {
+        return;
+    }
+    headers.remove(header::COOKIE);
+    for value in values {
+        let Ok(text) = value.to_str() else {
+            headers.append(header::COOKIE, value);
+            continue;
+        };
+        let kept: Vec<&str> = text
+            .split(';')
+            .map(str::trim)
+            .filter(|pair| {
+                !pair.is_empty() && pair.split_once('=').is_none_or(|(key, _)| key != name)
+            })
+            .collect();
+        if !kept.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+        {
+            headers.append(header::COOKIE, value);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +191,26 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(headers["x-rampart-signature"], format!("v1={hex}").as_str());
+    }
+
+    #[test]
+    fn only_the_named_cookie_is_removed() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; __Host-rampart_session=secret; lang=pl"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-rampart_session=other"),
+        );
+        remove_cookie(&mut headers, "__Host-rampart_session");
+        let left: Vec<&str> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(left, ["theme=dark; lang=pl"]);
     }
 
     #[test]

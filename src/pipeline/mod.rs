@@ -278,6 +278,7 @@ impl Gateway {
         }
         // Identity headers: the client's copies are dropped, ours are signed.
         identity_headers::strip_client_copies(request.headers_mut());
+        identity_headers::remove_cookie(request.headers_mut(), SESSION_COOKIE);
         if let Some(principal) = &principal {
             self.header_signer
                 .add(request.headers_mut(), principal, request_id, now);

@@ -210,6 +210,14 @@ async fn browser_login_sets_a_host_cookie_and_the_app_gets_signed_identity() {
     assert_eq!(headers["x-rampart-user"], "adam");
     assert_eq!(headers["x-rampart-roles"], "admin");
     assert_eq!(headers["x-rampart-auth"], "session");
+    let cookies = headers
+        .get("cookie")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(
+        !cookies.contains("rampart_session"),
+        "the app never sees the session secret: {cookies}"
+    );
     // Verify the signature as the app would, with the shared key file.
     let key = std::fs::read_to_string(rampart.data_dir().join("identity-header.key")).unwrap();
     let message = format!(
