@@ -10,13 +10,13 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::demo::{self, DemoApp};
-use crate::identity::api_keys;
 use crate::identity::password;
 use crate::identity::roles::Roles;
 use crate::identity::users::{self, UserPolicy};
+use crate::identity::{api_keys, tokens};
 use crate::observability::logging;
 use crate::server::Server;
-use crate::store::{ApiKeyStore, Store, UserStore, unix_now};
+use crate::store::{ApiKeyStore, SigningKeyStore, Store, UserStore, unix_now};
 
 /// Rampart: one binary in front of your web app or API that makes it production-ready.
 #[derive(Parser)]
@@ -55,6 +55,14 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: ApiKeyAction,
+    },
+    /// Manage the keys that sign access tokens: rotate, list.
+    Keys {
+        /// The configuration whose store to use; without it, ./rampart-data.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Run the gateway in front of a built-in demo app, with no set-up at all.
     Demo {
@@ -115,6 +123,15 @@ enum ApiKeyAction {
     Revoke { id: String },
 }
 
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Retire the current signing key and create a new one. Tokens signed with the old key
+    /// stay valid until they expire; running gateways switch within a minute (or on SIGHUP).
+    Rotate,
+    /// List signing keys (ids and dates, never the private keys).
+    List,
+}
+
 /// Exit code for a configuration with problems.
 const CONFIG_PROBLEMS: u8 = 2;
 
@@ -154,6 +171,16 @@ fn run() -> anyhow::Result<ExitCode> {
                 None => None,
             };
             runtime()?.block_on(manage_api_keys(config, action))
+        }
+        Command::Keys { config, action } => {
+            let url = match config {
+                Some(path) => match load(&path) {
+                    Some(config) => config.storage_url(),
+                    None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
+                },
+                None => Store::default_url(Path::new("./rampart-data")),
+            };
+            runtime()?.block_on(manage_keys(&url, action))
         }
         Command::Demo {
             listen,
@@ -311,6 +338,36 @@ async fn manage_api_keys(config: Option<Config>, action: ApiKeyAction) -> anyhow
         ApiKeyAction::Revoke { id } => {
             store.revoke_api_key(&id, unix_now()).await?;
             println!("revoked API key {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn manage_keys(url: &str, action: KeyAction) -> anyhow::Result<ExitCode> {
+    let store = Store::open(url).await.context("opening the store")?;
+    match action {
+        KeyAction::Rotate => {
+            let kid = tokens::rotate(&store, unix_now()).await?;
+            println!(
+                "new signing key {kid}; running gateways switch within a minute, or now with SIGHUP"
+            );
+        }
+        KeyAction::List => {
+            println!("{:<34} {:<22} retired", "kid", "created");
+            let date = |at: i64| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64),
+                )
+                .to_string()
+            };
+            for key in store.signing_keys().await? {
+                println!(
+                    "{:<34} {:<22} {}",
+                    key.kid,
+                    date(key.created_at),
+                    key.retired_at.map_or("-".to_owned(), date)
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

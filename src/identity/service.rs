@@ -146,6 +146,13 @@ impl IdentityService {
         &self.store
     }
 
+    /// Picks up signing keys rotated elsewhere (`rampart keys rotate`, another instance).
+    pub async fn reload_keys(&self, now: i64) -> Result<(), StoreError> {
+        self.tokens.reload(self.store.as_ref(), now).await?;
+        self.verified_tokens.clear();
+        Ok(())
+    }
+
     /// Drops cached session lookups; call after revoking or disabling anything.
     pub fn forget_sessions(&self) {
         self.recent_sessions.clear();

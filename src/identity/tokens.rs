@@ -4,6 +4,7 @@
 //! `alg: none`, HMAC-with-the-public-key confusion and every other algorithm are refused.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use base64::Engine;
@@ -75,11 +76,17 @@ struct VerifyingKey {
     x: String,
 }
 
-/// Issues and verifies access tokens.
-pub struct TokenService {
+/// The keys in use: one that signs, several that verify (the current one and those retired
+/// less than a token lifetime ago, whose tokens may still be out there).
+struct KeySet {
     current_kid: String,
     encoding: EncodingKey,
     verifying: HashMap<String, VerifyingKey>,
+}
+
+/// Issues and verifies access tokens.
+pub struct TokenService {
+    keys: RwLock<KeySet>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -95,31 +102,7 @@ impl TokenService {
         ttl: Duration,
         now: i64,
     ) -> Result<Self, StoreError> {
-        let mut keys = store.signing_keys().await?;
-        if !keys.iter().any(|k| k.retired_at.is_none()) {
-            store.add_signing_key(&generate_key(now)).await?;
-            keys = store.signing_keys().await?;
-        }
-        let current = keys
-            .iter()
-            .find(|k| k.retired_at.is_none())
-            .expect("a current key was just ensured");
-        let private = STANDARD.decode(&current.private_key).map_err(|_| {
-            StoreError::NotFound(format!("a decodable private key for kid {}", current.kid))
-        })?;
-        let verifying = keys
-            .iter()
-            .filter_map(|k| {
-                let raw = URL_SAFE_NO_PAD.decode(&k.public_key).ok()?;
-                Some((
-                    k.kid.clone(),
-                    VerifyingKey {
-                        decoding: DecodingKey::from_ed_der(&raw),
-                        x: k.public_key.clone(),
-                    },
-                ))
-            })
-            .collect();
+        let keys = key_set(store, ttl, now).await?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
@@ -127,14 +110,19 @@ impl TokenService {
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
         Ok(Self {
-            current_kid: current.kid.clone(),
-            encoding: EncodingKey::from_ed_der(&private),
-            verifying,
+            keys: RwLock::new(keys),
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
         })
+    }
+
+    /// Picks up keys rotated by `rampart keys rotate` or another instance.
+    pub async fn reload(&self, store: &dyn SigningKeyStore, now: i64) -> Result<(), StoreError> {
+        let keys = key_set(store, self.ttl, now).await?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        Ok(())
     }
 
     /// A signed access token for `user`, and its lifetime in seconds.
@@ -155,9 +143,10 @@ impl TokenService {
             nbf: now,
             exp: now + ttl as i64,
         };
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.current_kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+        header.kid = Some(keys.current_kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &keys.encoding)
             .expect("signing with a loaded Ed25519 key cannot fail");
         (token, ttl)
     }
@@ -168,10 +157,11 @@ impl TokenService {
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::WrongAlgorithm(header.alg));
         }
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let key = header
             .kid
             .as_deref()
-            .and_then(|kid| self.verifying.get(kid))
+            .and_then(|kid| keys.verifying.get(kid))
             .ok_or(TokenError::UnknownKey)?;
         jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
@@ -194,19 +184,76 @@ impl TokenService {
 
     /// The public keys as a JSON Web Key Set.
     pub fn jwks(&self) -> serde_json::Value {
-        let mut kids: Vec<&String> = self.verifying.keys().collect();
+        let set = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let mut kids: Vec<&String> = set.verifying.keys().collect();
         kids.sort();
         let keys: Vec<serde_json::Value> = kids
             .into_iter()
             .map(|kid| {
                 serde_json::json!({
                     "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
-                    "kid": kid, "x": self.verifying[kid].x,
+                    "kid": kid, "x": set.verifying[kid].x,
                 })
             })
             .collect();
         serde_json::json!({ "keys": keys })
     }
+}
+
+/// Reads the keys from the store (creating the first), keeping retired ones for a token
+/// lifetime so their tokens still verify.
+async fn key_set(
+    store: &dyn SigningKeyStore,
+    ttl: Duration,
+    now: i64,
+) -> Result<KeySet, StoreError> {
+    let mut keys = store.signing_keys().await?;
+    if !keys.iter().any(|k| k.retired_at.is_none()) {
+        store.add_signing_key(&generate_key(now)).await?;
+        keys = store.signing_keys().await?;
+    }
+    let current = keys
+        .iter()
+        .find(|k| k.retired_at.is_none())
+        .expect("a current key was just ensured");
+    let private = STANDARD.decode(&current.private_key).map_err(|_| {
+        StoreError::NotFound(format!("a decodable private key for kid {}", current.kid))
+    })?;
+    let horizon = now - ttl.as_secs() as i64 - LEEWAY_SECONDS as i64;
+    let verifying = keys
+        .iter()
+        .filter(|k| k.retired_at.is_none_or(|at| at > horizon))
+        .filter_map(|k| {
+            let raw = URL_SAFE_NO_PAD.decode(&k.public_key).ok()?;
+            Some((
+                k.kid.clone(),
+                VerifyingKey {
+                    decoding: DecodingKey::from_ed_der(&raw),
+                    x: k.public_key.clone(),
+                },
+            ))
+        })
+        .collect();
+    Ok(KeySet {
+        current_kid: current.kid.clone(),
+        encoding: EncodingKey::from_ed_der(&private),
+        verifying,
+    })
+}
+
+/// Retires the current signing key and makes a new one; returns the new key's id.
+pub async fn rotate(store: &dyn SigningKeyStore, now: i64) -> Result<String, StoreError> {
+    for key in store
+        .signing_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.retired_at.is_none())
+    {
+        store.retire_signing_key(&key.kid, now).await?;
+    }
+    let key = generate_key(now);
+    store.add_signing_key(&key).await?;
+    Ok(key.kid)
 }
 
 /// A new Ed25519 key pair from the operating system's random source.
@@ -254,7 +301,7 @@ mod tests {
     ) -> String {
         let mut header = Header::new(alg);
         header.kid = kid.map(str::to_owned);
-        jsonwebtoken::encode(&header, &claims, &service.encoding).unwrap()
+        jsonwebtoken::encode(&header, &claims, &service.keys.read().unwrap().encoding).unwrap()
     }
 
     fn claims(exp: i64, nbf: i64, aud: &str) -> serde_json::Value {
@@ -281,7 +328,8 @@ mod tests {
             ("u1", &["admin".to_owned()][..])
         );
 
-        let kid = Some(service.current_kid.as_str());
+        let current = service.keys.read().unwrap().current_kid.clone();
+        let kid = Some(current.as_str());
         let t = now();
         assert_eq!(
             service.verify(&forge(
@@ -326,7 +374,7 @@ mod tests {
         assert!(service.verify(&format!("{none_header}.{body}.")).is_err());
         // Algorithm confusion: HS256 keyed with the public key.
         let x = URL_SAFE_NO_PAD
-            .decode(&service.verifying[&service.current_kid].x)
+            .decode(&service.keys.read().unwrap().verifying[&current].x)
             .unwrap();
         let mut hs_header = Header::new(Algorithm::HS256);
         hs_header.kid = kid.map(str::to_owned);
@@ -362,7 +410,39 @@ mod tests {
         let (token, _) = a.issue(&user(), true, now());
         assert!(b.verify(&token).is_ok());
         let jwks = b.jwks();
-        assert_eq!(jwks["keys"][0]["kid"], a.current_kid.as_str());
+        assert_eq!(
+            jwks["keys"][0]["kid"],
+            a.keys.read().unwrap().current_kid.as_str()
+        );
         assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_old_tokens_valid_for_one_lifetime() {
+        let (store, _dir) = stores().await.remove(0);
+        let t = now();
+        let service = TokenService::load(&store, "rampart", "rampart", Duration::from_secs(900), t)
+            .await
+            .unwrap();
+        let (old_token, _) = service.issue(&user(), false, t);
+        let new_kid = rotate(&store, t).await.unwrap();
+        service.reload(&store, t).await.unwrap();
+        let (new_token, _) = service.issue(&user(), false, t);
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some(new_kid.as_str())
+        );
+        assert!(
+            service.verify(&old_token).is_ok(),
+            "tokens of the retired key still verify"
+        );
+        assert_eq!(service.jwks()["keys"].as_array().unwrap().len(), 2);
+        // A token lifetime later the retired key is gone.
+        service.reload(&store, t + 900 + 31).await.unwrap();
+        assert_eq!(service.verify(&old_token), Err(TokenError::UnknownKey));
+        assert!(service.verify(&new_token).is_ok());
     }
 }

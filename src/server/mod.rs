@@ -225,14 +225,18 @@ impl Server {
         let mut interrupt = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
         let mut hangup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
         let reload_on_hup = reload.clone();
+        let identity_on_hup = self.identity.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = terminate.recv() => break,
                     _ = interrupt.recv() => break,
                     _ = hangup.recv() => {
-                        tracing::info!(event = "sighup", "reloading certificates");
+                        tracing::info!(event = "sighup", "reloading certificates and signing keys");
                         reload_on_hup.notify_one();
+                        if let Err(err) = identity_on_hup.reload_keys(unix_now()).await {
+                            tracing::warn!(error = %err, "reloading signing keys failed");
+                        }
                     }
                 }
             }
@@ -333,12 +337,20 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
     })
 }
 
-/// Housekeeping of the store: forgets old login attempts.
+/// Housekeeping: picks up rotated signing keys every minute (and on SIGHUP, see `run`), and
+/// forgets old login attempts every ten minutes.
 async fn maintenance(identity: Arc<IdentityService>) {
-    let mut every = tokio::time::interval(Duration::from_secs(600));
+    let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+    let mut ticks: u64 = 0;
     loop {
-        every.tick().await;
-        if let Err(err) = regulator::prune(identity.store(), unix_now()).await {
+        every_minute.tick().await;
+        ticks += 1;
+        if let Err(err) = identity.reload_keys(unix_now()).await {
+            tracing::warn!(error = %err, "reloading signing keys failed");
+        }
+        if ticks % 10 == 0
+            && let Err(err) = regulator::prune(identity.store(), unix_now()).await
+        {
             tracing::warn!(error = %err, "pruning login attempts failed");
         }
     }

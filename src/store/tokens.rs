@@ -48,6 +48,7 @@ pub trait SigningKeyStore: Send + Sync {
     async fn add_signing_key(&self, key: &SigningKey) -> Result<(), StoreError>;
     /// Every key, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+    async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -95,6 +96,17 @@ impl SigningKeyStore for Store {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+
+    async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(kid.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
 
