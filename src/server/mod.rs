@@ -348,7 +348,7 @@ async fn maintenance(identity: Arc<IdentityService>) {
         if let Err(err) = identity.reload_keys(unix_now()).await {
             tracing::warn!(error = %err, "reloading signing keys failed");
         }
-        if ticks % 10 == 0
+        if ticks.is_multiple_of(10)
             && let Err(err) = regulator::prune(identity.store(), unix_now()).await
         {
             tracing::warn!(error = %err, "pruning login attempts failed");
