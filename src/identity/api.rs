@@ -159,6 +159,9 @@ impl IdentityApi {
         {
             Ok(grant) => {
                 self.metrics.login("ok");
+                if grant.mfa {
+                    self.metrics.mfa_challenge("ok");
+                }
                 emit(
                     &SecurityEvent::LoginSucceeded {
                         user: &grant.user.username,
@@ -179,9 +182,13 @@ impl IdentityApi {
                 }
                 Ok(response)
             }
-            Err(LoginError::MfaRequired) => Err(GatewayError::MfaRequired),
+            Err(LoginError::MfaRequired) => {
+                self.metrics.mfa_challenge("required");
+                Err(GatewayError::MfaRequired)
+            }
             Err(LoginError::MfaInvalid) => {
                 self.metrics.login("mfa_invalid");
+                self.metrics.mfa_challenge("invalid");
                 emit(
                     &SecurityEvent::LoginFailed {
                         user: &body.username,

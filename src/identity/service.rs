@@ -77,6 +77,8 @@ pub struct Grant {
     pub refresh_token: String,
     /// Set on login only: the new session's cookie value.
     pub session_token: Option<String>,
+    /// The login showed a second factor.
+    pub mfa: bool,
 }
 
 /// Why credentials were refused. Clients see one answer for all of them.
@@ -151,6 +153,12 @@ impl IdentityService {
         self.tokens.reload(self.store.as_ref(), now).await?;
         self.verified_tokens.clear();
         Ok(())
+    }
+
+    /// Sessions alive now (not revoked, expired or idle past the timeout), for the gauge.
+    pub async fn count_active_sessions(&self, now: i64) -> Result<i64, StoreError> {
+        let idle = self.lifetimes.session_idle.as_secs() as i64;
+        self.store.count_active_sessions(now, now - idle).await
     }
 
     /// Drops cached session lookups; call after revoking or disabling anything.
@@ -304,6 +312,7 @@ impl IdentityService {
             expires_in,
             refresh_token,
             session_token: None,
+            mfa,
         })
     }
 

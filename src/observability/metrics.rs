@@ -87,6 +87,8 @@ pub struct Metrics {
     logins: Family<ResultLabels, Counter>,
     token_verifications: Family<ResultLabels, Counter>,
     access_denials: Family<RouteLabels, Counter>,
+    mfa_challenges: Family<ResultLabels, Counter>,
+    active_sessions: Gauge,
 }
 
 impl Default for Metrics {
@@ -168,6 +170,18 @@ impl Metrics {
             "Requests refused 401/403 by route rules",
             access_denials.clone(),
         );
+        let mfa_challenges = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "rampart_mfa_challenges",
+            "Second-factor checks at login, by result (ok, required, invalid)",
+            mfa_challenges.clone(),
+        );
+        let active_sessions = Gauge::default();
+        registry.register(
+            "rampart_active_sessions",
+            "Sessions neither revoked, expired nor idle too long (counted in the store each minute)",
+            active_sessions.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -188,6 +202,8 @@ impl Metrics {
             logins,
             token_verifications,
             access_denials,
+            mfa_challenges,
+            active_sessions,
         }
     }
 
@@ -258,6 +274,16 @@ impl Metrics {
         self.token_verifications
             .get_or_create(&ResultLabels { result })
             .inc();
+    }
+
+    pub fn mfa_challenge(&self, result: &'static str) {
+        self.mfa_challenges
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn set_active_sessions(&self, count: i64) {
+        self.active_sessions.set(count);
     }
 
     pub fn access_denied(&self, route: &str) {

@@ -249,7 +249,10 @@ impl Server {
         if let Some(reloader) = self.reloader {
             tokio::spawn(reloader.run(reload));
         }
-        tokio::spawn(maintenance(self.identity.clone()));
+        tokio::spawn(maintenance(
+            self.identity.clone(),
+            self.admin.metrics.clone(),
+        ));
 
         let mut finished = Vec::new();
         for (index, worker) in self.workers.into_iter().enumerate() {
@@ -337,9 +340,9 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
     })
 }
 
-/// Housekeeping: picks up rotated signing keys every minute (and on SIGHUP, see `run`), and
-/// forgets old login attempts every ten minutes.
-async fn maintenance(identity: Arc<IdentityService>) {
+/// Housekeeping: every minute, picks up rotated signing keys (also on SIGHUP, see `run`) and
+/// counts active sessions; every ten minutes, forgets old login attempts.
+async fn maintenance(identity: Arc<IdentityService>, metrics: Arc<Metrics>) {
     let mut every_minute = tokio::time::interval(Duration::from_secs(60));
     let mut ticks: u64 = 0;
     loop {
@@ -347,6 +350,10 @@ async fn maintenance(identity: Arc<IdentityService>) {
         ticks += 1;
         if let Err(err) = identity.reload_keys(unix_now()).await {
             tracing::warn!(error = %err, "reloading signing keys failed");
+        }
+        match identity.count_active_sessions(unix_now()).await {
+            Ok(count) => metrics.set_active_sessions(count),
+            Err(err) => tracing::warn!(error = %err, "counting sessions failed"),
         }
         if ticks.is_multiple_of(10)
             && let Err(err) = regulator::prune(identity.store(), unix_now()).await

@@ -28,6 +28,8 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<(), StoreError>;
     /// "Log out everywhere"; returns how many sessions were ended.
     async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> Result<u64, StoreError>;
+    /// Sessions of all users neither revoked, expired, nor unused since `active_since`.
+    async fn count_active_sessions(&self, now: i64, active_since: i64) -> Result<i64, StoreError>;
     /// Sessions neither revoked nor past their absolute expiry, oldest first.
     async fn live_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>, StoreError>;
 }
@@ -111,6 +113,17 @@ impl SessionStore for Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn count_active_sessions(&self, now: i64, active_since: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS count FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 AND last_seen_at > $2",
+        )
+        .bind(now)
+        .bind(active_since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("count")?)
     }
 
     async fn live_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>, StoreError> {
@@ -198,6 +211,16 @@ mod tests {
             assert_eq!(store.revoke_user_sessions(&user.id, 500).await.unwrap(), 1);
             assert!(store.live_sessions(&user.id, 600).await.unwrap().is_empty());
             assert!(store.session("missing").await.unwrap().is_none());
+            store
+                .create_session(&session("c", &user.id, 700))
+                .await
+                .unwrap();
+            assert_eq!(store.count_active_sessions(800, 650).await.unwrap(), 1);
+            assert_eq!(
+                store.count_active_sessions(800, 750).await.unwrap(),
+                0,
+                "idle since 700"
+            );
         }
     }
 }

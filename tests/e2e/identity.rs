@@ -736,6 +736,23 @@ async fn mfa_enrolment_login_replay_recovery_and_requirements() {
         "second_factor_required",
     )
     .await;
+
+    let metrics = plain_client()
+        .get(rampart.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "rampart_mfa_challenges_total{result=\"required\"} 1",
+        "rampart_mfa_challenges_total{result=\"invalid\"} 3",
+        "rampart_mfa_challenges_total{result=\"ok\"} 2",
+        "rampart_active_sessions ",
+    ] {
+        assert!(metrics.contains(expected), "missing {expected}:\n{metrics}");
+    }
 }
 
 #[tokio::test]
