@@ -76,6 +76,11 @@ pub struct IdentityConfig {
     /// `iss` and `aud` of access tokens.
     pub token_issuer: String,
     pub token_audience: String,
+    /// After this long without activity, the app is told (`nudge_webhook`) that the session
+    /// will soon time out; must be shorter than `session_idle_timeout`.
+    pub nudge_after: Option<HumanDuration>,
+    /// `http://` URL that receives the inactivity nudges as JSON POSTs.
+    pub nudge_webhook: Option<String>,
     /// Sessions one user may hold at once; 0: no limit.
     pub max_sessions_per_user: usize,
     /// At the limit, a new login ends the oldest session (`"evict-oldest"`) or is refused
@@ -106,6 +111,8 @@ impl Default for IdentityConfig {
             token_issuer: "rampart".into(),
             token_audience: "rampart".into(),
             header_secret_file: None,
+            nudge_after: None,
+            nudge_webhook: None,
             max_sessions_per_user: 0,
             session_limit_action: SessionLimitAction::EvictOldest,
             lockout_max_failures: 5,

@@ -85,6 +85,36 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
             format!("must be between 8 and {}, got {min}", password::MAX_LENGTH),
         );
     }
+    let identity = &config.identity;
+    match (&identity.nudge_after, &identity.nudge_webhook) {
+        (Some(after), Some(url)) => {
+            if after.0 >= identity.session_idle_timeout.0 {
+                problem(
+                    KeyPath::key("identity").child("nudge_after"),
+                    "must be shorter than session_idle_timeout, or the session times out first"
+                        .into(),
+                );
+            }
+            let valid = url
+                .parse::<http::Uri>()
+                .is_ok_and(|u| u.scheme_str() == Some("http") && u.authority().is_some());
+            if !valid {
+                problem(
+                    KeyPath::key("identity").child("nudge_webhook"),
+                    format!("`{url}` is not an http:// URL (https webhooks are not supported yet)"),
+                );
+            }
+        }
+        (Some(_), None) => problem(
+            KeyPath::key("identity").child("nudge_webhook"),
+            "nudge_after needs a nudge_webhook to send to".into(),
+        ),
+        (None, Some(_)) => problem(
+            KeyPath::key("identity").child("nudge_after"),
+            "nudge_webhook needs nudge_after, e.g. \"15m\"".into(),
+        ),
+        (None, None) => {}
+    }
     if let Some(url) = &config.storage.url
         && !["sqlite://", "postgres://", "postgresql://"]
             .iter()
@@ -270,6 +300,24 @@ mod tests {
             found,
             vec!["r.toml:3: role: role `admin` inherits `staff`, which is not defined"]
         );
+    }
+
+    #[test]
+    fn nudges_need_a_webhook_and_must_come_before_the_timeout() {
+        let base = "[listen]\nplaintext = true\n[[upstream]]\nname = \"app\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\npath = \"/\"\nupstream = \"app\"\n";
+        let found = problems(&format!("{base}[identity]\nnudge_after = \"15m\"\n"));
+        assert_eq!(
+            found,
+            vec!["r.toml:9: identity.nudge_webhook: nudge_after needs a nudge_webhook to send to"]
+        );
+        let found = problems(&format!(
+            "{base}[identity]\nnudge_after = \"40m\"\nnudge_webhook = \"http://app:5000/idle\"\n"
+        ));
+        assert!(
+            found[0].contains("identity.nudge_after: must be shorter than session_idle_timeout"),
+            "{found:?}"
+        );
+        assert!(problems(&format!("{base}[identity]\nnudge_after = \"15m\"\nnudge_webhook = \"http://app:5000/idle\"\n")).is_empty());
     }
 
     #[test]

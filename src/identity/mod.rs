@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod cache;
 pub mod events;
 pub mod mfa;
+pub mod nudge;
 pub mod password;
 pub mod portal;
 pub mod regulator;

@@ -26,6 +26,7 @@ use self::listener::{ConnectionLimits, Listener};
 use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
 use crate::config::{Config, Mode};
+use crate::identity::nudge::Nudger;
 use crate::identity::regulator::{self, LockoutPolicy};
 use crate::identity::roles::Roles;
 use crate::identity::service::{IdentityService, Lifetimes};
@@ -78,6 +79,7 @@ struct Worker {
 pub struct Server {
     workers: Vec<Worker>,
     identity: Arc<IdentityService>,
+    nudger: Option<Nudger>,
     admin: Listener<Admin>,
     redirect: Option<Listener<HttpsRedirect>>,
     reloader: Option<CertReloader>,
@@ -206,6 +208,7 @@ impl Server {
             }),
             workers,
             identity: shared.identity.clone(),
+            nudger: nudger(config, &shared.identity),
             reloader,
             grace: listen.shutdown_grace.0,
             addresses,
@@ -253,6 +256,9 @@ impl Server {
             self.identity.clone(),
             self.admin.metrics.clone(),
         ));
+        if let Some(nudger) = self.nudger {
+            tokio::spawn(nudger.run());
+        }
 
         let mut finished = Vec::new();
         for (index, worker) in self.workers.into_iter().enumerate() {
@@ -338,6 +344,19 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
         roles: Arc::new(Roles::build(&config.roles).map_err(StartError::Identity)?),
         header_signer: Arc::new(header_signer),
     })
+}
+
+/// The inactivity nudger, when `[identity] nudge_after` and `nudge_webhook` are set (validated).
+fn nudger(config: &Config, identity: &Arc<IdentityService>) -> Option<Nudger> {
+    let settings = &config.identity;
+    let (after, url) = (settings.nudge_after?, settings.nudge_webhook.as_ref()?);
+    let webhook = url.parse().ok()?;
+    Some(Nudger::new(
+        identity.clone(),
+        webhook,
+        after.0,
+        settings.session_idle_timeout.0,
+    ))
 }
 
 /// Housekeeping: every minute, picks up rotated signing keys (also on SIGHUP, see `run`) and

@@ -46,7 +46,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 6] = [
     (
         1,
         "identity",
@@ -67,6 +67,11 @@ const MIGRATIONS: [(i64, &str, &str); 5] = [
         5,
         "api keys",
         include_str!("../../migrations/0005_api_keys.sql"),
+    ),
+    (
+        6,
+        "session nudge",
+        include_str!("../../migrations/0006_session_nudge.sql"),
     ),
 ];
 

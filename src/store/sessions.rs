@@ -28,6 +28,15 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<(), StoreError>;
     /// "Log out everywhere"; returns how many sessions were ended.
     async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> Result<u64, StoreError>;
+    /// Live sessions unused since `idle_since` but used after `alive_since`, not yet nudged.
+    async fn sessions_to_nudge(
+        &self,
+        now: i64,
+        idle_since: i64,
+        alive_since: i64,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// Marks a session nudged; false if another instance did first.
+    async fn claim_nudge(&self, token_hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Sessions of all users neither revoked, expired, nor unused since `active_since`.
     async fn count_active_sessions(&self, now: i64, active_since: i64) -> Result<i64, StoreError>;
     /// Sessions neither revoked nor past their absolute expiry, oldest first.
@@ -84,7 +93,7 @@ impl SessionStore for Store {
 
     async fn touch_session(&self, token_hash: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1",
+            "UPDATE sessions SET last_seen_at = $1, nudged_at = NULL WHERE token_hash = $2 AND last_seen_at < $1",
         )
         .bind(now)
         .bind(token_hash.to_owned())
@@ -113,6 +122,40 @@ impl SessionStore for Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn sessions_to_nudge(
+        &self,
+        now: i64,
+        idle_since: i64,
+        alive_since: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE revoked_at IS NULL AND nudged_at IS NULL AND expires_at > $1",
+            " AND last_seen_at <= $2 AND last_seen_at > $3 ORDER BY last_seen_at LIMIT 500"
+        ))
+        .bind(now)
+        .bind(idle_since)
+        .bind(alive_since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn claim_nudge(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET nudged_at = $1 WHERE token_hash = $2 AND nudged_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_active_sessions(&self, now: i64, active_since: i64) -> Result<i64, StoreError> {
@@ -220,6 +263,31 @@ mod tests {
                 store.count_active_sessions(800, 750).await.unwrap(),
                 0,
                 "idle since 700"
+            );
+            let due: Vec<String> = store
+                .sessions_to_nudge(800, 750, 600)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.token_hash)
+                .collect();
+            assert_eq!(due, ["c"]);
+            assert!(store.claim_nudge("c", 800).await.unwrap());
+            assert!(
+                !store.claim_nudge("c", 801).await.unwrap(),
+                "one instance wins"
+            );
+            assert!(
+                store
+                    .sessions_to_nudge(800, 750, 600)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            store.touch_session("c", 900).await.unwrap();
+            assert!(
+                store.claim_nudge("c", 1000).await.unwrap(),
+                "activity re-arms the nudge"
             );
         }
     }

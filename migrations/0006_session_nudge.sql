@@ -1,0 +1,2 @@
+-- When the app was told that a session is about to time out for inactivity.
+ALTER TABLE sessions ADD COLUMN nudged_at BIGINT;
