@@ -84,6 +84,7 @@ pub async fn authenticate(
         roles: key.roles,
         method: AuthMethod::ApiKey,
         mfa: false,
+        last_active: None,
     }))
 }
 

@@ -49,6 +49,8 @@ pub struct Principal {
     pub method: AuthMethod,
     /// The login showed a second factor.
     pub mfa: bool,
+    /// For sessions: when the session was last used (kept to within a minute).
+    pub last_active: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +365,7 @@ impl IdentityService {
                 mfa: claims.amr.iter().any(|m| m == "otp"),
                 roles: claims.roles,
                 method: AuthMethod::Bearer,
+                last_active: None,
             });
             self.verified_tokens
                 .insert(token, principal.clone(), now, Some(expires));
@@ -404,7 +407,8 @@ impl IdentityService {
         else {
             return Ok(None);
         };
-        if now - session.last_seen_at >= TOUCH_INTERVAL_SECONDS {
+        let touched = now - session.last_seen_at >= TOUCH_INTERVAL_SECONDS;
+        if touched {
             self.store.touch_session(&hash, now).await?;
         }
         Ok(Some(Principal {
@@ -413,6 +417,7 @@ impl IdentityService {
             roles: user.roles,
             method: AuthMethod::Session,
             mfa: session.mfa,
+            last_active: Some(if touched { now } else { session.last_seen_at }),
         }))
     }
 }
@@ -537,12 +542,15 @@ mod tests {
             );
 
             // Activity keeps the session alive; 30 minutes of silence ends it.
-            assert!(
-                identity
-                    .authenticate(&with_cookie(&session), t0 + 1700)
-                    .await
-                    .unwrap()
-                    .is_some()
+            let active = identity
+                .authenticate(&with_cookie(&session), t0 + 1700)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                active.last_active,
+                Some(t0 + 1700),
+                "a use after a minute is recorded"
             );
             assert!(
                 identity

@@ -41,6 +41,19 @@ pub fn check(
     Ok(())
 }
 
+/// Is `principal`'s session idle longer than the route allows? Tokens and keys have no
+/// idleness; routes without their own limit use the session's.
+pub fn idle_too_long(
+    route_limit: Option<std::time::Duration>,
+    principal: &Principal,
+    now: i64,
+) -> bool {
+    match (route_limit, principal.last_active) {
+        (Some(limit), Some(last)) => now - last > limit.as_secs() as i64,
+        _ => false,
+    }
+}
+
 /// Counts a refusal and records it as a security event, naming the route (or API) refused.
 pub fn record_denial(
     metrics: &Metrics,
@@ -67,6 +80,7 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             method: AuthMethod::Bearer,
             mfa: false,
+            last_active: None,
         }
     }
 
@@ -196,6 +210,23 @@ mod tests {
         assert_eq!(
             check(Some(&any), false, Some(&admin), &roles, Mode::Production),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn routes_can_ask_for_a_shorter_idle_limit() {
+        let five_minutes = Some(std::time::Duration::from_secs(300));
+        let mut session = user(&["viewer"]);
+        session.last_active = Some(1000);
+        assert!(!idle_too_long(five_minutes, &session, 1300));
+        assert!(idle_too_long(five_minutes, &session, 1301));
+        assert!(
+            !idle_too_long(None, &session, 99_999),
+            "no route limit: the session's own applies"
+        );
+        assert!(
+            !idle_too_long(five_minutes, &user(&["viewer"]), 99_999),
+            "bearer tokens are never idle"
         );
     }
 }

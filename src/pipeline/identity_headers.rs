@@ -162,6 +162,7 @@ mod tests {
             roles: vec!["admin".into(), "viewer".into()],
             method: AuthMethod::Session,
             mfa: false,
+            last_active: None,
         }
     }
 

@@ -367,6 +367,13 @@ impl Gateway {
                 {
                     self.metrics.token_verification("ok");
                 }
+                // A stricter idle limit on this route makes an idle session count as signed out.
+                if principal
+                    .as_deref()
+                    .is_some_and(|p| authorize::idle_too_long(route.session_idle_timeout, p, now))
+                {
+                    return Ok(None);
+                }
                 Ok(principal)
             }
             Err(AuthError::Token(err)) => {

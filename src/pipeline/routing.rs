@@ -27,6 +27,8 @@ pub struct Route {
     pub auth: Option<RouteAuth>,
     /// The route needs a sign-in with a second factor.
     pub mfa: bool,
+    /// Sessions idle longer than this count as signed out on this route.
+    pub session_idle_timeout: Option<Duration>,
 }
 
 enum HostPattern {
@@ -143,6 +145,7 @@ impl Route {
             metrics: metrics.route(route.label()),
             auth: route.auth.clone(),
             mfa: route.mfa,
+            session_idle_timeout: route.session_idle_timeout.map(|t| t.0),
         })
     }
 }
