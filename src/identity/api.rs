@@ -11,7 +11,7 @@
 //! | `POST /_rampart/api/mfa/totp/enroll` | starts TOTP enrolment: secret, `otpauth://` URL, QR code (SVG) |
 //! | `POST /_rampart/api/mfa/totp/confirm` | `{"code"}` confirms it; answers ten one-time recovery codes |
 //! | `GET, POST /_rampart/login` | the HTML login portal (see `portal`) |
-//! | `ANY /_rampart/auth?require=RULE` | forward-auth for nginx `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth`: 200 with signed `X-Rampart-*` identity headers, or 401/403 |
+//! | `ANY /_rampart/auth?require=RULE[&redirect=browser]` | forward-auth for nginx `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth`: 200 with signed `X-Rampart-*` identity headers, or 401/403 (302 to the portal for browsers with `redirect=browser`) |
 //!
 //! JSON bodies must say `Content-Type: application/json`: browsers cannot send that
 //! cross-site without a CORS preflight, which stops login CSRF.
@@ -40,8 +40,8 @@ use crate::config::{Mode, RouteAuth};
 use crate::error::GatewayError;
 use crate::identity::roles::Roles;
 use crate::observability::metrics::Metrics;
-use crate::pipeline::authorize;
 use crate::pipeline::identity_headers::IdentityHeaderSigner;
+use crate::pipeline::{authorize, is_browser_navigation};
 use crate::store::unix_now;
 
 /// Every path starting with this is Rampart's, never the app's.
@@ -377,6 +377,23 @@ impl IdentityApi {
                 caller.ip,
                 caller.request_id.to_str().unwrap_or_default(),
             );
+            // Traefik and Caddy pass a redirect on to the browser; nginx cannot, so it is opt-in.
+            let wants_redirect = request
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "redirect=browser"));
+            if denied == GatewayError::Unauthenticated
+                && wants_redirect
+                && is_browser_navigation(&request)
+            {
+                let original = ["x-forwarded-uri", "x-original-uri"]
+                    .iter()
+                    .find_map(|name| request.headers().get(*name)?.to_str().ok())
+                    .unwrap_or("/");
+                let location = HeaderValue::try_from(portal::login_url(original))
+                    .map_err(|_| GatewayError::BadRequest("the forwarded URI is not valid"))?;
+                return Err(GatewayError::LoginRequired { location });
+            }
             return Err(denied);
         }
         let mut response = Response::new(ResponseBody::empty());

@@ -400,7 +400,7 @@ impl Gateway {
 }
 
 /// A top-level page load by a browser (not `fetch`, not an API client).
-fn is_browser_navigation<B>(request: &Request<B>) -> bool {
+pub fn is_browser_navigation<B>(request: &Request<B>) -> bool {
     let navigates = request
         .headers()
         .get("sec-fetch-mode")

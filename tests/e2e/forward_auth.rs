@@ -168,3 +168,38 @@ async fn nginx_auth_request_uses_rampart_as_its_auth_server() {
     );
     assert_eq!(echo["uri"], "/reports/q1");
 }
+
+#[tokio::test]
+async fn forward_auth_can_send_browsers_to_the_portal() {
+    let app = Upstream::start("app").await;
+    let rampart = Rampart::start(&plaintext_config(&[app.url()], "", ""));
+    let client = plain_client();
+    // As Traefik would ask: the original URI in X-Forwarded-Uri, a browser's Accept header.
+    let browser = client
+        .get(rampart.plain_url("/_rampart/auth?require=authenticated&redirect=browser"))
+        .header("x-forwarded-uri", "/reports/q1?week=3")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), 302);
+    assert_eq!(
+        browser.headers()["location"],
+        "/_rampart/login?rd=%2Freports%2Fq1%3Fweek%3D3"
+    );
+    // API clients, and proxies that did not ask for redirects, get 401.
+    let api = client
+        .get(rampart.plain_url("/_rampart/auth?require=authenticated&redirect=browser"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    let nginx_style = client
+        .get(rampart.plain_url("/_rampart/auth"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nginx_style.status(), 401);
+}
