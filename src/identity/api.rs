@@ -33,7 +33,7 @@ use super::events::{SecurityEvent, emit};
 use super::mfa::{self, MfaError, SecondFactor};
 use super::portal::{self, Portal};
 use super::service::{
-    AuthError, Grant, IdentityService, LoginError, Principal, SESSION_COOKIE, cookie,
+    AuthError, AuthMethod, Grant, IdentityService, LoginError, Principal, SESSION_COOKIE, cookie,
 };
 use crate::body::ResponseBody;
 use crate::config::{Mode, RouteAuth};
@@ -418,6 +418,10 @@ impl IdentityApi {
             .principal(request.headers())
             .await?
             .ok_or(GatewayError::Unauthenticated)?;
+        // Second factors belong to people; machines authenticate with their key alone.
+        if principal.method == AuthMethod::ApiKey {
+            return Err(GatewayError::Forbidden);
+        }
         let store = self.identity.store();
         if mfa::is_enrolled(store, &principal.user_id)
             .await
@@ -433,7 +437,10 @@ impl IdentityApi {
             unix_now(),
         )
         .await
-        .map_err(|e| unavailable(&e, ""))?;
+        .map_err(|err| match err {
+            MfaError::Store(e) => unavailable(&e, ""),
+            other => GatewayError::InvalidRequest(other.to_string()),
+        })?;
         Ok(json_response(
             StatusCode::OK,
             json!({"secret": enrollment.secret, "otpauth_url": enrollment.otpauth_url, "qr_svg": enrollment.qr_svg}),
@@ -465,7 +472,7 @@ impl IdentityApi {
             Err(MfaError::NotEnrolling) => Err(GatewayError::Conflict(
                 "start with POST /_rampart/api/mfa/totp/enroll",
             )),
-            Err(MfaError::WrongCode) => Err(GatewayError::MfaInvalid),
+            Err(MfaError::WrongCode | MfaError::UnsuitableName) => Err(GatewayError::MfaInvalid),
             Err(MfaError::Store(e)) => Err(unavailable(&e, "")),
         }
     }

@@ -34,6 +34,8 @@ pub enum MfaError {
     NotEnrolling,
     #[error("the code is wrong, expired or already used")]
     WrongCode,
+    #[error("this account name cannot be put in an authenticator app")]
+    UnsuitableName,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,7 +56,7 @@ pub async fn enroll(
     account: &str,
     issuer: &str,
     now: i64,
-) -> Result<Enrollment, StoreError> {
+) -> Result<Enrollment, MfaError> {
     let mut bytes = [0u8; 20];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
@@ -63,7 +65,7 @@ pub async fn enroll(
     let base32 = secret.to_base32();
     let otpauth_url = totp(secret, account, issuer)
         .to_url()
-        .expect("issuer and account names are URL-safe after encoding");
+        .map_err(|_| MfaError::UnsuitableName)?;
     store.begin_totp(user_id, &base32, now).await?;
     Ok(Enrollment {
         qr_svg: qr_svg(&otpauth_url),

@@ -824,6 +824,13 @@ async fn api_keys_for_machines_are_scoped_and_revocable() {
         401
     );
 
+    let enroll = client
+        .post(rampart.tls_url("/_rampart/api/mfa/totp/enroll"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    envelope(enroll, 403, "forbidden").await;
     let listed = String::from_utf8(rampart.command("apikey", &["list"], "").stdout).unwrap();
     let id = key.strip_prefix("rk_").unwrap().split('_').next().unwrap();
     assert!(
