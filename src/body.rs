@@ -5,6 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
 use hyper::body::{Body, Frame, SizeHint};
 
 use crate::upstream::UpstreamResponse;
@@ -59,4 +61,21 @@ impl Body for ResponseBody {
             Self::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }
+}
+
+/// A JSON response Rampart makes itself: `no-store`, and a CSP that lets nothing load.
+pub fn json_response(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        crate::error::OWN_CONTENT_SECURITY_POLICY,
+    );
+    response
 }

@@ -13,19 +13,18 @@
 //!
 //! Every change is a security event naming the admin who made it.
 
-use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::api::read_json;
 use super::api_keys;
 use super::events::{SecurityEvent, emit};
 use super::roles::Roles;
 use super::service::{IdentityService, Principal};
 use super::users::{self, UserError, UserPolicy};
-use crate::body::ResponseBody;
+use crate::body::{ResponseBody, json_response};
 use crate::error::GatewayError;
 use crate::store::{ApiKeyStore, SessionStore, StoreError, UserStore, unix_now};
 
@@ -260,33 +259,8 @@ fn fail(err: StoreError) -> GatewayError {
     }
 }
 
-async fn read_json<T: for<'de> Deserialize<'de>>(
-    request: Request<Incoming>,
-) -> Result<T, GatewayError> {
-    let bytes: Bytes = Limited::new(request.into_body(), 16 * 1024)
-        .collect()
-        .await
-        .map_err(|_| GatewayError::BodyTooLarge { limit: 16 * 1024 })?
-        .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|err| GatewayError::InvalidRequest(err.to_string()))
-}
-
 fn no_content() -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
-    response
-}
-
-fn json_response(status: StatusCode, body: Value) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
     response
 }

@@ -35,7 +35,7 @@ use super::portal::{self, Portal};
 use super::service::{
     AuthError, AuthMethod, Grant, IdentityService, LoginError, Principal, SESSION_COOKIE, cookie,
 };
-use crate::body::ResponseBody;
+use crate::body::{ResponseBody, json_response};
 use crate::config::{Mode, RouteAuth};
 use crate::error::GatewayError;
 use crate::identity::roles::Roles;
@@ -562,7 +562,10 @@ fn unavailable(err: &dyn std::error::Error, request_id: &str) -> GatewayError {
     GatewayError::Unavailable
 }
 
-async fn read_json<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, GatewayError> {
+/// Reads a JSON body (`Content-Type: application/json` required, 16 KB at most).
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    request: Request<Incoming>,
+) -> Result<T, GatewayError> {
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -596,20 +599,4 @@ fn grant_response(grant: &Grant) -> Response<ResponseBody> {
             "user": { "username": grant.user.username, "roles": grant.user.roles },
         }),
     )
-}
-
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        crate::error::OWN_CONTENT_SECURITY_POLICY,
-    );
-    response
 }

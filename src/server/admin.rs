@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::net::TcpStream;
 
 use super::listener::Handler;
-use crate::body::ResponseBody;
+use crate::body::{ResponseBody, json_response};
 use crate::error::envelope;
 use crate::observability::metrics::Metrics;
 use crate::pipeline::ConnectionInfo;
@@ -103,12 +103,6 @@ impl Admin {
             json!({"status": word, "config": "loaded", "upstreams": upstreams}),
         )
     }
-}
-
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {
-    let mut response = text(body.to_string(), "application/json");
-    *response.status_mut() = status;
-    response
 }
 
 fn text(body: String, content_type: &'static str) -> Response<ResponseBody> {
