@@ -363,20 +363,7 @@ impl IdentityApi {
     ) -> Result<Response<ResponseBody>, GatewayError> {
         let rule = forward_auth_rule(request.uri().query())?;
         let principal = self.principal(request.headers()).await?;
-        if let Err(denied) = authorize::check(
-            Some(&rule),
-            false,
-            principal.as_deref(),
-            &self.roles,
-            Mode::Production,
-        ) {
-            authorize::record_denial(
-                &self.metrics,
-                "forward_auth",
-                principal.as_deref(),
-                caller.ip,
-                caller.request_id.to_str().unwrap_or_default(),
-            );
+        if let Err(denied) = self.allow(&rule, principal.as_deref(), caller, "forward_auth") {
             // Traefik and Caddy pass a redirect on to the browser; nginx cannot, so it is opt-in.
             let wants_redirect = request
                 .uri()
@@ -477,6 +464,22 @@ impl IdentityApi {
         }
     }
 
+    /// Applies `rule` to the caller, counting and recording a refusal under `label`.
+    fn allow(
+        &self,
+        rule: &RouteAuth,
+        principal: Option<&Principal>,
+        caller: &Caller<'_>,
+        label: &str,
+    ) -> Result<(), GatewayError> {
+        authorize::check(Some(rule), false, principal, &self.roles, Mode::Production).inspect_err(
+            |_| {
+                let request_id = caller.request_id.to_str().unwrap_or_default();
+                authorize::record_denial(&self.metrics, label, principal, caller.ip, request_id);
+            },
+        )
+    }
+
     /// The admin API, for callers granted `rampart:admin` (and a second factor if their roles
     /// require one).
     async fn admin(
@@ -487,22 +490,7 @@ impl IdentityApi {
         let principal = self.principal(request.headers()).await?;
         let rule = RouteAuth::Permission(admin::PERMISSION.to_owned());
         let request_id = caller.request_id.to_str().unwrap_or_default();
-        if let Err(denied) = authorize::check(
-            Some(&rule),
-            false,
-            principal.as_deref(),
-            &self.roles,
-            Mode::Production,
-        ) {
-            authorize::record_denial(
-                &self.metrics,
-                "admin_api",
-                principal.as_deref(),
-                caller.ip,
-                request_id,
-            );
-            return Err(denied);
-        }
+        self.allow(&rule, principal.as_deref(), caller, "admin_api")?;
         let caller_principal = principal.expect("authorization passed, so there is a user");
         Admin {
             identity: &self.identity,
