@@ -1140,3 +1140,47 @@ async fn signing_keys_rotate_without_logging_anyone_out() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn the_concurrent_session_cap_is_enforced_by_the_gateway() {
+    let upstream = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = TestCert::write(dir.path(), "site");
+    let text = config(&cert, &upstream, None).replace(
+        "[identity]\nlockout_max_failures = 3\n",
+        "[identity]\nlockout_max_failures = 3\nmax_sessions_per_user = 1\nsession_limit_action = \"refuse\"\n",
+    );
+    assert!(text.contains("max_sessions_per_user = 1"));
+    let rampart = Rampart::start_in(dir, &text);
+    rampart.add_user("vera", PASSWORD, &["viewer"]);
+    let laptop = tls_client(&cert.der, rampart.gateway, false);
+    let phone = tls_client(&cert.der, rampart.gateway, false);
+    login(&laptop, &rampart, "vera").await;
+    let refused = phone
+        .post(rampart.tls_url("/_rampart/api/login"))
+        .json(&json!({"username": "vera", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    envelope(refused, 409, "too_many_sessions").await;
+    // Logging out on the laptop frees the slot.
+    assert_eq!(
+        laptop
+            .post(rampart.tls_url("/_rampart/api/logout"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    login(&phone, &rampart, "vera").await;
+    assert_eq!(
+        phone
+            .get(rampart.tls_url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
