@@ -8,9 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 use serde_json::{Value, json};
 
-use crate::support::{
-    Rampart, TestCert, Upstream, envelope, plain_client, postgres_database, tls_client,
-};
+use crate::support::{Rampart, TestCert, Upstream, envelope, postgres_database, tls_client};
 
 const PASSWORD: &str = "tulip-harbor-seventeen";
 
@@ -297,14 +295,7 @@ async fn wrong_credentials_look_the_same_and_are_logged() {
     rampart.wait_for_log(Duration::from_secs(5), |l| {
         l.contains("\"event\":\"login_failed\"") && l.contains("\"user\":\"nobody\"")
     });
-    let metrics = plain_client()
-        .get(rampart.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rampart.metrics().await;
     assert!(
         metrics.contains("rampart_logins_total{result=\"invalid_credentials\"} 2"),
         "{metrics}"
@@ -431,14 +422,7 @@ async fn repeated_failures_lock_the_account_without_saying_so() {
     rampart.wait_for_log(Duration::from_secs(5), |l| {
         l.contains("\"event\":\"login_locked_out\"") && l.contains("vera")
     });
-    let metrics = plain_client()
-        .get(rampart.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rampart.metrics().await;
     assert!(
         metrics.contains("rampart_logins_total{result=\"locked_out\"} 1"),
         "{metrics}"
@@ -737,14 +721,7 @@ async fn mfa_enrolment_login_replay_recovery_and_requirements() {
     )
     .await;
 
-    let metrics = plain_client()
-        .get(rampart.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rampart.metrics().await;
     for expected in [
         "rampart_mfa_challenges_total{result=\"required\"} 1",
         "rampart_mfa_challenges_total{result=\"invalid\"} 3",

@@ -182,6 +182,7 @@ async fn admin_listener_reports_health_readiness_and_metrics() {
             .await
             .unwrap();
     }
+    // The same client as above, so its one kept-alive admin connection is the one counted.
     let metrics = client
         .get(rampart.admin_url("/metrics"))
         .send()

@@ -305,14 +305,7 @@ async fn round_robin_skips_a_target_that_refuses_connections() {
         served.contains(&"a".to_owned()) && served.contains(&"b".to_owned()),
         "{served:?}"
     );
-    let metrics = client
-        .get(rampart.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rampart.metrics().await;
     assert!(
         metrics.contains("rampart_upstream_errors_total{upstream=\"app\",kind=\"connect\"} 1"),
         "the dead target is tried once, then skipped during its cooldown:\n{metrics}"

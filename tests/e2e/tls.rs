@@ -114,14 +114,7 @@ async fn certificates_reload_when_files_change_and_bad_ones_are_refused() {
         .await
         .unwrap();
     assert_eq!(served, renewed.der);
-    let metrics = plain_client()
-        .get(rampart.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rampart.metrics().await;
     assert!(
         metrics.contains("rampart_tls_certificate_reloads_total{result=\"error\"}"),
         "{metrics}"
