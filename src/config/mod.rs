@@ -441,6 +441,9 @@ pub struct RouteConfig {
     /// The route needs a sign-in with a second factor (TOTP or a recovery code).
     #[serde(default)]
     pub mfa: bool,
+    /// Limits per client address, all of which must pass: `["10/s burst 20", "1000/min"]`.
+    #[serde(default)]
+    pub rate_limit: Vec<crate::pipeline::rate_limit::RateLimitSpec>,
     /// A stricter idle timeout for sessions on this route (e.g. `"5m"` for `/admin`):
     /// a session idle longer counts as signed out here. Measured to within a minute.
     pub session_idle_timeout: Option<HumanDuration>,

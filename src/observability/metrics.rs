@@ -88,6 +88,7 @@ pub struct Metrics {
     token_verifications: Family<ResultLabels, Counter>,
     access_denials: Family<RouteLabels, Counter>,
     mfa_challenges: Family<ResultLabels, Counter>,
+    rate_limited: Family<RouteLabels, Counter>,
     active_sessions: Gauge,
 }
 
@@ -176,6 +177,12 @@ impl Metrics {
             "Second-factor checks at login, by result (ok, required, invalid)",
             mfa_challenges.clone(),
         );
+        let rate_limited = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "rampart_rate_limited",
+            "Requests refused 429 by a route's rate limits",
+            rate_limited.clone(),
+        );
         let active_sessions = Gauge::default();
         registry.register(
             "rampart_active_sessions",
@@ -203,6 +210,7 @@ impl Metrics {
             token_verifications,
             access_denials,
             mfa_challenges,
+            rate_limited,
             active_sessions,
         }
     }
@@ -273,6 +281,14 @@ impl Metrics {
     pub fn token_verification(&self, result: &'static str) {
         self.token_verifications
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn rate_limited(&self, route: &str) {
+        self.rate_limited
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
             .inc();
     }
 

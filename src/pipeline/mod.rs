@@ -17,6 +17,7 @@ pub mod client_addr;
 pub mod error_pages;
 pub mod forwarding;
 pub mod identity_headers;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routing;
 pub mod security_headers;
@@ -33,6 +34,7 @@ use self::client_addr::ClientAddr;
 use self::error_pages::Scrubbed;
 use self::forwarding::Forwarded;
 use self::identity_headers::IdentityHeaderSigner;
+use self::rate_limit::RouteLimits;
 use self::request_id::X_REQUEST_ID;
 use self::routing::{Route, Router};
 use self::security_headers::ResponseHeaderPolicy;
@@ -61,6 +63,8 @@ pub struct ConnectionInfo {
 /// What every worker's pipeline shares: metrics, the identity service and its key material.
 pub struct Shared {
     pub metrics: Arc<Metrics>,
+    /// Each route's rate limits, by route position; shared so a limit holds process-wide.
+    pub rate_limits: Arc<Vec<Option<Arc<RouteLimits>>>>,
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -99,7 +103,7 @@ impl Gateway {
             Mode::Development => ReplaceUpstreamErrors::Off,
         };
         Ok(Self {
-            router: Router::build(config, &pools, &metrics)?,
+            router: Router::build(config, &pools, &metrics, &shared.rate_limits)?,
             pools,
             trusted_proxies: config.listen.trusted_proxies.clone(),
             replace_upstream_errors: config
@@ -240,6 +244,13 @@ impl Gateway {
             ));
         }
 
+        // Rate limits: before any costly step (authentication may hit the store).
+        if let Some(limits) = &route.rate_limits
+            && let Err(retry_after) = limits.check(client.ip)
+        {
+            self.metrics.rate_limited(&route.label);
+            return Err(GatewayError::RateLimited { retry_after });
+        }
         // Authentication: who is asking, from the session cookie or a bearer token.
         let now = unix_now();
         let principal = self

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method};
 
+use super::rate_limit::RouteLimits;
 use super::security_headers::ResponseHeaderPolicy;
 use crate::config::{Config, RouteAuth, RouteConfig};
 use crate::error::GatewayError;
@@ -29,6 +30,8 @@ pub struct Route {
     pub mfa: bool,
     /// Sessions idle longer than this count as signed out on this route.
     pub session_idle_timeout: Option<Duration>,
+    /// Per-client limits, shared with every worker's copy of the route.
+    pub rate_limits: Option<Arc<RouteLimits>>,
 }
 
 enum HostPattern {
@@ -69,11 +72,17 @@ impl Router {
         config: &Config,
         pools: &[Arc<UpstreamPool>],
         metrics: &Metrics,
+        rate_limits: &[Option<Arc<RouteLimits>>],
     ) -> Result<Self, String> {
         let routes = config
             .routes
             .iter()
-            .map(|route| Route::build(route, config, pools, metrics))
+            .enumerate()
+            .map(|(i, route)| {
+                let mut built = Route::build(route, config, pools, metrics)?;
+                built.rate_limits = rate_limits.get(i).cloned().flatten();
+                Ok::<_, String>(built)
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self { routes })
     }
@@ -146,6 +155,7 @@ impl Route {
             auth: route.auth.clone(),
             mfa: route.mfa,
             session_idle_timeout: route.session_idle_timeout.map(|t| t.0),
+            rate_limits: None,
         })
     }
 }

@@ -33,6 +33,7 @@ use crate::identity::service::{IdentityService, Lifetimes};
 use crate::identity::tokens::TokenService;
 use crate::observability::metrics::Metrics;
 use crate::pipeline::identity_headers::IdentityHeaderSigner;
+use crate::pipeline::rate_limit::RouteLimits;
 use crate::pipeline::{Gateway, Shared};
 use crate::store::{Store, unix_now};
 
@@ -78,6 +79,7 @@ struct Worker {
 /// A gateway with its listeners bound, not yet serving.
 pub struct Server {
     workers: Vec<Worker>,
+    rate_limits: Arc<Vec<Option<Arc<RouteLimits>>>>,
     identity: Arc<IdentityService>,
     nudger: Option<Nudger>,
     admin: Listener<Admin>,
@@ -208,6 +210,7 @@ impl Server {
             }),
             workers,
             identity: shared.identity.clone(),
+            rate_limits: shared.rate_limits.clone(),
             nudger: nudger(config, &shared.identity),
             reloader,
             grace: listen.shutdown_grace.0,
@@ -255,6 +258,7 @@ impl Server {
         tokio::spawn(maintenance(
             self.identity.clone(),
             self.admin.metrics.clone(),
+            self.rate_limits.clone(),
         ));
         if let Some(nudger) = self.nudger {
             tokio::spawn(nudger.run());
@@ -338,8 +342,16 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
     };
     let header_signer =
         IdentityHeaderSigner::from_file(&secret_path, create).map_err(StartError::Identity)?;
+    let rate_limits = config
+        .routes
+        .iter()
+        .map(|route| {
+            (!route.rate_limit.is_empty()).then(|| Arc::new(RouteLimits::new(&route.rate_limit)))
+        })
+        .collect();
     Ok(Shared {
         metrics,
+        rate_limits: Arc::new(rate_limits),
         identity: Arc::new(IdentityService::new(store, tokens, lifetimes, lockout)),
         roles: Arc::new(Roles::build(&config.roles).map_err(StartError::Identity)?),
         header_signer: Arc::new(header_signer),
@@ -361,7 +373,11 @@ fn nudger(config: &Config, identity: &Arc<IdentityService>) -> Option<Nudger> {
 
 /// Housekeeping: every minute, picks up rotated signing keys (also on SIGHUP, see `run`) and
 /// counts active sessions; every ten minutes, forgets old login attempts.
-async fn maintenance(identity: Arc<IdentityService>, metrics: Arc<Metrics>) {
+async fn maintenance(
+    identity: Arc<IdentityService>,
+    metrics: Arc<Metrics>,
+    rate_limits: Arc<Vec<Option<Arc<RouteLimits>>>>,
+) {
     let mut every_minute = tokio::time::interval(Duration::from_secs(60));
     let mut ticks: u64 = 0;
     loop {
@@ -369,6 +385,9 @@ async fn maintenance(identity: Arc<IdentityService>, metrics: Arc<Metrics>) {
         ticks += 1;
         if let Err(err) = identity.reload_keys(unix_now()).await {
             tracing::warn!(error = %err, "reloading signing keys failed");
+        }
+        for limits in rate_limits.iter().flatten() {
+            limits.forget_idle();
         }
         match identity.count_active_sessions(unix_now()).await {
             Ok(count) => metrics.set_active_sessions(count),

@@ -202,3 +202,44 @@ async fn development_shows_upstream_errors_as_they_are() {
     assert_eq!(response.status(), 500);
     assert!(response.text().await.unwrap().contains("Traceback"));
 }
+
+#[tokio::test]
+async fn rate_limited_clients_get_429_with_retry_after() {
+    let upstream = Upstream::start("a").await;
+    let config = plaintext_config(&[upstream.url()], "", "").replace(
+        "path = \"/\"\n",
+        "path = \"/\"\nrate_limit = [\"1/min burst 2\", \"100/s\"]\n",
+    );
+    let rampart = Rampart::start(&config);
+    // A new connection per request: the kernel spreads them over the workers, and the limit
+    // must hold for the whole process.
+    for _ in 0..2 {
+        assert_eq!(
+            plain_client()
+                .get(rampart.plain_url("/echo"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let limited = plain_client()
+        .get(rampart.plain_url("/echo"))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    envelope(limited, 429, "rate_limited").await;
+    assert!(
+        rampart
+            .metrics()
+            .await
+            .contains("rampart_rate_limited_total{route=\"/\"} 1")
+    );
+}
