@@ -182,8 +182,7 @@ fn qr_svg(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::stores;
-    use crate::store::{NewUser, UserStore};
+    use crate::store::test_support::{ana, stores};
 
     fn code_at(secret: &str, time: i64) -> String {
         totp(Secret::try_from_base32(secret).unwrap(), "", "rampart")
@@ -194,15 +193,7 @@ mod tests {
     #[tokio::test]
     async fn enrolment_confirmation_replay_and_recovery_on_every_backend() {
         for (store, _dir) in stores().await {
-            let user = store
-                .create_user(NewUser {
-                    username: "ana",
-                    password_hash: "h",
-                    roles: &[],
-                    now: 0,
-                })
-                .await
-                .unwrap();
+            let user = ana(&store).await;
             let now = 1_700_000_000;
             let enrollment = enroll(&store, &user.id, "ana", "Rampart", now)
                 .await

@@ -122,13 +122,15 @@ pub fn strip_client_copies(headers: &mut HeaderMap) {
 /// Removes cookie `name` from the request's `Cookie` headers, keeping the others: the app
 /// never needs Rampart's session secret, and should never be able to leak it.
 pub fn remove_cookie(headers: &mut HeaderMap, name: &str) {
-    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
-    if !values
+    // Most requests do not carry it: look before cloning anything.
+    let present = headers
+        .get_all(header::COOKIE)
         .iter()
-        .any(|v| v.to_str().is_ok_and(|text| text.contains(name)))
-    {
+        .any(|v| v.to_str().is_ok_and(|text| text.contains(name)));
+    if !present {
         return;
     }
+    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
     headers.remove(header::COOKIE);
     for value in values {
         let Ok(text) = value.to_str() else {

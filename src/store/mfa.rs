@@ -126,21 +126,12 @@ impl MfaStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::stores;
-    use crate::store::{NewUser, UserStore};
+    use crate::store::test_support::{ana, stores};
 
     #[tokio::test]
     async fn totp_steps_and_recovery_codes_are_single_use_on_every_backend() {
         for (store, _dir) in stores().await {
-            let user = store
-                .create_user(NewUser {
-                    username: "ana",
-                    password_hash: "h",
-                    roles: &[],
-                    now: 0,
-                })
-                .await
-                .unwrap();
+            let user = ana(&store).await;
             assert!(store.totp(&user.id).await.unwrap().is_none());
             store.begin_totp(&user.id, "SECRETA", 1).await.unwrap();
             store.begin_totp(&user.id, "SECRETB", 2).await.unwrap();

@@ -179,6 +179,18 @@ fn conflict(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
 pub(crate) mod test_support {
     use super::Store;
 
+    /// The user most store tests need: `ana`, created at time 0.
+    pub(crate) async fn ana(store: &Store) -> crate::store::User {
+        use crate::store::{NewUser, UserStore};
+        let user = NewUser {
+            username: "ana",
+            password_hash: "h",
+            roles: &[],
+            now: 0,
+        };
+        store.create_user(user).await.unwrap()
+    }
+
     /// Stores to run a test against: a fresh SQLite file always, and PostgreSQL when
     /// `RAMPART_TEST_POSTGRES_URL` names a server (the test script starts one). Each
     /// PostgreSQL test gets its own schema-less database, so tests can run in parallel.

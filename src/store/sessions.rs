@@ -189,8 +189,7 @@ impl SessionStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::stores;
-    use crate::store::{NewUser, UserStore};
+    use crate::store::test_support::{ana, stores};
 
     fn session(hash: &str, user_id: &str, created_at: i64) -> Session {
         Session {
@@ -207,15 +206,7 @@ mod tests {
     #[tokio::test]
     async fn sessions_live_until_revoked_or_expired_on_every_backend() {
         for (store, _dir) in stores().await {
-            let user = store
-                .create_user(NewUser {
-                    username: "ana",
-                    password_hash: "h",
-                    roles: &[],
-                    now: 0,
-                })
-                .await
-                .unwrap();
+            let user = ana(&store).await;
             store
                 .create_session(&session("a", &user.id, 100))
                 .await

@@ -209,8 +209,7 @@ impl RefreshTokenStore for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::stores;
-    use crate::store::{NewUser, UserStore};
+    use crate::store::test_support::{ana, stores};
 
     fn token(hash: &str, family: &str, user_id: &str) -> RefreshToken {
         RefreshToken {
@@ -228,15 +227,7 @@ mod tests {
     #[tokio::test]
     async fn a_reused_refresh_token_revokes_its_family_on_every_backend() {
         for (store, _dir) in stores().await {
-            let user = store
-                .create_user(NewUser {
-                    username: "ana",
-                    password_hash: "h",
-                    roles: &[],
-                    now: 0,
-                })
-                .await
-                .unwrap();
+            let user = ana(&store).await;
             store
                 .add_refresh_token(&token("r1", "f", &user.id))
                 .await

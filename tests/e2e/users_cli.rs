@@ -1,9 +1,8 @@
 //! `rampart user ...` against a real store file (and PostgreSQL when the test script started one).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use crate::support::{postgres_database, rampart_bin};
+use crate::support::{postgres_database, rampart_bin, run_with_input};
 
 /// Store URLs to test: an SQLite file in `dir`, and a fresh PostgreSQL database if available.
 fn store_urls(dir: &std::path::Path) -> Vec<String> {
@@ -13,22 +12,9 @@ fn store_urls(dir: &std::path::Path) -> Vec<String> {
 }
 
 fn rampart(config: &std::path::Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(rampart_bin())
-        .args(["user", "--config"])
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(rampart_bin());
+    command.args(["user", "--config"]).arg(config).args(args);
+    run_with_input(command, stdin)
 }
 
 fn text(output: &Output) -> String {

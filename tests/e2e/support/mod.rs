@@ -61,6 +61,24 @@ impl TestCert {
     }
 }
 
+/// Runs `command` with `stdin` as its input and collects its output.
+pub fn run_with_input(mut command: Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn rampart_bin() -> &'static str {
     env!("CARGO_BIN_EXE_rampart")
 }
@@ -162,25 +180,14 @@ impl Rampart {
 
     /// Runs `rampart SUBCOMMAND ARGS` on this gateway's config and store.
     pub fn command(&self, subcommand: &str, args: &[&str], stdin: &str) -> std::process::Output {
-        use std::io::Write;
-        let mut child = Command::new(rampart_bin())
+        let mut command = Command::new(rampart_bin());
+        command
             .arg(subcommand)
             .arg("--config")
             .arg(self._dir.path().join("rampart.toml"))
             .args(args)
-            .env("RAMPART_DATA_DIR", self.data_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .env("RAMPART_DATA_DIR", self.data_dir());
+        run_with_input(command, stdin)
     }
 
     /// Adds a user with `rampart user add`.
