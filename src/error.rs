@@ -54,6 +54,8 @@ pub enum GatewayError {
     BodyTooLarge { limit: u64 },
     #[error("too many requests")]
     RateLimited { retry_after: Duration },
+    #[error("the request looks like an attack and was refused")]
+    AttackDetected,
     #[error("no upstream server accepted the connection")]
     UpstreamUnavailable,
     #[error("the upstream answered with an invalid or broken response")]
@@ -84,6 +86,7 @@ impl GatewayError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::AttackDetected => StatusCode::FORBIDDEN,
             Self::UpstreamUnavailable | Self::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             Self::UpstreamErrorPage { status } => *status,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -112,6 +115,7 @@ impl GatewayError {
             Self::RequestTimeout => "request_timeout",
             Self::BodyTooLarge { .. } => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
+            Self::AttackDetected => "attack_detected",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamProtocol => "bad_gateway",
             Self::UpstreamErrorPage { .. } => "upstream_error",

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod attack_filter;
 pub mod body;
 pub mod cli;
 pub mod config;

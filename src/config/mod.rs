@@ -449,6 +449,16 @@ pub struct RouteConfig {
     pub session_idle_timeout: Option<HumanDuration>,
     #[serde(default)]
     pub security_headers: SecurityHeaders,
+    /// `"block"` (default): refuse requests the attack filter scores at or over the
+    /// threshold with 403; `"detect"`: only log them; `"off"`: do not inspect.
+    #[serde(default)]
+    pub attack_filter: crate::attack_filter::FilterMode,
+    /// Anomaly score that blocks (default 5: one conclusive finding).
+    pub attack_filter_threshold: Option<u32>,
+    /// Places where the route legitimately receives attack-shaped input:
+    /// `["body:content", "sqli@query:q", "header:user-agent"]`.
+    #[serde(default)]
+    pub attack_filter_exclude: Vec<crate::attack_filter::policy::Exclusion>,
 }
 
 impl RouteConfig {

@@ -89,7 +89,17 @@ pub struct Metrics {
     access_denials: Family<RouteLabels, Counter>,
     mfa_challenges: Family<ResultLabels, Counter>,
     rate_limited: Family<RouteLabels, Counter>,
+    attack_filter: Family<AttackLabels, Counter>,
     active_sessions: Gauge,
+}
+
+/// Labels of the attack filter's counter; families and actions are fixed sets.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttackLabels {
+    route: String,
+    family: &'static str,
+    /// `blocked`, or `detected` on detect-only routes and under the threshold.
+    action: &'static str,
 }
 
 impl Default for Metrics {
@@ -183,6 +193,12 @@ impl Metrics {
             "Requests refused 429 by a route's rate limits",
             rate_limited.clone(),
         );
+        let attack_filter = Family::<AttackLabels, Counter>::default();
+        registry.register(
+            "rampart_attack_filter_findings",
+            "Requests in which the attack filter found an attack family, by action (blocked, detected)",
+            attack_filter.clone(),
+        );
         let active_sessions = Gauge::default();
         registry.register(
             "rampart_active_sessions",
@@ -211,6 +227,7 @@ impl Metrics {
             access_denials,
             mfa_challenges,
             rate_limited,
+            attack_filter,
             active_sessions,
         }
     }
@@ -281,6 +298,16 @@ impl Metrics {
     pub fn token_verification(&self, result: &'static str) {
         self.token_verifications
             .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    pub fn attack_finding(&self, route: &str, family: &'static str, blocked: bool) {
+        self.attack_filter
+            .get_or_create(&AttackLabels {
+                route: route.to_owned(),
+                family,
+                action: if blocked { "blocked" } else { "detected" },
+            })
             .inc();
     }
 

@@ -38,6 +38,8 @@ use self::rate_limit::RouteLimits;
 use self::request_id::X_REQUEST_ID;
 use self::routing::{Route, Router};
 use self::security_headers::ResponseHeaderPolicy;
+use crate::attack_filter::inputs::{self, BodyKind};
+use crate::attack_filter::{AttackFilter, FilterMode, Verdict};
 use crate::body::ResponseBody;
 use crate::config::{Config, IpCidr, Mode, ReplaceUpstreamErrors, RouteAuth, SecurityHeaders};
 use crate::error::{GatewayError, error_response};
@@ -51,7 +53,7 @@ use crate::identity::service::{
 use crate::observability::access_log::{AccessRecord, ObservedBody, path_for_log};
 use crate::observability::metrics::{Metrics, RouteMetrics};
 use crate::store::unix_now;
-use crate::upstream::{self, BodyLimits, UpstreamPool};
+use crate::upstream::{self, BodyLimits, RequestBody, UpstreamPool};
 
 /// How a client reached us; fixed for the life of a connection.
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct Shared {
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
+    /// The attack filter's compiled rules.
+    pub attack_filter: Arc<AttackFilter>,
 }
 
 /// Everything the pipeline needs, built once from the validated config.
@@ -88,6 +92,7 @@ pub struct Gateway {
     api: IdentityApi,
     roles: Arc<Roles>,
     header_signer: Arc<IdentityHeaderSigner>,
+    attack_filter: Arc<AttackFilter>,
 }
 
 impl Gateway {
@@ -130,6 +135,7 @@ impl Gateway {
             identity: shared.identity.clone(),
             roles: shared.roles.clone(),
             header_signer: shared.header_signer.clone(),
+            attack_filter: shared.attack_filter.clone(),
         })
     }
 
@@ -215,12 +221,13 @@ impl Gateway {
     async fn proxy(
         &self,
         route: &Route,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
         conn: &ConnectionInfo,
         client: ClientAddr,
         request_id: &HeaderValue,
         record: &mut AccessRecord,
     ) -> Result<Response<ResponseBody>, GatewayError> {
+        let mut request = request;
         // HTTP/1.1 requires Host; HTTP/2 carries it in the URI.
         let host = match request.headers().get(header::HOST) {
             Some(host) => host.clone(),
@@ -251,6 +258,14 @@ impl Gateway {
             self.metrics.rate_limited(&route.label);
             return Err(GatewayError::RateLimited { retry_after });
         }
+        let limits = BodyLimits {
+            max_bytes: route.max_body,
+            pause_limit: self.body_pause_limit,
+        };
+        // Attack filter: before authentication, so probes never reach the store.
+        let mut request = self
+            .filter_attacks(route, request, limits, client, request_id)
+            .await?;
         // Authentication: who is asking, from the session cookie or a bearer token.
         let now = unix_now();
         let principal = self
@@ -308,10 +323,6 @@ impl Gateway {
             },
         );
 
-        let limits = BodyLimits {
-            max_bytes: route.max_body,
-            pause_limit: self.body_pause_limit,
-        };
         let forwarded = upstream::forward(
             &route.upstream,
             request,
@@ -351,12 +362,82 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// The request's user, if it presents credentials. A bad bearer token is refused on
-    /// protected routes and ignored on public ones; anonymous requests cost nothing.
-    async fn authenticate(
+    /// Inspects the request head and, for text bodies, the whole body; the body is read here
+    /// (within the route's limits) and forwarded from memory. Unparseable inspected bodies
+    /// are refused: what the filter cannot read, it cannot clear.
+    async fn filter_attacks(
         &self,
         route: &Route,
-        request: &Request<Incoming>,
+        request: Request<Incoming>,
+        limits: BodyLimits,
+        client: ClientAddr,
+        request_id: &HeaderValue,
+    ) -> Result<Request<RequestBody>, GatewayError> {
+        let policy = &route.attack_filter;
+        if policy.mode == FilterMode::Off {
+            return Ok(request.map(RequestBody::Streaming));
+        }
+        let mut verdict = Verdict::default();
+        inputs::inspect_head(
+            &self.attack_filter,
+            policy,
+            request.uri(),
+            request.headers(),
+            &mut verdict,
+        );
+        let kind = has_body(&request)
+            .then(|| BodyKind::of(request.headers()))
+            .flatten();
+        let request = match kind {
+            None => request.map(RequestBody::Streaming),
+            Some(kind) => {
+                let (parts, incoming) = request.into_parts();
+                let body = upstream::read_body(incoming, limits).await?;
+                if let Err(err) =
+                    inputs::inspect_body(&self.attack_filter, policy, &kind, &body, &mut verdict)
+                        .await
+                {
+                    return Err(GatewayError::InvalidRequest(err.to_string()));
+                }
+                Request::from_parts(parts, RequestBody::Buffered(Some(body)))
+            }
+        };
+        if verdict.findings.is_empty() {
+            return Ok(request);
+        }
+        let blocked = policy.mode == FilterMode::Block && verdict.score >= policy.threshold;
+        let mut families: Vec<_> = verdict.findings.iter().map(|f| f.family).collect();
+        families.sort_unstable();
+        families.dedup();
+        for family in families {
+            self.metrics
+                .attack_finding(&route.label, family.as_str(), blocked);
+        }
+        let strongest = verdict.strongest().map(ToString::to_string);
+        let findings: Vec<String> = verdict.findings.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            request_id = request_id.to_str().unwrap_or_default(),
+            route = %route.label,
+            client = %client.ip,
+            action = if blocked { "blocked" } else { "detected" },
+            score = verdict.score,
+            threshold = policy.threshold,
+            rule = strongest.as_deref().unwrap_or_default(),
+            findings = ?findings,
+            "attack filter finding"
+        );
+        if blocked {
+            return Err(GatewayError::AttackDetected);
+        }
+        Ok(request)
+    }
+
+    /// The request's user, if it presents credentials. A bad bearer token is refused on
+    /// protected routes and ignored on public ones; anonymous requests cost nothing.
+    async fn authenticate<B>(
+        &self,
+        route: &Route,
+        request: &Request<B>,
         client: ClientAddr,
         request_id: &HeaderValue,
         now: i64,
@@ -408,6 +489,11 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Whether the request carries a body at all (GET and friends usually do not).
+fn has_body(request: &Request<Incoming>) -> bool {
+    !hyper::body::Body::is_end_stream(request.body())
 }
 
 /// A top-level page load by a browser (not `fetch`, not an API client).

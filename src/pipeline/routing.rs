@@ -8,6 +8,8 @@ use http::{HeaderValue, Method};
 
 use super::rate_limit::RouteLimits;
 use super::security_headers::ResponseHeaderPolicy;
+use crate::attack_filter::FilterPolicy;
+use crate::attack_filter::policy::DEFAULT_THRESHOLD;
 use crate::config::{Config, RouteAuth, RouteConfig};
 use crate::error::GatewayError;
 use crate::observability::metrics::{Metrics, RouteMetrics};
@@ -32,6 +34,8 @@ pub struct Route {
     pub session_idle_timeout: Option<Duration>,
     /// Per-client limits, shared with every worker's copy of the route.
     pub rate_limits: Option<Arc<RouteLimits>>,
+    /// Mode, threshold and exclusions of the attack filter on this route.
+    pub attack_filter: FilterPolicy,
 }
 
 enum HostPattern {
@@ -156,6 +160,11 @@ impl Route {
             mfa: route.mfa,
             session_idle_timeout: route.session_idle_timeout.map(|t| t.0),
             rate_limits: None,
+            attack_filter: FilterPolicy {
+                mode: route.attack_filter,
+                threshold: route.attack_filter_threshold.unwrap_or(DEFAULT_THRESHOLD),
+                exclusions: route.attack_filter_exclude.clone(),
+            },
         })
     }
 }

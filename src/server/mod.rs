@@ -25,6 +25,7 @@ use self::admin::Admin;
 use self::listener::{ConnectionLimits, Listener};
 use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
+use crate::attack_filter::AttackFilter;
 use crate::config::{Config, Mode};
 use crate::identity::nudge::Nudger;
 use crate::identity::regulator::{self, LockoutPolicy};
@@ -355,6 +356,7 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
         identity: Arc::new(IdentityService::new(store, tokens, lifetimes, lockout)),
         roles: Arc::new(Roles::build(&config.roles).map_err(StartError::Identity)?),
         header_signer: Arc::new(header_signer),
+        attack_filter: Arc::new(AttackFilter::new()),
     })
 }
 

@@ -20,9 +20,16 @@ pub(super) enum ClientBodyError {
     Client(#[from] hyper::Error),
 }
 
+/// A request body on its way upstream: still streaming from the client, or already read
+/// whole because a check (the attack filter) had to see it.
+pub enum RequestBody {
+    Streaming(Incoming),
+    Buffered(Option<Bytes>),
+}
+
 /// The client's body with the size limit and pause timeout applied.
 pub(super) struct LimitedBody {
-    inner: Incoming,
+    inner: RequestBody,
     remaining: u64,
     pause_limit: Duration,
     /// Armed while waiting for the client; allocated on the first wait only.
@@ -31,7 +38,7 @@ pub(super) struct LimitedBody {
 }
 
 impl LimitedBody {
-    pub(super) fn new(inner: Incoming, limit: u64, pause_limit: Duration) -> Self {
+    pub(super) fn new(inner: RequestBody, limit: u64, pause_limit: Duration) -> Self {
         Self {
             inner,
             remaining: limit,
@@ -51,7 +58,13 @@ impl Body for LimitedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let incoming = match &mut this.inner {
+            RequestBody::Buffered(body) => {
+                return Poll::Ready(body.take().map(|b| Ok(Frame::data(b))));
+            }
+            RequestBody::Streaming(incoming) => incoming,
+        };
+        match Pin::new(incoming).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.waiting = false;
                 if let Some(data) = frame.data_ref() {
@@ -83,10 +96,18 @@ impl Body for LimitedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            RequestBody::Streaming(incoming) => incoming.is_end_stream(),
+            RequestBody::Buffered(body) => body.as_ref().is_none_or(Bytes::is_empty),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            RequestBody::Streaming(incoming) => incoming.size_hint(),
+            RequestBody::Buffered(body) => {
+                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
     }
 }

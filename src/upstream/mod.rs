@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+pub use self::client_body::RequestBody;
 use self::client_body::{ClientBodyError, LimitedBody};
 use self::pool::Sender;
 pub use self::pool::{TargetState, UpstreamPool};
@@ -51,7 +52,7 @@ enum Attempt {
 /// that accepts a connection.
 pub async fn forward<'a>(
     pool: &'a Arc<UpstreamPool>,
-    mut request: Request<Incoming>,
+    mut request: Request<RequestBody>,
     limits: BodyLimits,
     response_timeout: Duration,
     metrics: &Metrics,
@@ -112,6 +113,31 @@ pub async fn forward<'a>(
         }
     }
     Err(GatewayError::UpstreamUnavailable)
+}
+
+/// Reads the whole client body, for checks that must see it before it goes upstream; the
+/// same limits apply as when it streams.
+pub async fn read_body(
+    incoming: Incoming,
+    limits: BodyLimits,
+) -> Result<bytes::Bytes, GatewayError> {
+    use http_body_util::BodyExt;
+
+    let body = LimitedBody::new(
+        RequestBody::Streaming(incoming),
+        limits.max_bytes,
+        limits.pause_limit,
+    );
+    match body.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(ClientBodyError::TooLarge) => Err(GatewayError::BodyTooLarge {
+            limit: limits.max_bytes,
+        }),
+        Err(ClientBodyError::Timeout) => Err(GatewayError::RequestTimeout),
+        Err(ClientBodyError::Client(_)) => Err(GatewayError::BadRequest(
+            "the request body could not be read",
+        )),
+    }
 }
 
 /// One target: a pooled connection if one is ready, else a new one. A pooled connection that

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod attack_corpus;
+mod attack_filter;
 mod config_check;
 mod demo;
 mod errors;

@@ -1,0 +1,201 @@
+//! Per-language canonical forms: the evasions each interpreter forgives, removed so one
+//! pattern covers every spelling. All functions take already decoded, lowercased text.
+
+/// SQL: comments become spaces (`un/**/ion` stays split, as MySQL sees it, but `union/**/select`
+/// reads `union select`); MySQL's executable comments `/*!50000select*/` keep their content;
+/// whitespace runs (also `+`, which many apps decode as space) become one space.
+pub fn sql(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("/*") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("*/");
+        let inner = &after[..end.unwrap_or(after.len())];
+        if let Some(executable) = inner.strip_prefix('!') {
+            out.push(' ');
+            out.push_str(executable.trim_start_matches(|c: char| c.is_ascii_digit()));
+        }
+        out.push(' ');
+        rest = end.map_or("", |end| &after[end + 2..]);
+    }
+    out.push_str(rest);
+    collapse_whitespace(&out)
+}
+
+/// Shell: quotes, backslashes and carets inside words vanish (`c'a't`, `c\at`, `c^at` are
+/// `cat`), `$IFS`-style separators and empty expansions (`$@`, `$9`) become spaces or nothing,
+/// and brace lists `{cat,/etc/passwd}` read as words.
+pub fn shell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut in_brace_list = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        if let Some(len) = ifs_len(rest) {
+            out.push(' ');
+            i += len;
+            continue;
+        }
+        match bytes[i] {
+            b'\'' | b'"' | b'\\' | b'^' => {}
+            // `$@`, `$*` and positional parameters expand to nothing outside functions.
+            b'$' if matches!(bytes.get(i + 1), Some(b'@' | b'*' | b'0'..=b'9')) => i += 1,
+            // Glob classes: `/etc/pa[s]swd` is `/etc/passwd`; wider classes stand for `?`.
+            b'[' if rest.len() >= 3 && rest.as_bytes()[2] == b']' && rest.as_bytes()[1] != b'!' => {
+                let c = rest[1..].chars().next().unwrap_or('?');
+                if c.len_utf8() == 1 {
+                    out.push(c);
+                    i += 3;
+                    continue;
+                }
+            }
+            b'{' if rest[1..]
+                .find('}')
+                .is_some_and(|end| rest[1..end + 1].contains(',')) =>
+            {
+                in_brace_list = true;
+                out.push(' ');
+            }
+            b',' | b'}' if in_brace_list => {
+                in_brace_list = bytes[i] == b',';
+                out.push(' ');
+            }
+            b'\t' | b'\r' => out.push(' '),
+            _ => {
+                let c = rest.chars().next().unwrap_or(' ');
+                out.push(c);
+                i += c.len_utf8();
+                continue;
+            }
+        }
+        i += 1;
+    }
+    collapse_whitespace(&out)
+}
+
+/// Length of an `$IFS` / `${IFS}` / `$IFS$9` separator at the start of `text`.
+fn ifs_len(text: &str) -> Option<usize> {
+    for form in ["${ifs}", "$ifs"] {
+        if text.starts_with(form) {
+            let mut len = form.len();
+            let rest = &text.as_bytes()[len..];
+            if rest.first() == Some(&b'$') && rest.get(1).is_some_and(u8::is_ascii_digit) {
+                len += 2;
+            }
+            return Some(len);
+        }
+    }
+    None
+}
+
+/// Log4j lookups: `${lower:j}`, `${upper:N}`, `${::-d}`, `${env:X:-i}`, `${date:'j'}` and
+/// friends resolve to the letters they hide, innermost first, so `${${lower:j}ndi:` reads
+/// `${jndi:`.
+pub fn log4j(text: &str) -> String {
+    let mut current = text.to_owned();
+    // Each pass resolves the innermost lookups; nesting deeper than this is not plausible.
+    for _ in 0..8 {
+        let Some(next) = resolve_innermost(&current) else {
+            break;
+        };
+        current = next;
+    }
+    current
+}
+
+fn resolve_innermost(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut rest = text;
+    // Each `}` closes the nearest `${` before it: that lookup has nothing nested inside.
+    while let Some(close) = rest.find('}') {
+        let head = &rest[..close];
+        match head.rfind("${") {
+            Some(open) => {
+                out.push_str(&head[..open]);
+                match lookup_value(&head[open + 2..]) {
+                    Some(value) => {
+                        out.push_str(&value);
+                        changed = true;
+                    }
+                    None => out.push_str(&rest[open..=close]),
+                }
+            }
+            None => out.push_str(&rest[..=close]),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// What a harmless-looking lookup evaluates to; `None` for lookups that stay (like `jndi:`).
+fn lookup_value(inner: &str) -> Option<String> {
+    let (prefix, arg) = inner.split_once(':')?;
+    match prefix.trim() {
+        "lower" | "upper" => Some(arg.to_owned()),
+        // `${::-x}`, `${env:NOPE:-x}`, `${sys:x:-y}`: the default after `:-`.
+        "" | "env" | "sys" | "main" | "ctx" | "bundle" | "k8s" | "docker" | "spring" | "web"
+        | "jvmrunargs" | "map" | "sd" | "event" | "marker" | "java" | "log4j" => arg
+            .split_once(":-")
+            .map(|(_, default)| default.to_owned())
+            .or_else(|| arg.strip_prefix('-').map(str::to_owned)),
+        "date" => Some(arg.trim_matches('\'').to_owned()),
+        _ => None,
+    }
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c == '+' && space {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+        } else {
+            out.push(c);
+            space = false;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_comments_fold_to_spaces_and_executable_comments_keep_content() {
+        assert_eq!(sql("1/**/union/**/select"), "1 union select");
+        assert_eq!(sql("1 /*!50000union*/ /*!select*/ 2"), "1 union select 2");
+        assert_eq!(sql("a\n\t b"), "a b");
+        assert_eq!(sql("unterminated /* comment"), "unterminated ");
+    }
+
+    #[test]
+    fn shell_evasions_fold_to_plain_words() {
+        assert_eq!(shell("c'a't /etc/pa\"ss\"wd"), "cat /etc/passwd");
+        assert_eq!(shell("c\\at${ifs}/etc/passwd"), "cat /etc/passwd");
+        assert_eq!(shell("cat$ifs$9/etc/passwd"), "cat /etc/passwd");
+        assert_eq!(shell("{cat,/etc/passwd}"), " cat /etc/passwd ");
+        assert_eq!(shell("who$@ami"), "whoami");
+        assert_eq!(shell("w^h^o^a^m^i"), "whoami");
+        assert_eq!(shell("/etc/pa[s]swd /bi[n]/sh"), "/etc/passwd /bin/sh");
+    }
+
+    #[test]
+    fn log4j_lookups_resolve_to_their_letters() {
+        assert_eq!(log4j("${${lower:j}ndi:ldap://x}"), "${jndi:ldap://x}");
+        assert_eq!(
+            log4j("${${::-j}${::-n}${::-d}${::-i}:rmi://x}"),
+            "${jndi:rmi://x}"
+        );
+        assert_eq!(log4j("${${env:nope:-j}ndi:dns://x}"), "${jndi:dns://x}");
+        assert_eq!(log4j("${${upper:j}${date:'n'}di:x}"), "${jndi:x}");
+        assert_eq!(log4j("price ${total}"), "price ${total}");
+    }
+}

@@ -1,0 +1,486 @@
+//! Where the filter looks: every path segment, query parameter (name and value), cookie, the
+//! headers that carry client text, and the body's values by content type: JSON values (not the
+//! raw text, so `"` escapes and structure do not confuse the detectors), form fields, the text
+//! fields of multipart forms, and plain text or XML as a whole.
+
+use bytes::Bytes;
+use http::Uri;
+use http::header::{self, HeaderMap};
+use serde_json::Value;
+
+use super::{AttackFilter, Family, FilterPolicy, Finding, Location, Verdict, mask_fragment};
+
+/// Headers that carry no free client text, or only credentials and protocol tokens the filter
+/// must not misread (and must not log).
+const SKIPPED_HEADERS: [&str; 20] = [
+    "host",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "cache-control",
+    "pragma",
+    "upgrade",
+    "upgrade-insecure-requests",
+    "priority",
+    "te",
+    "if-none-match",
+    "if-modified-since",
+    "x-request-id",
+];
+
+/// Checks the request line and headers.
+pub fn inspect_head(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    uri: &Uri,
+    headers: &HeaderMap,
+    verdict: &mut Verdict,
+) {
+    for segment in uri.path().split('/').filter(|s| !s.is_empty()) {
+        filter.inspect(policy, Location::Path, "path", segment, verdict);
+        if is_hidden_file(segment)
+            && policy
+                .families_for(Location::Path, "path")
+                .contains(Family::Lfi)
+        {
+            verdict.add(Finding {
+                rule: "lfi-hidden-path",
+                family: Family::Lfi,
+                score: 5,
+                location: Location::Path,
+                name: "path".into(),
+                fragment: mask_fragment(segment),
+            });
+        }
+    }
+    if let Some(query) = uri.query() {
+        inspect_pairs(filter, policy, Location::Query, query.as_bytes(), verdict);
+    }
+    for (name, value) in headers {
+        let name = name.as_str();
+        if name == "cookie" {
+            inspect_cookies(filter, policy, value.as_bytes(), verdict);
+        } else if !SKIPPED_HEADERS.contains(&name) && !name.starts_with("sec-") {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            filter.inspect(policy, Location::Header, name, &text, verdict);
+        }
+    }
+}
+
+/// A dot-file or dot-directory (`.git`, `.env`, `%2eaws`): where deployments keep secrets.
+/// Only `/.well-known/` (RFC 8615) is meant to be fetched.
+fn is_hidden_file(segment: &str) -> bool {
+    let decoded = super::decode::decode(segment);
+    decoded.starts_with('.') && decoded != ".well-known"
+}
+
+/// How a body is read, decided by its declared content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    Form,
+    Multipart { boundary: String },
+    Xml,
+    Text,
+}
+
+impl BodyKind {
+    /// The kind for a request's `Content-Type`; `None` for binary types the filter does not
+    /// read (restrict those per route with the content-type allowlist).
+    pub fn of(headers: &HeaderMap) -> Option<BodyKind> {
+        let Some(value) = headers.get(header::CONTENT_TYPE) else {
+            return Some(BodyKind::Text);
+        };
+        let value = value.to_str().ok()?;
+        let essence = value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Some(BodyKind::Json),
+            "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+            "multipart/form-data" => multer::parse_boundary(value)
+                .ok()
+                .map(|boundary| BodyKind::Multipart { boundary }),
+            e if e.ends_with("+json") => Some(BodyKind::Json),
+            e if e.ends_with("/xml") || e.ends_with("+xml") => Some(BodyKind::Xml),
+            e if e.starts_with("text/") => Some(BodyKind::Text),
+            "application/graphql" | "application/javascript" => Some(BodyKind::Text),
+            _ => None,
+        }
+    }
+}
+
+/// Why an inspected body could not be read; inspected bodies fail closed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the JSON body is not valid JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("the multipart body is malformed: {0}")]
+    Multipart(multer::Error),
+    #[error("the XML body is malformed: {0}")]
+    Xml(quick_xml::Error),
+}
+
+/// Checks a buffered body.
+pub async fn inspect_body(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    kind: &BodyKind,
+    body: &Bytes,
+    verdict: &mut Verdict,
+) -> Result<(), BodyError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    match kind {
+        BodyKind::Json => {
+            let value: Value = serde_json::from_slice(body).map_err(BodyError::Json)?;
+            let mut path = String::new();
+            inspect_json(filter, policy, &value, &mut path, verdict);
+        }
+        BodyKind::Form => inspect_pairs(filter, policy, Location::Body, body, verdict),
+        // Untyped text that is an XML document is read as one (`<?xml` first).
+        BodyKind::Xml => inspect_xml(filter, policy, body, verdict).map_err(BodyError::Xml)?,
+        BodyKind::Text if body.trim_ascii_start().starts_with(b"<?xml") => {
+            inspect_xml(filter, policy, body, verdict).map_err(BodyError::Xml)?;
+        }
+        BodyKind::Text => {
+            let text = String::from_utf8_lossy(body);
+            filter.inspect(policy, Location::Body, "", &text, verdict);
+        }
+        BodyKind::Multipart { boundary } => {
+            inspect_multipart(filter, policy, boundary, body.clone(), verdict)
+                .await
+                .map_err(BodyError::Multipart)?;
+        }
+    }
+    Ok(())
+}
+
+/// `a=1&b=2` pairs: names (also for operator injection like `user[$ne]`) and values.
+fn inspect_pairs(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    location: Location,
+    pairs: &[u8],
+    verdict: &mut Verdict,
+) {
+    for (name, value) in form_urlencoded::parse(pairs) {
+        for key in bracket_keys(&name) {
+            filter.inspect_key(policy, location, &name, key, verdict);
+        }
+        filter.inspect(policy, location, &name, &name, verdict);
+        filter.inspect(policy, location, &name, &value, verdict);
+    }
+}
+
+/// The keys inside `user[$ne][x]`-style names, as PHP, Express (`qs`) and Rails read them.
+fn bracket_keys(name: &str) -> impl Iterator<Item = &str> {
+    name.split('[')
+        .skip(1)
+        .filter_map(|part| part.split_once(']').map(|(key, _)| key))
+}
+
+fn inspect_cookies(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    header: &[u8],
+    verdict: &mut Verdict,
+) {
+    let text = String::from_utf8_lossy(header);
+    for pair in text.split(';') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.trim();
+        filter.inspect(policy, Location::Cookie, name, name, verdict);
+        filter.inspect(policy, Location::Cookie, name, value.trim(), verdict);
+    }
+}
+
+/// Walks a JSON document: keys for operator injection, string values for everything; names
+/// are dotted key paths without array indexes (`messages.content`).
+fn inspect_json(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    value: &Value,
+    path: &mut String,
+    verdict: &mut Verdict,
+) {
+    match value {
+        Value::String(text) => filter.inspect(policy, Location::Body, path, text, verdict),
+        Value::Array(items) => {
+            for item in items {
+                inspect_json(filter, policy, item, path, verdict);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let parent_len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                filter.inspect_key(policy, Location::Body, path, key, verdict);
+                filter.inspect(policy, Location::Body, path, key, verdict);
+                inspect_json(filter, policy, item, path, verdict);
+                path.truncate(parent_len);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// An XML document: text, CDATA and attribute values, each named by its element (entity
+/// references are decoded with the rest of the value). A DTD that declares external entities
+/// is XXE, found here because no value shows it.
+fn inspect_xml(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    body: &[u8],
+    verdict: &mut Verdict,
+) -> Result<(), quick_xml::Error> {
+    use quick_xml::events::Event;
+
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut element = String::new();
+    loop {
+        match reader.read_event()? {
+            Event::Start(tag) | Event::Empty(tag) => {
+                element = tag.name().as_ref().to_owned();
+                filter.inspect(policy, Location::Body, &element, &element, verdict);
+                for attribute in tag.attributes().with_checks(false) {
+                    let attribute = attribute.map_err(quick_xml::Error::InvalidAttr)?;
+                    let name = attribute.key.as_ref().to_owned();
+                    filter.inspect(policy, Location::Body, &name, &name, verdict);
+                    filter.inspect(policy, Location::Body, &name, &attribute.value, verdict);
+                }
+            }
+            Event::Text(text) => filter.inspect(policy, Location::Body, &element, &text, verdict),
+            Event::CData(text) => filter.inspect(policy, Location::Body, &element, &text, verdict),
+            Event::DocType(doctype) => {
+                let text = doctype.to_ascii_lowercase();
+                if text.contains("<!entity")
+                    && (text.contains("system") || text.contains("public"))
+                    && policy
+                        .families_for(Location::Body, "")
+                        .contains(Family::Lfi)
+                {
+                    verdict.add(Finding {
+                        rule: "lfi-xml-external-entity",
+                        family: Family::Lfi,
+                        score: 5,
+                        location: Location::Body,
+                        name: "!DOCTYPE".into(),
+                        fragment: mask_fragment(&text),
+                    });
+                }
+            }
+            Event::Eof => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Text fields of a multipart form (parts without a file name); files are judged by the
+/// upload checks, not read as text.
+async fn inspect_multipart(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    boundary: &str,
+    body: Bytes,
+    verdict: &mut Verdict,
+) -> Result<(), multer::Error> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Some(field) = multipart.next_field().await? {
+        let name = field.name().unwrap_or_default().to_owned();
+        filter.inspect(policy, Location::Body, &name, &name, verdict);
+        if let Some(file_name) = field.file_name() {
+            let file_name = file_name.to_owned();
+            filter.inspect(policy, Location::Body, &name, &file_name, verdict);
+            continue;
+        }
+        let text = field.text().await?;
+        filter.inspect(policy, Location::Body, &name, &text, verdict);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn head(uri: &str, headers: &[(&str, &str)]) -> Verdict {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let mut verdict = Verdict::default();
+        inspect_head(
+            &AttackFilter::new(),
+            &FilterPolicy::default(),
+            &uri.parse().unwrap(),
+            &map,
+            &mut verdict,
+        );
+        verdict
+    }
+
+    async fn body(content_type: &str, body: &str) -> Result<Verdict, BodyError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap(),
+        );
+        let kind = BodyKind::of(&headers).expect("an inspected kind");
+        let mut verdict = Verdict::default();
+        inspect_body(
+            &AttackFilter::new(),
+            &FilterPolicy::default(),
+            &kind,
+            &Bytes::from(body.to_owned()),
+            &mut verdict,
+        )
+        .await?;
+        Ok(verdict)
+    }
+
+    fn locations(verdict: &Verdict) -> Vec<(Location, String)> {
+        verdict
+            .findings
+            .iter()
+            .map(|f| (f.location, f.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn head_locations_are_all_inspected_and_named() {
+        let v = head("/items/1%27%20or%20%271%27%3D%271", &[]);
+        assert!(locations(&v).contains(&(Location::Path, "path".into())));
+        let v = head("/search?q=%3Cscript%3Ealert(1)%3C/script%3E", &[]);
+        assert!(locations(&v).contains(&(Location::Query, "q".into())));
+        let v = head("/", &[("x-api-version", "${jndi:ldap://x/a}")]);
+        assert!(locations(&v).contains(&(Location::Header, "x-api-version".into())));
+        let v = head("/", &[("cookie", "theme=dark; pref=../../../etc/passwd")]);
+        assert!(locations(&v).contains(&(Location::Cookie, "pref".into())));
+        let v = head("/app/.git/config", &[]);
+        assert!(v.findings.iter().any(|f| f.rule == "lfi-hidden-path"));
+        let v = head("/.well-known/security.txt", &[]);
+        assert!(v.findings.is_empty(), "{v:?}");
+        let v = head("/login?user[$ne]=x", &[]);
+        assert!(v.findings.iter().any(|f| f.rule == "nosql-operator-key"));
+    }
+
+    #[test]
+    fn credentials_and_protocol_headers_are_not_read() {
+        let v = head(
+            "/",
+            &[
+                ("authorization", "Bearer ' or 1=1 --"),
+                ("accept", "*/*;q=0.8"),
+            ],
+        );
+        assert!(v.findings.is_empty(), "{v:?}");
+    }
+
+    #[tokio::test]
+    async fn json_values_and_keys_are_inspected_by_path() {
+        let v = body(
+            "application/json",
+            r#"{"user": {"name": {"$ne": null}}, "messages": [{"content": "<img src=x onerror=alert(1)>"}]}"#,
+        )
+        .await
+        .unwrap();
+        let found = locations(&v);
+        assert!(found.contains(&(Location::Body, "user.name.$ne".into())));
+        assert!(found.contains(&(Location::Body, "messages.content".into())));
+    }
+
+    #[tokio::test]
+    async fn json_escapes_do_not_hide_or_invent_attacks() {
+        let v = body("application/json", r#"{"q": "\u003cscript\u003ealert(1)"}"#)
+            .await
+            .unwrap();
+        assert!(v.score >= 5);
+        let v = body(
+            "application/json",
+            r#"{"quote": "She said \"hi\" and left"}"#,
+        )
+        .await
+        .unwrap();
+        assert!(v.findings.is_empty(), "{v:?}");
+    }
+
+    #[tokio::test]
+    async fn malformed_json_fails_closed() {
+        assert!(matches!(
+            body("application/json", "{\"a\": ").await,
+            Err(BodyError::Json(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn form_and_multipart_fields_are_inspected() {
+        let v = body(
+            "application/x-www-form-urlencoded",
+            "a=1&cmd=x%3Bcat+/etc/passwd",
+        )
+        .await
+        .unwrap();
+        assert!(locations(&v).contains(&(Location::Body, "cmd".into())));
+        let multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"comment\"\r\n\r\n{{7*7}}\r\n--XyZ--\r\n";
+        let v = body("multipart/form-data; boundary=XyZ", multipart)
+            .await
+            .unwrap();
+        assert!(locations(&v).contains(&(Location::Body, "comment".into())));
+    }
+
+    #[tokio::test]
+    async fn xml_values_are_inspected_and_declarations_are_not_markup() {
+        let doc =
+            r#"<?xml version="1.0"?><order note="&lt;svg onload=alert(1)&gt;"><id>1</id></order>"#;
+        let v = body("application/xml", doc).await.unwrap();
+        assert!(
+            locations(&v).contains(&(Location::Body, "note".into())),
+            "{v:?}"
+        );
+        let doc = r#"<?xml version="1.0"?><note><to>Tove</to><body>Don't forget me</body></note>"#;
+        assert!(body("text/plain", doc).await.unwrap().findings.is_empty());
+        let xxe = r#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>"#;
+        let v = body("application/xml", xxe).await.unwrap();
+        assert!(
+            v.findings
+                .iter()
+                .any(|f| f.rule == "lfi-xml-external-entity")
+        );
+        assert!(matches!(
+            body("application/xml", "<a><b></a>").await,
+            Err(BodyError::Xml(_))
+        ));
+    }
+
+    #[test]
+    fn binary_types_are_not_read_as_text() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        assert_eq!(BodyKind::of(&headers), None);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.api+json; charset=utf-8"),
+        );
+        assert_eq!(BodyKind::of(&headers), Some(BodyKind::Json));
+    }
+}

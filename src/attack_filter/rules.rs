@@ -1,0 +1,566 @@
+//! The pattern rules: each names an attack family, a score and a regular expression over one
+//! canonical form of the value. Rules of one form are compiled into a single `RegexSet`, so a
+//! value is scanned once per form however many rules there are; only rules that matched are
+//! run again to find the fragment for the log.
+//!
+//! Scores follow the anomaly model: 5 is conclusive on its own (the default threshold), lower
+//! scores are signals that block only together. Patterns target the structure of an attack
+//! (a separator followed by a command, a tag with a handler, a lookup naming a protocol),
+//! not known payload strings.
+
+use regex::{Regex, RegexSet};
+
+use super::Family;
+
+/// Which canonical form of a value a rule reads (see [`super::fold`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Decoded and lowercased.
+    Plain,
+    /// SQL comments folded.
+    Sql,
+    /// Shell quoting and separators folded.
+    Shell,
+    /// Log4j lookups resolved.
+    Lookup,
+    /// Tabs, line breaks and NULs removed, as browsers do inside URL schemes (`java\tscript:`).
+    Markup,
+}
+
+pub struct Rule {
+    pub id: &'static str,
+    pub family: Family,
+    pub score: u32,
+    /// The forms the rule reads; a rule counts once however many forms match.
+    pub forms: &'static [Form],
+    pattern: &'static str,
+}
+
+const fn rule(
+    id: &'static str,
+    family: Family,
+    score: u32,
+    form: Form,
+    pattern: &'static str,
+) -> Rule {
+    let forms: &'static [Form] = match form {
+        Form::Plain => &[Form::Plain],
+        Form::Sql => &[Form::Sql],
+        Form::Shell => &[Form::Shell],
+        Form::Lookup => &[Form::Lookup],
+        Form::Markup => &[Form::Markup],
+    };
+    rule_in(id, family, score, forms, pattern)
+}
+
+const fn rule_in(
+    id: &'static str,
+    family: Family,
+    score: u32,
+    forms: &'static [Form],
+    pattern: &'static str,
+) -> Rule {
+    Rule {
+        id,
+        family,
+        score,
+        forms,
+        pattern,
+    }
+}
+
+use Family::*;
+use Form::*;
+
+/// Every pattern rule. Texts are decoded and lowercased before matching.
+static RULES: &[Rule] = &[
+    // SQL injection (besides the libinjection tokenizer, which covers tautologies and most
+    // quote-breaking forms).
+    rule(
+        "sqli-union-select",
+        Sqli,
+        5,
+        Sql,
+        r"\bunion\b[\s(]*(?:all\b|distinct\b)?[\s(]*select\b[\s(]*(?:\*|\d|null\b|@@|'|\x22|0x|(?:char|concat|group_concat|version|database|user)\s*\(|[\w.`]+\s*(?:,|\bfrom\b|--|#))",
+    ),
+    rule(
+        "sqli-time-delay",
+        Sqli,
+        5,
+        Sql,
+        r"\b(?:sleep|benchmark|pg_sleep|randomblob)\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(",
+    ),
+    rule(
+        "sqli-file-or-command",
+        Sqli,
+        5,
+        Sql,
+        r"\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\butl_(?:http|inaddr|file)\.|\bxp_(?:cmdshell|dirtree|regread)\b|\bsp_(?:oacreate|execute|makewebtask)\b|\bopenrowset\s*\(|\bcopy\s+\w+\s+(?:from|to)\s+program\b",
+    ),
+    rule(
+        "sqli-stacked-query",
+        Sqli,
+        5,
+        Sql,
+        r";\s*(?:drop\s+(?:table|database|schema|user|view|function)|truncate\s+table|alter\s+(?:table|user)|create\s+(?:table|user|database|function)|insert\s+into|delete\s+from|update\s+\w+\s+set|exec(?:ute)?\s+(?:master|xp_|sp_|\()|declare\s+@|shutdown\b|select\s+.*\bfrom\b)",
+    ),
+    rule(
+        "sqli-subquery",
+        Sqli,
+        5,
+        Sql,
+        r"\(\s*select\s+(?:\*|@@|top\s+\d|count\s*\(|(?:distinct\s+)?[\w.`]+\s*(?:,|\bfrom\b))",
+    ),
+    rule(
+        "sqli-catalog",
+        Sqli,
+        4,
+        Sql,
+        r"\binformation_schema\b|\bsysobjects\b|\bsyscolumns\b|\bmysql\.(?:user|db)\b|\bpg_(?:catalog|shadow|user)\b|\bsqlite_master\b|\ball_(?:tables|users)\b|@@(?:version|datadir|hostname)\b",
+    ),
+    rule(
+        "sqli-error-function",
+        Sqli,
+        5,
+        Sql,
+        r"\b(?:extractvalue|updatexml|exp\s*\(\s*~|geometrycollection|multipoint|polygon|linestring)\s*\(\s*(?:\d|\(|'|select\b|concat)",
+    ),
+    rule(
+        "sqli-quote-comment",
+        Sqli,
+        5,
+        Sql,
+        r#"['"`]\s*\)*\s*(?:--|#)\s*$|'\s*(?:--|#|/\*)"#,
+    ),
+    rule(
+        "sqli-order-probe",
+        Sqli,
+        5,
+        Sql,
+        r#"['"\d)]\s*(?:order|group)\s+by\s+\d+\s*(?:--|#|;|$)"#,
+    ),
+    rule(
+        "sqli-boolean-tautology",
+        Sqli,
+        5,
+        Sql,
+        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\b|\bis\b|\bin\s*\(|\bbetween\b|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b"#,
+    ),
+    rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
+    rule(
+        "sqli-char-chain",
+        Sqli,
+        4,
+        Sql,
+        r"\b(?:char|chr|nchar)\s*\(\s*\d+\s*\)\s*(?:\+|\|\||,)\s*(?:char|chr|nchar)\s*\(",
+    ),
+    // Cross-site scripting (besides libinjection's HTML5 tokenizer).
+    rule("xss-script-tag", Xss, 5, Plain, r"<\s*/?\s*script\b"),
+    rule(
+        "xss-event-handler",
+        Xss,
+        5,
+        Plain,
+        r#"(?:<[a-z!?/][^>]*?[\s/"'`]|^\s*|["'`]\s*)on(?:abort|activate|after|animation|aux|before|begin|blur|bounce|can|change|click|close|context|copy|cue|cut|dbl|drag|drop|durationchange|emptied|end|error|finish|focus|form|fullscreen|hash|input|invalid|key|load|message|mouse|move|offline|online|page|paste|pause|play|pointer|popstate|progress|rate|readystate|repeat|reset|resize|scroll|search|seek|select|show|stalled|start|storage|submit|suspend|timeupdate|toggle|touch|transition|unload|volume|waiting|wheel)[a-z]*\s*="#,
+    ),
+    rule(
+        "xss-script-uri",
+        Xss,
+        5,
+        Markup,
+        r#"(?:^|[\s"'`=(,<:])(?:java|vb|live)script\s*:\s*(?:[\w$.]+\s*[(`=\[]|[/'"(\[{!~+%-])|(?:href|src|action|formaction|data|xlink:href|background|poster|codebase)\s*=\s*["'`]?\s*(?:java|vb|live)script\s*:"#,
+    ),
+    rule(
+        "xss-html-data-uri",
+        Xss,
+        5,
+        Plain,
+        r"data:\s*(?:text/html|text/xml|image/svg\+xml|application/(?:x-)?(?:xhtml\+xml|html|javascript|ecmascript))\s*[;,]",
+    ),
+    rule(
+        "xss-embedding-tag",
+        Xss,
+        4,
+        Plain,
+        r"<\s*(?:iframe|frame|frameset|object|embed|applet|base|meta|link|svg|math|isindex|portal|xss|import)\b",
+    ),
+    rule(
+        "xss-css-script",
+        Xss,
+        5,
+        Plain,
+        r"\bexpression\s*\(|-moz-binding\s*:|\bbehavior\s*:\s*url\s*\(|@import\s+['\x22]?\s*(?:java|vb)script:",
+    ),
+    rule(
+        "xss-js-sink-after-break",
+        Xss,
+        5,
+        Plain,
+        r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:document|window|top|self|parent|this)\s*[.\[]"#,
+    ),
+    rule(
+        "xss-js-probe",
+        Xss,
+        4,
+        Plain,
+        r"\b(?:alert|prompt|confirm)(?:\(\s*(?:\d|document|window|origin|['`])|`)|\bdocument\s*\.\s*(?:cookie|domain|write)\b|\bstring\s*\.\s*fromcharcode\s*\(|\bsrcdoc\s*=",
+    ),
+    // Path traversal and local file inclusion.
+    rule(
+        "lfi-traversal",
+        Lfi,
+        5,
+        Plain,
+        r"\.\.[\\/]+\.\.[\\/]|\.\.;[\\/]|\.\.[\\/]+\.[a-z]|[\\/]\.\.[\\/]|(?:^|[=:])\.\.[\\/]+[\w.-]*$",
+    ),
+    rule(
+        "lfi-traversal-step",
+        Lfi,
+        3,
+        Plain,
+        r"(?:^|[\s=:])\.\.[\\/]",
+    ),
+    rule_in(
+        "lfi-sensitive-file",
+        Lfi,
+        4,
+        &[Plain, Shell],
+        r"(?:^|[\\/\s=:])(?:etc[\\/](?:passwd|shadow|group|gshadow|hosts|issue|motd|master\.passwd|sudoers|crontab|environment|subuid|subgid|fstab|resolv\.conf|profile|bashrc|(?:nginx|apache2|httpd|mysql|ssh|php\d?)[\\/])|proc[\\/](?:self|\d+|net|version|cpuinfo|meminfo|mounts|interrupts|sched_debug|kcore)\b|sys[\\/](?:class|kernel|devices|block|firmware|module|power)\b|windows[\\/](?:win\.ini|system32|system\.ini)|boot\.ini\b|win\.ini\b|\.htaccess\b|\.htpasswd\b|\.ssh[\\/]|id_(?:rsa|dsa|ecdsa|ed25519)\b|web-inf[\\/]|meta-inf[\\/]|\.git[\\/]|\.svn[\\/]|\.aws[\\/]|\.docker[\\/]|\.kube[\\/]|\.npmrc\b|\.netrc\b|\.pgpass\b|\.env(?:\.\w+)?$|\.bash_history|wp-config\.php|var[\\/]log[\\/]|root[\\/])",
+    ),
+    rule_in(
+        "lfi-absolute-sensitive",
+        Lfi,
+        5,
+        &[Plain, Shell],
+        r"^\s*(?:file:/+)?(?:[a-z]:)?[\\/]+(?:etc|proc|sys|root|dev|var[\\/]log|windows)[\\/]",
+    ),
+    // Remote file inclusion and server-side request forgery.
+    rule(
+        "rfi-dangerous-scheme",
+        Rfi,
+        5,
+        Plain,
+        r"^\s*(?:file:/|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
+    ),
+    rule(
+        "rfi-metadata-endpoint",
+        Rfi,
+        5,
+        Plain,
+        r"(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b",
+    ),
+    rule(
+        "rfi-loopback-url",
+        Rfi,
+        5,
+        Plain,
+        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127\.\d+\.\d+\.\d+|localhost|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177\.|\[(?:0*:)*:?0*1\]|\[::ffff:127\.)(?:[:/?#]|$)",
+    ),
+    rule(
+        "rfi-ip-url",
+        Rfi,
+        3,
+        Plain,
+        r"^\s*(?:https?|ftps?)://(?:[^/@]*@)?\d{1,3}(?:\.\d{1,3}){3}(?:[:/?#]|$)",
+    ),
+    rule(
+        "rfi-url-truncation",
+        Rfi,
+        3,
+        Plain,
+        r"^\s*(?:https?|ftps?)://[^?#\s]+(?:\?+|#)$",
+    ),
+    // OS command injection, read through the shell's own quoting rules.
+    rule(
+        "rce-separator-command",
+        Rce,
+        5,
+        Shell,
+        shell_patterns::SEPARATOR_COMMAND,
+    ),
+    rule(
+        "rce-substitution",
+        Rce,
+        5,
+        Shell,
+        shell_patterns::SUBSTITUTION,
+    ),
+    rule(
+        "rce-leading-command",
+        Rce,
+        3,
+        Shell,
+        shell_patterns::LEADING_COMMAND,
+    ),
+    rule(
+        "rce-shell-path",
+        Rce,
+        5,
+        Shell,
+        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|/dev/(?:tcp|udp)/|\bmkfifo\b|\bsocat\b.*\bexec:|\bbash\s+-i\b|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b",
+    ),
+    rule("rce-ifs", Rce, 5, Plain, r"\$\{?ifs\b"),
+    rule(
+        "rce-shell-expansion",
+        Rce,
+        4,
+        Plain,
+        r"\$\(\(|\$\[[^\]]*\]|(?:^|[\s;&|])[<>]\(\s*[a-z]+\b|\$\{[a-z_]+#",
+    ),
+    rule(
+        "rce-windows",
+        Rce,
+        5,
+        Shell,
+        r"\bfor\s+(?:/[a-z]\s+(?:[a-z]:\\\S*\s+)?)*(?:\x22[^\x22]*\x22\s+)?%%?[^\s]\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup)\b(?:\s*$|\s+[^\s]*\s*/(?:add|delete|del|domain|active)\b|\s+/)|\bwmic\s+(?:process|os|useraccount)\b",
+    ),
+    rule(
+        "rce-shellshock",
+        Rce,
+        5,
+        Plain,
+        r"\(\s*\)\s*\{\s*(?::\s*;|[a-z_]+\s*;)?[^}]*\}\s*;",
+    ),
+    // PHP code injection.
+    rule("php-open-tag", Php, 5, Plain, r"<\?(?:php\b|=)"),
+    rule(
+        "php-wrapper",
+        Php,
+        5,
+        Plain,
+        r"\b(?:php|phar|zlib|expect|zip|data)://",
+    ),
+    rule(
+        "php-exec-function",
+        Php,
+        5,
+        Plain,
+        r#"\b(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize)\s*\(\s*(?:['"`$]|\)|base64_decode|gzinflate|str_rot13|chr\s*\()|\b(?:include|require)(?:_once)?\s*\(?\s*['"](?:https?|ftp|php|data|expect|zip|phar)://"#,
+    ),
+    rule(
+        "php-superglobal",
+        Php,
+        5,
+        Plain,
+        r"\$_(?:get|post|request|cookie|server|files|env|session)\s*\[|\$globals\s*\[",
+    ),
+    rule(
+        "php-object-injection",
+        Php,
+        5,
+        Plain,
+        r#"\b[oc]:\d+:"[a-z_\\][\w\\]*":\d+:\{"#,
+    ),
+    // Java: JNDI lookups (log4shell), reflection and expression languages, deserialization.
+    rule(
+        "java-jndi-lookup",
+        Java,
+        5,
+        Lookup,
+        r"\$\{\s*jndi\s*:|\bjndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:",
+    ),
+    rule(
+        "java-log4j-lookup",
+        Java,
+        4,
+        Lookup,
+        r"\$\{\s*(?:env|sys|java|ctx|main|bundle|k8s|docker|spring|log4j|jvmrunargs|web|base64|sd|marker)\s*:[^}]*\}|\$\{::-",
+    ),
+    rule(
+        "java-runtime-exec",
+        Java,
+        5,
+        Plain,
+        r"\bjava\.lang\.(?:runtime|processbuilder|reflect\b|classloader|system\s*\.\s*(?:exit|getenv|setproperty))|\bruntime\s*\.\s*getruntime\s*\(|\bnew\s+processbuilder\s*\(|\bclass\s*\.\s*forname\s*\(|\.getclass\s*\(\s*\)\s*\.\s*(?:forname|getclassloader|getmethod|getdeclared)|\bjavax\.script\.scriptenginemanager\b|\bjava\.beans\.xmldecoder\b|\bclass\.module\.classloader\b",
+    ),
+    rule(
+        "java-gadget-class",
+        Java,
+        5,
+        Plain,
+        r"\b(?:java\.)?processbuilder\.|\bjava\.(?:runtime|processbuilder)\b|\b(?:invokertransformer|instantiatetransformer|chainedtransformer|constanttransformer|clonetransformer|instantiatefactory|prototypeclonefactory|prototypeserializationfactory|forclosure|whileclosure|templatesimpl|annotationinvocationhandler|badattributevalueexpexception|jdbcrowsetimpl|methodclosure|convertedclosure|beancomparator|wrapperconnectionpooldatasource|nativejavaobject|bsh\.interpreter)\b",
+    ),
+    rule(
+        "java-expression-language",
+        Java,
+        5,
+        Plain,
+        r"[$#%]\{\s*(?:#|@|t\s*\(\s*java\.|new\s+java\.|''\.getclass|\(#)|#_memberaccess|@java\.lang\.|#context\s*\[",
+    ),
+    rule(
+        "java-serialized-object",
+        Java,
+        5,
+        Plain,
+        r"(?:^|[\s=:])(?:ro0ab|aced0005)|\borg\.apache\.commons\.collections\d*\.functors\b|\bcom\.sun\.org\.apache\.xalan\.internal\.xsltc\.trax\b|\bysoserial\b",
+    ),
+    // Server-side template injection.
+    rule(
+        "ssti-arithmetic-probe",
+        Ssti,
+        5,
+        Plain,
+        r"(?:\{\{|\$\{\{?|#\{|\{%|<%=?|\[\[|\*\{|@\(|\{\$)\s*-?\d+\s*[*+/-]\s*-?\d+\s*(?:\}\}?|%[>}]|\]\]|\))",
+    ),
+    rule(
+        "ssti-python-internals",
+        Ssti,
+        5,
+        Plain,
+        r"(?:\{\{|\{%|\$\{|#\{)[^}]*__[a-z]+__|__(?:class|base)__\s*\.\s*__(?:mro|subclasses|bases|base)__|__(?:subclasses|globals|builtins|mro)__|__import__\s*\(\s*['\x22](?:os|subprocess)",
+    ),
+    rule(
+        "ssti-template-object",
+        Ssti,
+        5,
+        Plain,
+        r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages|range|''|""|\[\]|\(\))\s*(?:[.|\[(]|\}\})|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
+    ),
+    // Node.js / JavaScript injection and prototype pollution.
+    rule(
+        "node-code-injection",
+        Ssti,
+        5,
+        Plain,
+        r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|vm)['"`]\s*\)|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|kill|exit)\b|\bconstructor\s*(?:\.\s*constructor|\[\s*['"`]constructor)|\bthis\.constructor\.constructor\b"#,
+    ),
+    rule(
+        "node-prototype-pollution",
+        Nosql,
+        5,
+        Plain,
+        r"__proto__|\bconstructor\s*[.\[]\s*['\x22]?prototype\b",
+    ),
+    // NoSQL operator injection written into a value (keys are checked structurally).
+    rule(
+        "nosql-operator",
+        Nosql,
+        5,
+        Plain,
+        r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|type|size|all|function|accumulator)\s*\]|\{\s*['"]?\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|function|accumulator)['"]?\s*:|\$where\s*:|['"]\s*;\s*return\s+(?:true|1|this\.)"#,
+    ),
+];
+
+/// The shell patterns, assembled around the lists of commands an attacker runs first: rarely
+/// the word after a shell separator in prose, and only counted when followed by something
+/// shaped like arguments.
+mod shell_patterns {
+    /// A shell separator, then a command, then something shaped like its arguments.
+    pub(super) const SEPARATOR_COMMAND: &str = concat!(
+        r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
+        "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|ba?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
+        r")(?:\.exe)?(?:\s*$|\s*[;&|<>`)#]|\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:\\|\s+[\w.-]+@[\w.-]+)",
+    );
+    /// `$(command ...)` or a backtick substitution that runs a command.
+    pub(super) const SUBSTITUTION: &str = concat!(
+        r"\$\(\s*(?:(?:/usr)?/s?bin/)?(?:",
+        "whoami|uname|ifconfig|wget|curl|nc|ncat|bash|sh|zsh|id|cat|ls|echo|sleep|ping|nslookup|base64|printenv|env|python[23]?|perl|ruby|php|hostname|head|tail|dig|host",
+        r")\b|^`\s*(?:whoami|uname|id|ls|cat|sleep|ping|wget|curl|nslookup|echo)\b[^`]*`$",
+    );
+    /// A value that is itself a command line with arguments (weak alone).
+    pub(super) const LEADING_COMMAND: &str = concat!(
+        r"^\s*(?:",
+        "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|nc|ncat|netcat|telnet|bash|sh|zsh|powershell|cmd|certutil|nslookup|chmod|chown|sudo|printenv|python[23]?|perl|ruby|ping|cat|ls|echo",
+        r")(?:\.exe)?(?:\s+-{1,2}[a-z]|\s+[/~]|\s+[a-z]+://|\s*$)",
+    );
+}
+
+/// One form's rules, compiled.
+struct FormRules {
+    form: Form,
+    set: RegexSet,
+    /// Per rule of the set: its index in [`RULES`] and the regex that finds the fragment.
+    rules: Vec<(usize, Regex)>,
+}
+
+/// All pattern rules, compiled once at start.
+pub struct PatternRules {
+    forms: Vec<FormRules>,
+}
+
+/// A rule that matched, with the matched byte range of the form's text.
+pub struct PatternHit {
+    pub rule: &'static Rule,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl PatternRules {
+    pub fn compile() -> Self {
+        let forms = [
+            Form::Plain,
+            Form::Sql,
+            Form::Shell,
+            Form::Lookup,
+            Form::Markup,
+        ]
+        .into_iter()
+        .map(|form| {
+            let rules: Vec<(usize, Regex)> = RULES
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.forms.contains(&form))
+                .map(|(i, r)| (i, compile(r.id, r.pattern)))
+                .collect();
+            let set = RegexSet::new(
+                RULES
+                    .iter()
+                    .filter(|r| r.forms.contains(&form))
+                    .map(|r| r.pattern),
+            )
+            .expect("the built-in rules compile");
+            FormRules { form, set, rules }
+        })
+        .collect();
+        Self { forms }
+    }
+
+    /// Rules of `form` that match `text`, skipping disabled families.
+    pub fn scan(
+        &self,
+        form: Form,
+        text: &str,
+        enabled: impl Fn(Family) -> bool,
+        hits: &mut Vec<PatternHit>,
+    ) {
+        let Some(rules) = self.forms.iter().find(|f| f.form == form) else {
+            return;
+        };
+        for matched in rules.set.matches(text).iter() {
+            let (index, regex) = &rules.rules[matched];
+            let rule = &RULES[*index];
+            if !enabled(rule.family) {
+                continue;
+            }
+            if let Some(found) = regex.find(text) {
+                hits.push(PatternHit {
+                    rule,
+                    start: found.start(),
+                    end: found.end(),
+                });
+            }
+        }
+    }
+}
+
+fn compile(id: &str, pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|err| panic!("built-in rule {id} does not compile: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_compiles_and_ids_are_unique() {
+        let rules = PatternRules::compile();
+        assert_eq!(
+            rules.forms.iter().map(|f| f.rules.len()).sum::<usize>(),
+            RULES.iter().map(|r| r.forms.len()).sum::<usize>()
+        );
+        let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len());
+    }
+}

