@@ -156,11 +156,13 @@ async fn streamed_responses_are_not_buffered() {
 
 #[tokio::test]
 async fn chunked_request_bodies_stream_to_the_app() {
+    // Binary uploads stream; text bodies the attack filter reads are buffered (see
+    // attack_filter.rs).
     let upstream = Upstream::start("a").await;
     let rampart = Rampart::start(&plaintext_config(&[upstream.url()], "", ""));
     let mut stream = TcpStream::connect(rampart.gateway).await.unwrap();
     stream
-        .write_all(b"POST /gated-upload HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst;\r\n")
+        .write_all(b"POST /gated-upload HTTP/1.1\r\nHost: app.test\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst;\r\n")
         .await
         .unwrap();
     // The app must see the first chunk while the client still holds back the rest.
