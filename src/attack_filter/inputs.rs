@@ -8,7 +8,7 @@ use http::Uri;
 use http::header::{self, HeaderMap};
 use serde_json::Value;
 
-use super::{AttackFilter, Family, FilterPolicy, Finding, Location, Verdict, mask_fragment};
+use super::{AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding};
 
 /// Headers that carry no free client text, or only credentials and protocol tokens the filter
 /// must not misread (and must not log).
@@ -45,19 +45,15 @@ pub fn inspect_head(
 ) {
     for segment in uri.path().split('/').filter(|s| !s.is_empty()) {
         filter.inspect(policy, Location::Path, "path", segment, verdict);
-        if is_hidden_file(segment)
-            && policy
-                .families_for(Location::Path, "path")
-                .contains(Family::Lfi)
-        {
-            verdict.add(Finding {
-                rule: "lfi-hidden-path",
-                family: Family::Lfi,
-                score: 5,
-                location: Location::Path,
-                name: "path".into(),
-                fragment: mask_fragment(segment),
-            });
+        if is_hidden_file(segment) {
+            add_structural_finding(
+                policy,
+                verdict,
+                ("lfi-hidden-path", Family::Lfi),
+                Location::Path,
+                "path",
+                segment,
+            );
         }
     }
     if let Some(query) = uri.query() {
@@ -268,20 +264,16 @@ fn inspect_xml(
             Event::CData(text) => filter.inspect(policy, Location::Body, &element, &text, verdict),
             Event::DocType(doctype) => {
                 let text = doctype.to_ascii_lowercase();
-                if text.contains("<!entity")
-                    && (text.contains("system") || text.contains("public"))
-                    && policy
-                        .families_for(Location::Body, "")
-                        .contains(Family::Lfi)
+                if text.contains("<!entity") && (text.contains("system") || text.contains("public"))
                 {
-                    verdict.add(Finding {
-                        rule: "lfi-xml-external-entity",
-                        family: Family::Lfi,
-                        score: 5,
-                        location: Location::Body,
-                        name: "!DOCTYPE".into(),
-                        fragment: mask_fragment(&text),
-                    });
+                    add_structural_finding(
+                        policy,
+                        verdict,
+                        ("lfi-xml-external-entity", Family::Lfi),
+                        Location::Body,
+                        "!DOCTYPE",
+                        &text,
+                    );
                 }
             }
             Event::Eof => return Ok(()),

@@ -288,6 +288,28 @@ impl AttackFilter {
     }
 }
 
+/// A conclusive finding from a structural check (not a value rule): a hidden file in the path,
+/// an external entity in a DTD. Added only where the policy inspects `family`.
+pub fn add_structural_finding(
+    policy: &FilterPolicy,
+    verdict: &mut Verdict,
+    (rule, family): (&'static str, Family),
+    location: Location,
+    name: &str,
+    matched: &str,
+) {
+    if policy.families_for(location, name).contains(family) {
+        verdict.add(Finding {
+            rule,
+            family,
+            score: 5,
+            location,
+            name: name.to_owned(),
+            fragment: mask_fragment(matched),
+        });
+    }
+}
+
 impl Default for AttackFilter {
     fn default() -> Self {
         Self::new()
@@ -413,8 +435,7 @@ pub fn mask_fragment(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn findings(value: &str) -> Vec<&'static str> {
-        let filter = AttackFilter::new();
+    fn verdict(filter: &AttackFilter, value: &str) -> Verdict {
         let mut verdict = Verdict::default();
         filter.inspect(
             &FilterPolicy::default(),
@@ -423,6 +444,11 @@ mod tests {
             value,
             &mut verdict,
         );
+        verdict
+    }
+
+    fn findings(value: &str) -> Vec<&'static str> {
+        let verdict = verdict(&AttackFilter::new(), value);
         verdict.findings.iter().map(|f| f.rule).collect()
     }
 
@@ -464,14 +490,7 @@ mod tests {
         ];
         let filter = AttackFilter::new();
         for (value, family) in cases {
-            let mut verdict = Verdict::default();
-            filter.inspect(
-                &FilterPolicy::default(),
-                Location::Query,
-                "q",
-                value,
-                &mut verdict,
-            );
+            let verdict = verdict(&filter, value);
             assert!(
                 verdict.score >= 5 && verdict.findings.iter().any(|f| f.family == family),
                 "{value}: {verdict:?}"
