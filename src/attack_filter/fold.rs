@@ -1,10 +1,16 @@
 //! Per-language canonical forms: the evasions each interpreter forgives, removed so one
 //! pattern covers every spelling. All functions take already decoded, lowercased text.
 
+use std::borrow::Cow;
+
 /// SQL: comments become spaces (`un/**/ion` stays split, as MySQL sees it, but `union/**/select`
 /// reads `union select`); MySQL's executable comments `/*!50000select*/` keep their content;
 /// whitespace runs (also `+`, which many apps decode as space) become one space.
-pub fn sql(text: &str) -> String {
+pub fn sql(text: &str) -> Cow<'_, str> {
+    // Most values have nothing to fold: no allocation for them on the request path.
+    if !text.contains("/*") && !text.contains(['\t', '\n', '\r', '+']) && !text.contains("  ") {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("/*") {
@@ -20,13 +26,18 @@ pub fn sql(text: &str) -> String {
         rest = end.map_or("", |end| &after[end + 2..]);
     }
     out.push_str(rest);
-    collapse_whitespace(&out)
+    Cow::Owned(collapse_whitespace(&out))
 }
 
 /// Shell: quotes, backslashes and carets inside words vanish (`c'a't`, `c\at`, `c^at` are
 /// `cat`), `$IFS`-style separators and empty expansions (`$@`, `$9`) become spaces or nothing,
 /// and brace lists `{cat,/etc/passwd}` read as words.
-pub fn shell(text: &str) -> String {
+pub fn shell(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\'', '"', '\\', '^', '$', '{', '}', '[', '\t', '\r'])
+        && !text.contains("  ")
+    {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let bytes = text.as_bytes();
     let mut in_brace_list = false;
@@ -72,7 +83,7 @@ pub fn shell(text: &str) -> String {
         }
         i += 1;
     }
-    collapse_whitespace(&out)
+    Cow::Owned(collapse_spaces(&out))
 }
 
 /// Length of an `$IFS` / `${IFS}` / `$IFS$9` separator at the start of `text`.
@@ -147,6 +158,17 @@ fn lookup_value(inner: &str) -> Option<String> {
     }
 }
 
+/// Runs of spaces become one; line breaks stay, since they separate shell commands.
+fn collapse_spaces(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !(c == ' ' && out.ends_with(' ')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn collapse_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
@@ -185,6 +207,9 @@ mod tests {
         assert_eq!(shell("who$@ami"), "whoami");
         assert_eq!(shell("w^h^o^a^m^i"), "whoami");
         assert_eq!(shell("/etc/pa[s]swd /bi[n]/sh"), "/etc/passwd /bin/sh");
+        assert_eq!(shell("a'b'\nid"), "ab\nid", "newlines separate commands");
+        assert!(matches!(shell("plain words"), Cow::Borrowed(_)));
+        assert!(matches!(sql("plain words"), Cow::Borrowed(_)));
     }
 
     #[test]
