@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs everything that must pass before a change lands: formatting, lints, unit tests and the
 # end-to-end tests (which start the real binary on loopback). Installs what the tests need
-# when it is missing (cargo-nextest, PostgreSQL), starts a throwaway PostgreSQL server on
-# loopback for the store tests, and stops it afterwards, so it works on a fresh Debian machine
-# with the Rust toolchain.
+# when it is missing (cargo-nextest, PostgreSQL, Redis, nginx), starts throwaway PostgreSQL and
+# Redis servers on loopback for the store and shared-limit tests, and stops them afterwards,
+# so it works on a fresh Debian machine with the Rust toolchain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,16 +46,35 @@ if [ "$(id -u)" -eq 0 ]; then
     chown postgres "$PG_DIR"
     as_pg=(runuser -u postgres --)
 fi
-stop_postgres() {
+REDIS_DIR="$(mktemp -d /tmp/rampart-test-redis.XXXXXX)"
+stop_services() {
     "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PG_DIR"
+    if [ -f "$REDIS_DIR/redis.pid" ]; then
+        kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    fi
+    rm -rf "$PG_DIR" "$REDIS_DIR"
 }
-trap stop_postgres EXIT
+trap stop_services EXIT
 step "starting PostgreSQL on 127.0.0.1:$PG_PORT"
 "${as_pg[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U rampart -A trust --no-sync >/dev/null
 "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
     -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
 export RAMPART_TEST_POSTGRES_URL="postgres://rampart@127.0.0.1:$PG_PORT/postgres"
+
+# --- a throwaway Redis on loopback, for the limits shared between instances ---------------
+if ! command -v redis-server >/dev/null 2>&1; then
+    step "installing Redis from Debian's packages"
+    apt_install redis-server
+fi
+REDIS_PORT=$(( PG_PORT + 1 ))
+step "starting Redis on 127.0.0.1:$REDIS_PORT"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --dir "$REDIS_DIR" --logfile "$REDIS_DIR/log"
+for _ in $(seq 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+export RAMPART_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

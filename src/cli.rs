@@ -15,8 +15,9 @@ use crate::identity::roles::Roles;
 use crate::identity::users::{self, UserPolicy};
 use crate::identity::{api_keys, tokens};
 use crate::observability::logging;
+use crate::pipeline::bans::{self, BansConfig};
 use crate::server::Server;
-use crate::store::{ApiKeyStore, SigningKeyStore, Store, UserStore, unix_now};
+use crate::store::{ApiKeyStore, BanStore, SigningKeyStore, Store, UserStore, unix_now};
 
 /// Rampart: one binary in front of your web app or API that makes it production-ready.
 #[derive(Parser)]
@@ -63,6 +64,15 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: KeyAction,
+    },
+    /// Ban and unban client addresses; running gateways pick changes up within
+    /// `[bans] sync_interval` (default 1s).
+    Ban {
+        /// The configuration whose store and allowlist to use; without it, ./rampart-data.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: BanAction,
     },
     /// Run the gateway in front of a built-in demo app, with no set-up at all.
     Demo {
@@ -124,6 +134,24 @@ enum ApiKeyAction {
 }
 
 #[derive(Subcommand)]
+enum BanAction {
+    /// List the bans in force.
+    List,
+    /// Ban an address (an IPv6 address bans its /64).
+    Add {
+        address: String,
+        /// How long, e.g. `1h` or `7d`; default: without end.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Why, for the record.
+        #[arg(long, default_value = "banned from the command line")]
+        reason: String,
+    },
+    /// Lift the ban on an address.
+    Remove { address: String },
+}
+
+#[derive(Subcommand)]
 enum KeyAction {
     /// Retire the current signing key and create a new one. Tokens signed with the old key
     /// stay valid until they expire; running gateways switch within a minute (or on SIGHUP).
@@ -181,6 +209,16 @@ fn run() -> anyhow::Result<ExitCode> {
                 None => Store::default_url(Path::new("./rampart-data")),
             };
             runtime()?.block_on(manage_keys(&url, action))
+        }
+        Command::Ban { config, action } => {
+            let config = match config {
+                Some(path) => match load(&path) {
+                    Some(config) => Some(config),
+                    None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
+                },
+                None => None,
+            };
+            runtime()?.block_on(manage_bans(config, action))
         }
         Command::Demo {
             listen,
@@ -338,6 +376,59 @@ async fn manage_api_keys(config: Option<Config>, action: ApiKeyAction) -> anyhow
         ApiKeyAction::Revoke { id } => {
             store.revoke_api_key(&id, unix_now()).await?;
             println!("revoked API key {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn manage_bans(config: Option<Config>, action: BanAction) -> anyhow::Result<ExitCode> {
+    let (url, allowlist) = match &config {
+        Some(config) => (config.storage_url(), config.bans.allowlist.clone()),
+        None => (
+            Store::default_url(Path::new("./rampart-data")),
+            BansConfig::default().allowlist,
+        ),
+    };
+    let store = Store::open(&url).await.context("opening the store")?;
+    match action {
+        BanAction::List => {
+            println!(
+                "{:<26} {:<22} {:<12} {:<7} reason",
+                "address", "until", "source", "strikes"
+            );
+            for ban in store.active_bans(unix_now()).await? {
+                let until = if ban.until >= bans::PERMANENT {
+                    "without end".to_owned()
+                } else {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH
+                            + std::time::Duration::from_secs(ban.until.max(0) as u64),
+                    )
+                    .to_string()
+                };
+                println!(
+                    "{:<26} {:<22} {:<12} {:<7} {}",
+                    ban.subject, until, ban.source, ban.strikes, ban.reason
+                );
+            }
+        }
+        BanAction::Add {
+            address,
+            duration,
+            reason,
+        } => {
+            let subject = bans::parse_subject(&address)?;
+            let record =
+                bans::ban_manually(&store, &allowlist, subject, duration, &reason, "cli").await?;
+            println!("banned {}", record.subject);
+        }
+        BanAction::Remove { address } => {
+            let subject = bans::parse_subject(&address)?;
+            if !bans::unban(&store, subject, "cli").await? {
+                eprintln!("{} is not banned", bans::subject_name(subject));
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("unbanned {}", bans::subject_name(subject));
         }
     }
     Ok(ExitCode::SUCCESS)

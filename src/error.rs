@@ -56,6 +56,8 @@ pub enum GatewayError {
     RateLimited { retry_after: Duration },
     #[error("the request looks like an attack and was refused")]
     AttackDetected,
+    #[error("this client address is banned after repeated violations; try again later")]
+    Banned { retry_after: Duration },
     #[error("no upstream server accepted the connection")]
     UpstreamUnavailable,
     #[error("the upstream answered with an invalid or broken response")]
@@ -86,7 +88,7 @@ impl GatewayError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::AttackDetected => StatusCode::FORBIDDEN,
+            Self::AttackDetected | Self::Banned { .. } => StatusCode::FORBIDDEN,
             Self::UpstreamUnavailable | Self::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             Self::UpstreamErrorPage { status } => *status,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -116,6 +118,7 @@ impl GatewayError {
             Self::BodyTooLarge { .. } => "payload_too_large",
             Self::RateLimited { .. } => "rate_limited",
             Self::AttackDetected => "attack_detected",
+            Self::Banned { .. } => "banned",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamProtocol => "bad_gateway",
             Self::UpstreamErrorPage { .. } => "upstream_error",
@@ -160,7 +163,7 @@ pub fn error_response(error: &GatewayError, request_id: &HeaderValue) -> Respons
                 HeaderValue::from_static("Bearer realm=\"rampart\", error=\"invalid_token\""),
             );
         }
-        GatewayError::RateLimited { retry_after } => {
+        GatewayError::RateLimited { retry_after } | GatewayError::Banned { retry_after } => {
             let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             response
                 .headers_mut()

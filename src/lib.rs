@@ -8,6 +8,7 @@
 pub mod attack_filter;
 pub mod body;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;

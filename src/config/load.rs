@@ -122,7 +122,7 @@ pub fn load_str(
 }
 
 /// Top-level keys; anything else in the file is a mistake.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 15] = [
     "mode",
     "data_dir",
     "listen",
@@ -132,6 +132,9 @@ const SECTIONS: [&str; 12] = [
     "errors",
     "storage",
     "identity",
+    "redis",
+    "rate_limit",
+    "bans",
     "role",
     "upstream",
     "route",
@@ -159,6 +162,9 @@ fn read_sections(mut table: toml::Table, report: &mut Report<'_>) -> Config {
         errors: section(take("errors"), "errors", report),
         storage: section(take("storage"), "storage", report),
         identity: section(take("identity"), "identity", report),
+        redis: section(take("redis"), "redis", report),
+        rate_limit: section(take("rate_limit"), "rate_limit", report),
+        bans: section(take("bans"), "bans", report),
         roles: list(take("role"), "role", report),
         upstreams: list(take("upstream"), "upstream", report),
         routes: list(take("route"), "route", report),

@@ -35,6 +35,9 @@ pub struct Config {
     pub errors: ErrorsConfig,
     pub storage: StorageConfig,
     pub identity: IdentityConfig,
+    pub redis: crate::cluster::RedisConfig,
+    pub rate_limit: crate::pipeline::rate_limit::RateLimitConfig,
+    pub bans: crate::pipeline::bans::BansConfig,
     pub roles: Vec<RoleConfig>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
@@ -441,9 +444,14 @@ pub struct RouteConfig {
     /// The route needs a sign-in with a second factor (TOTP or a recovery code).
     #[serde(default)]
     pub mfa: bool,
-    /// Limits per client address, all of which must pass: `["10/s burst 20", "1000/min"]`.
+    /// Limits, all of which must pass: `["10/s burst 20", "1000/min per user"]`; counted
+    /// per client address unless a limit says `per user`, `per api_key`, `per route` or
+    /// `per header:NAME`.
     #[serde(default)]
     pub rate_limit: Vec<crate::pipeline::rate_limit::RateLimitSpec>,
+    /// Shortest time between two messages (POST, PUT, PATCH, DELETE) of one user on this
+    /// route, e.g. `"2s"` on a chat route; anonymous clients count by address.
+    pub message_interval: Option<HumanDuration>,
     /// A stricter idle timeout for sessions on this route (e.g. `"5m"` for `/admin`):
     /// a session idle longer counts as signed out here. Measured to within a minute.
     pub session_idle_timeout: Option<HumanDuration>,

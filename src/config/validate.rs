@@ -144,6 +144,40 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
         problem(KeyPath::key("role"), reason);
     }
 
+    let bans = &config.bans;
+    if bans.threshold == 0 {
+        problem(
+            KeyPath::key("bans").child("threshold"),
+            "must be at least 1; set enabled = false to switch automatic bans off".into(),
+        );
+    }
+    if bans.duration.0 > bans.max_duration.0 {
+        problem(
+            KeyPath::key("bans").child("max_duration"),
+            format!(
+                "is shorter than duration ({}s); raise it or lower duration",
+                bans.duration.0.as_secs()
+            ),
+        );
+    }
+    if bans.sync_interval.0.is_zero() || bans.window.0.is_zero() {
+        let key = if bans.window.0.is_zero() {
+            "window"
+        } else {
+            "sync_interval"
+        };
+        problem(
+            KeyPath::key("bans").child(key),
+            "must be longer than zero".into(),
+        );
+    }
+    if config.redis.url.is_some() && config.redis.url_file.is_some() {
+        problem(
+            KeyPath::key("redis").child("url_file"),
+            "url and url_file exclude each other; keep one".into(),
+        );
+    }
+
     let mut upstream_names = HashSet::new();
     for (i, upstream) in config.upstreams.iter().enumerate() {
         let at = KeyPath::key("upstream").index(i);
@@ -227,6 +261,15 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
                 format!(
                     "no [[role]] grants `{permission}`, so nobody could use this route; add it to a role's permissions"
                 ),
+            );
+        }
+        if route
+            .message_interval
+            .is_some_and(|interval| interval.0.is_zero())
+        {
+            problem(
+                at.clone().child("message_interval"),
+                "must be longer than zero; remove it for no minimum interval".into(),
             );
         }
         let label = route.label();

@@ -10,6 +10,7 @@
 //! | `DELETE sessions/ID` | ends one session |
 //! | `GET api-keys` / `POST api-keys` `{"name","roles","expires_in_days"}` / `DELETE api-keys/ID` | machine keys |
 //! | `GET roles` | roles with their inherited permissions |
+//! | `GET bans` / `POST bans` `{"address","duration","reason"}` / `DELETE bans/ADDRESS` | client bans; no `duration`: without end |
 //!
 //! Every change is a security event naming the admin who made it.
 
@@ -26,7 +27,8 @@ use super::service::{IdentityService, Principal};
 use super::users::{self, UserError, UserPolicy};
 use crate::body::{ResponseBody, json_response};
 use crate::error::GatewayError;
-use crate::store::{ApiKeyStore, SessionStore, StoreError, UserStore, unix_now};
+use crate::pipeline::bans::{self, BanError, Bans};
+use crate::store::{ApiKeyStore, BanRecord, SessionStore, StoreError, UserStore, unix_now};
 
 pub const PREFIX: &str = "/_rampart/api/admin/";
 /// The permission the admin API needs.
@@ -36,6 +38,7 @@ pub struct Admin<'a> {
     pub identity: &'a IdentityService,
     pub roles: &'a Roles,
     pub password_min_length: usize,
+    pub bans: &'a Bans,
     pub caller: &'a Principal,
     pub ip: std::net::IpAddr,
     pub request_id: &'a str,
@@ -47,6 +50,15 @@ struct NewUserBody {
     password: String,
     #[serde(default)]
     roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBanBody {
+    address: String,
+    /// `"1h"`, `"7d"`; absent: without end.
+    duration: Option<String>,
+    reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +224,52 @@ impl Admin<'_> {
                     .collect();
                 Ok(json_response(StatusCode::OK, json!({ "roles": roles })))
             }
+            (&Method::GET, ["bans"]) => {
+                let bans: Vec<Value> = self
+                    .bans
+                    .list()
+                    .await
+                    .map_err(fail)?
+                    .iter()
+                    .map(ban_json)
+                    .collect();
+                Ok(json_response(StatusCode::OK, json!({ "bans": bans })))
+            }
+            (&Method::POST, ["bans"]) => {
+                let body: NewBanBody = read_json(request).await?;
+                let subject = bans::parse_subject(&body.address).map_err(ban_error)?;
+                let duration = body
+                    .duration
+                    .as_deref()
+                    .map(humantime::parse_duration)
+                    .transpose()
+                    .map_err(|err| {
+                        GatewayError::InvalidRequest(format!(
+                            "duration: {err}; write e.g. \"1h\" or \"7d\", or leave it out for a ban without end"
+                        ))
+                    })?;
+                let reason = body.reason.as_deref().unwrap_or("banned by an admin");
+                let record = self
+                    .bans
+                    .ban(subject, duration, reason, &self.caller.username)
+                    .await
+                    .map_err(ban_error)?;
+                self.event("ban_added", &record.subject);
+                Ok(json_response(StatusCode::CREATED, ban_json(&record)))
+            }
+            (&Method::DELETE, ["bans", address] | ["bans", address, "64"]) => {
+                let subject = bans::parse_subject(address).map_err(ban_error)?;
+                if !self
+                    .bans
+                    .unban(subject, &self.caller.username)
+                    .await
+                    .map_err(fail)?
+                {
+                    return Err(GatewayError::NoRoute);
+                }
+                self.event("ban_lifted", &bans::subject_name(subject));
+                Ok(no_content())
+            }
             _ => Err(GatewayError::NoRoute),
         }
     }
@@ -235,6 +293,25 @@ impl Admin<'_> {
             },
             self.request_id,
         );
+    }
+}
+
+fn ban_json(record: &BanRecord) -> Value {
+    json!({
+        "address": record.subject,
+        "until": record.until,
+        "permanent": record.until >= bans::PERMANENT,
+        "reason": record.reason,
+        "source": record.source,
+        "strikes": record.strikes,
+        "created_at": record.created_at,
+    })
+}
+
+fn ban_error(err: BanError) -> GatewayError {
+    match err {
+        BanError::Store(err) => fail(err),
+        other => GatewayError::InvalidRequest(other.to_string()),
     }
 }
 

@@ -16,6 +16,7 @@
 //! JSON bodies must say `Content-Type: application/json`: browsers cannot send that
 //! cross-site without a CORS preflight, which stops login CSRF.
 
+use crate::pipeline::bans::Bans;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -62,6 +63,7 @@ pub struct IdentityApi {
     pub metrics: Arc<Metrics>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
+    pub bans: Arc<Bans>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +94,9 @@ struct LogoutRequest {
     refresh_token: Option<String>,
 }
 
+/// Where API clients sign in.
+pub const LOGIN_PATH: &str = "/_rampart/api/login";
+
 impl IdentityApi {
     pub async fn handle(
         &self,
@@ -100,7 +105,7 @@ impl IdentityApi {
     ) -> Result<Response<ResponseBody>, GatewayError> {
         let path = request.uri().path().to_owned();
         match (request.method().clone(), path.as_str()) {
-            (Method::POST, "/_rampart/api/login") => self.login(request, caller).await,
+            (Method::POST, LOGIN_PATH) => self.login(request, caller).await,
             (Method::POST, "/_rampart/api/refresh") => self.refresh(request, caller).await,
             (Method::POST, "/_rampart/api/logout") => self.logout(request, caller).await,
             (Method::POST, "/_rampart/api/logout-everywhere") => {
@@ -123,7 +128,7 @@ impl IdentityApi {
             }
             (
                 _,
-                "/_rampart/api/login"
+                LOGIN_PATH
                 | "/_rampart/api/refresh"
                 | "/_rampart/api/logout"
                 | "/_rampart/api/logout-everywhere",
@@ -496,6 +501,7 @@ impl IdentityApi {
             identity: &self.identity,
             roles: &self.roles,
             password_min_length: self.password_min_length,
+            bans: &self.bans,
             caller: &caller_principal,
             ip: caller.ip,
             request_id,

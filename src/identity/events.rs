@@ -48,6 +48,17 @@ pub enum SecurityEvent<'a> {
         route: &'a str,
         ip: IpAddr,
     },
+    /// A client address was banned, automatically or by `source`.
+    Banned {
+        subject: &'a str,
+        until: i64,
+        reason: &'a str,
+        source: &'a str,
+    },
+    Unbanned {
+        subject: &'a str,
+        actor: &'a str,
+    },
 }
 
 impl SecurityEvent<'_> {
@@ -62,6 +73,8 @@ impl SecurityEvent<'_> {
             Self::TokenRejected { .. } => "token_rejected",
             Self::AccessDenied { .. } => "access_denied",
             Self::AdminAction { .. } => "admin_action",
+            Self::Banned { .. } => "banned",
+            Self::Unbanned { .. } => "unbanned",
         }
     }
 }
@@ -101,6 +114,17 @@ pub fn emit(event: &SecurityEvent<'_>, request_id: &str) {
         }
         SecurityEvent::AccessDenied { user, route, ip } => {
             tracing::warn!(target: "security", event = name, request_id, user = user.unwrap_or("-"), route, %ip)
+        }
+        SecurityEvent::Banned {
+            subject,
+            until,
+            reason,
+            source,
+        } => {
+            tracing::warn!(target: "security", event = name, request_id, subject, until, reason, source)
+        }
+        SecurityEvent::Unbanned { subject, actor } => {
+            tracing::info!(target: "security", event = name, request_id, subject, actor)
         }
     }
 }

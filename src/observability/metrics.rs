@@ -69,6 +69,18 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ValidationLabels {
+    route: String,
+    /// A fixed set: `body_size`, `json_depth`, `content_type`, `upload_type`, ...
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -91,6 +103,12 @@ pub struct Metrics {
     rate_limited: Family<RouteLabels, Counter>,
     attack_filter: Family<AttackLabels, Counter>,
     active_sessions: Gauge,
+    redis_errors: Family<KindLabels, Counter>,
+    ban_violations: Family<KindLabels, Counter>,
+    bans: Family<KindLabels, Counter>,
+    banned_requests: Counter,
+    active_bans: Gauge,
+    validation_failures: Family<ValidationLabels, Counter>,
 }
 
 /// Labels of the attack filter's counter; families and actions are fixed sets.
@@ -205,6 +223,42 @@ impl Metrics {
             "Sessions neither revoked, expired nor idle too long (counted in the store each minute)",
             active_sessions.clone(),
         );
+        let redis_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "rampart_redis_errors",
+            "Redis calls that failed, by component (rate_limit, bans); the instance's own counters decided instead",
+            redis_errors.clone(),
+        );
+        let ban_violations = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "rampart_ban_violations",
+            "Violations counted towards automatic bans, by kind (rate_limited, attack, login_failed, upstream_denied)",
+            ban_violations.clone(),
+        );
+        let bans = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "rampart_bans",
+            "Client addresses banned, by source (automatic, manual)",
+            bans.clone(),
+        );
+        let banned_requests = Counter::default();
+        registry.register(
+            "rampart_banned_requests",
+            "Requests refused because the client address is banned",
+            banned_requests.clone(),
+        );
+        let active_bans = Gauge::default();
+        registry.register(
+            "rampart_active_bans",
+            "Bans in force on this instance",
+            active_bans.clone(),
+        );
+        let validation_failures = Family::<ValidationLabels, Counter>::default();
+        registry.register(
+            "rampart_validation_failures",
+            "Requests refused by input validation, by route and reason",
+            validation_failures.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -229,6 +283,12 @@ impl Metrics {
             rate_limited,
             attack_filter,
             active_sessions,
+            redis_errors,
+            ban_violations,
+            bans,
+            banned_requests,
+            active_bans,
+            validation_failures,
         }
     }
 
@@ -315,6 +375,40 @@ impl Metrics {
         self.rate_limited
             .get_or_create(&RouteLabels {
                 route: route.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn redis_error(&self, component: &'static str) {
+        self.redis_errors
+            .get_or_create(&KindLabels { kind: component })
+            .inc();
+    }
+
+    pub fn ban_violation(&self, kind: &'static str) {
+        self.ban_violations
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+
+    pub fn banned(&self, source: &'static str) {
+        self.bans.get_or_create(&KindLabels { kind: source }).inc();
+    }
+
+    pub fn banned_request(&self) {
+        self.banned_requests.inc();
+    }
+
+    pub fn set_active_bans(&self, count: usize) {
+        self.active_bans
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    pub fn validation_failure(&self, route: &str, reason: &'static str) {
+        self.validation_failures
+            .get_or_create(&ValidationLabels {
+                route: route.to_owned(),
+                reason,
             })
             .inc();
     }

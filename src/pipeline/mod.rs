@@ -13,6 +13,7 @@
 //! the JSON envelope in exactly one place, [`Gateway::handle`].
 
 pub mod authorize;
+pub mod bans;
 pub mod client_addr;
 pub mod error_pages;
 pub mod forwarding;
@@ -30,6 +31,7 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use self::bans::{Bans, Violation};
 use self::client_addr::ClientAddr;
 use self::error_pages::Scrubbed;
 use self::forwarding::Forwarded;
@@ -67,6 +69,9 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Each route's rate limits, by route position; shared so a limit holds process-wide.
     pub rate_limits: Arc<Vec<Option<Arc<RouteLimits>>>>,
+    /// The login zone: limits on login attempts per client address.
+    pub login_limits: Option<Arc<RouteLimits>>,
+    pub bans: Arc<Bans>,
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -93,6 +98,8 @@ pub struct Gateway {
     roles: Arc<Roles>,
     header_signer: Arc<IdentityHeaderSigner>,
     attack_filter: Arc<AttackFilter>,
+    login_limits: Option<Arc<RouteLimits>>,
+    bans: Arc<Bans>,
 }
 
 impl Gateway {
@@ -129,6 +136,7 @@ impl Gateway {
                 metrics: metrics.clone(),
                 roles: shared.roles.clone(),
                 header_signer: shared.header_signer.clone(),
+                bans: shared.bans.clone(),
             },
             metrics,
             mode: config.mode,
@@ -136,6 +144,8 @@ impl Gateway {
             roles: shared.roles.clone(),
             header_signer: shared.header_signer.clone(),
             attack_filter: shared.attack_filter.clone(),
+            login_limits: shared.login_limits.clone(),
+            bans: shared.bans.clone(),
         })
     }
 
@@ -170,16 +180,57 @@ impl Gateway {
             log: self.access_log,
         };
 
+        // Banned clients get no further, not even to the login page.
+        if let Some(retry_after) = self.bans.check(client.ip, unix_now()) {
+            self.metrics.banned_request();
+            let mut response = error_response(&GatewayError::Banned { retry_after }, &request_id);
+            self.unrouted_headers
+                .apply(response.headers_mut(), conn.tls);
+            response.headers_mut().insert(X_REQUEST_ID, request_id);
+            record.status = response.status().as_u16();
+            let metrics = self.unrouted_metrics.clone();
+            return response.map(|body| ObservedBody::new(body, record, metrics));
+        }
+
         // Rampart's own endpoints (login, tokens) are never the app's.
         if request.uri().path().starts_with(api::PREFIX) {
             let caller = Caller {
                 ip: client.ip,
                 request_id: &request_id,
             };
-            let mut response = match self.api.handle(request, &caller).await {
+            let is_login = is_login_attempt(&request);
+            let outcome = match &self.login_limits {
+                Some(limits) if is_login => limits
+                    .check_anonymous(client.ip, request.headers())
+                    .await
+                    .map_err(|retry_after| {
+                        self.metrics.rate_limited("_login");
+                        GatewayError::RateLimited { retry_after }
+                    }),
+                _ => Ok(()),
+            };
+            let outcome = match outcome {
+                Ok(()) => self.api.handle(request, &caller).await,
+                Err(err) => Err(err),
+            };
+            let mut response = match outcome {
                 Ok(response) => response,
                 Err(err) => error_response(&err, &request_id),
             };
+            let violation = match response.status() {
+                StatusCode::TOO_MANY_REQUESTS if is_login => Some(Violation::RateLimited),
+                StatusCode::UNAUTHORIZED if is_login => Some(Violation::LoginFailed),
+                _ => None,
+            };
+            if let Some(violation) = violation {
+                self.bans
+                    .violation(
+                        client.ip,
+                        violation,
+                        request_id.to_str().unwrap_or_default(),
+                    )
+                    .await;
+            }
             self.unrouted_headers
                 .apply(response.headers_mut(), conn.tls);
             response.headers_mut().insert(X_REQUEST_ID, request_id);
@@ -203,6 +254,28 @@ impl Gateway {
             }
             Err(err) => Err(err.clone()),
         };
+        let violation = match &outcome {
+            Err(GatewayError::RateLimited { .. }) => Some(Violation::RateLimited),
+            Err(GatewayError::AttackDetected) => Some(Violation::Attack),
+            Ok(response)
+                if matches!(
+                    response.status(),
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ) =>
+            {
+                Some(Violation::UpstreamDenied)
+            }
+            _ => None,
+        };
+        if let Some(violation) = violation {
+            self.bans
+                .violation(
+                    client.ip,
+                    violation,
+                    request_id.to_str().unwrap_or_default(),
+                )
+                .await;
+        }
         // The single place where refusals become responses.
         let mut response = outcome.unwrap_or_else(|err| error_response(&err, &request_id));
 
@@ -251,9 +324,10 @@ impl Gateway {
             ));
         }
 
-        // Rate limits: before any costly step (authentication may hit the store).
+        // Rate limits by address, header or route: before any costly step (authentication
+        // may hit the store).
         if let Some(limits) = &route.rate_limits
-            && let Err(retry_after) = limits.check(client.ip)
+            && let Err(retry_after) = limits.check_anonymous(client.ip, request.headers()).await
         {
             self.metrics.rate_limited(&route.label);
             return Err(GatewayError::RateLimited { retry_after });
@@ -271,6 +345,20 @@ impl Gateway {
         let principal = self
             .authenticate(route, &request, client, request_id, now)
             .await?;
+        // Rate limits by user or API key, and the interval between messages.
+        if let Some(limits) = &route.rate_limits
+            && let Err(retry_after) = limits
+                .check_identified(
+                    client.ip,
+                    request.headers(),
+                    request.method(),
+                    principal.as_deref(),
+                )
+                .await
+        {
+            self.metrics.rate_limited(&route.label);
+            return Err(GatewayError::RateLimited { retry_after });
+        }
         // Authorization: the route's rule against the user's roles; default deny in production.
         // Browsers are sent to the login page; API clients get 401.
         let login_target = is_browser_navigation(&request).then(|| {
@@ -489,6 +577,12 @@ impl Gateway {
             }
         }
     }
+}
+
+/// A sign-in attempt: the login zone's limits apply, and a 401 counts towards a ban.
+fn is_login_attempt<B>(request: &Request<B>) -> bool {
+    request.method() == http::Method::POST
+        && matches!(request.uri().path(), api::LOGIN_PATH | LOGIN_PATH)
 }
 
 /// Whether the request carries a body at all (GET and friends usually do not).

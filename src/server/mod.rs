@@ -26,6 +26,7 @@ use self::listener::{ConnectionLimits, Listener};
 use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
 use crate::attack_filter::AttackFilter;
+use crate::cluster::Cluster;
 use crate::config::{Config, Mode};
 use crate::identity::nudge::Nudger;
 use crate::identity::regulator::{self, LockoutPolicy};
@@ -33,8 +34,9 @@ use crate::identity::roles::Roles;
 use crate::identity::service::{IdentityService, Lifetimes};
 use crate::identity::tokens::TokenService;
 use crate::observability::metrics::Metrics;
+use crate::pipeline::bans::Bans;
 use crate::pipeline::identity_headers::IdentityHeaderSigner;
-use crate::pipeline::rate_limit::RouteLimits;
+use crate::pipeline::rate_limit::{RouteLimits, SharedLimiter};
 use crate::pipeline::{Gateway, Shared};
 use crate::store::{Store, unix_now};
 
@@ -55,6 +57,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("identity: {0}")]
     Identity(String),
+    #[error("redis: {0}")]
+    Redis(String),
     #[error("cannot start a worker thread: {0}")]
     Worker(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -80,7 +84,9 @@ struct Worker {
 /// A gateway with its listeners bound, not yet serving.
 pub struct Server {
     workers: Vec<Worker>,
-    rate_limits: Arc<Vec<Option<Arc<RouteLimits>>>>,
+    /// Every rate limit (routes and login zone), for housekeeping.
+    rate_limits: Vec<Arc<RouteLimits>>,
+    bans: Arc<Bans>,
     identity: Arc<IdentityService>,
     nudger: Option<Nudger>,
     admin: Listener<Admin>,
@@ -130,7 +136,7 @@ impl Server {
             None => (None, None),
         };
 
-        let shared = identity(config, metrics.clone()).await?;
+        let shared = shared_state(config, metrics.clone()).await?;
 
         // The first socket settles the port (the config may say 0); the others share it.
         let first = bind_shared(listen.address)?;
@@ -211,7 +217,14 @@ impl Server {
             }),
             workers,
             identity: shared.identity.clone(),
-            rate_limits: shared.rate_limits.clone(),
+            rate_limits: shared
+                .rate_limits
+                .iter()
+                .flatten()
+                .chain(&shared.login_limits)
+                .cloned()
+                .collect(),
+            bans: shared.bans.clone(),
             nudger: nudger(config, &shared.identity),
             reloader,
             grace: listen.shutdown_grace.0,
@@ -259,8 +272,10 @@ impl Server {
         tokio::spawn(maintenance(
             self.identity.clone(),
             self.admin.metrics.clone(),
-            self.rate_limits.clone(),
+            self.rate_limits,
+            self.bans.clone(),
         ));
+        tokio::spawn(sync_bans(self.bans));
         if let Some(nudger) = self.nudger {
             tokio::spawn(nudger.run());
         }
@@ -310,10 +325,16 @@ impl Server {
     }
 }
 
-/// Opens the store and builds what every worker shares for identity: token keys, roles and
-/// the key that signs identity headers.
-async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, StartError> {
+/// Opens the store (and Redis, when configured) and builds what every worker shares: token
+/// keys, roles, the key that signs identity headers, rate-limit counters and bans.
+async fn shared_state(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, StartError> {
     let store = Arc::new(Store::open(&config.storage_url()).await?);
+    let cluster = Cluster::connect(&config.redis)
+        .await
+        .map_err(StartError::Redis)?;
+    let shared_limiter = cluster
+        .clone()
+        .map(|cluster| SharedLimiter::new(cluster, metrics.clone()));
     let settings = &config.identity;
     let tokens = TokenService::load(
         store.as_ref(),
@@ -347,17 +368,40 @@ async fn identity(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, Star
         .routes
         .iter()
         .map(|route| {
-            (!route.rate_limit.is_empty()).then(|| Arc::new(RouteLimits::new(&route.rate_limit)))
+            RouteLimits::new(
+                route.label(),
+                &route.rate_limit,
+                route.message_interval.map(|i| i.0),
+                shared_limiter.clone(),
+            )
+            .map(Arc::new)
         })
         .collect();
+    let login_limits =
+        RouteLimits::new("_login", &config.rate_limit.login, None, shared_limiter).map(Arc::new);
+    let bans = Bans::load(config.bans.clone(), store.clone(), cluster, metrics.clone()).await?;
     Ok(Shared {
-        metrics,
         rate_limits: Arc::new(rate_limits),
+        login_limits,
+        bans: Arc::new(bans),
         identity: Arc::new(IdentityService::new(store, tokens, lifetimes, lockout)),
         roles: Arc::new(Roles::build(&config.roles).map_err(StartError::Identity)?),
         header_signer: Arc::new(header_signer),
         attack_filter: Arc::new(AttackFilter::new()),
+        metrics,
     })
+}
+
+/// Picks up bans made by other instances and by `rampart ban`, and drops ended ones.
+async fn sync_bans(bans: Arc<Bans>) {
+    let mut every = tokio::time::interval(bans.sync_interval());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(err) = bans.sync().await {
+            tracing::warn!(error = %err, "reading bans from the store failed; keeping the last known set");
+        }
+    }
 }
 
 /// The inactivity nudger, when `[identity] nudge_after` and `nudge_webhook` are set (validated).
@@ -378,7 +422,8 @@ fn nudger(config: &Config, identity: &Arc<IdentityService>) -> Option<Nudger> {
 async fn maintenance(
     identity: Arc<IdentityService>,
     metrics: Arc<Metrics>,
-    rate_limits: Arc<Vec<Option<Arc<RouteLimits>>>>,
+    rate_limits: Vec<Arc<RouteLimits>>,
+    bans: Arc<Bans>,
 ) {
     let mut every_minute = tokio::time::interval(Duration::from_secs(60));
     let mut ticks: u64 = 0;
@@ -388,9 +433,10 @@ async fn maintenance(
         if let Err(err) = identity.reload_keys(unix_now()).await {
             tracing::warn!(error = %err, "reloading signing keys failed");
         }
-        for limits in rate_limits.iter().flatten() {
+        for limits in &rate_limits {
             limits.forget_idle();
         }
+        bans.housekeeping().await;
         match identity.count_active_sessions(unix_now()).await {
             Ok(count) => metrics.set_active_sessions(count),
             Err(err) => tracing::warn!(error = %err, "counting sessions failed"),

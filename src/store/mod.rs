@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod attempts;
+mod bans;
 mod mfa;
 mod sessions;
 mod tokens;
@@ -20,6 +21,7 @@ use sqlx::{AnyPool, Executor, SqlStr};
 
 pub use api_keys::{ApiKey, ApiKeyStore};
 pub use attempts::{AttemptStore, Failures};
+pub use bans::{BanRecord, BanStore};
 pub use mfa::{MfaStore, TotpRecord};
 pub use sessions::{Session, SessionStore};
 pub use tokens::{RefreshToken, RefreshTokenStore, RefreshUse, SigningKey, SigningKeyStore};
@@ -46,7 +48,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 6] = [
+const MIGRATIONS: [(i64, &str, &str); 7] = [
     (
         1,
         "identity",
@@ -73,6 +75,7 @@ const MIGRATIONS: [(i64, &str, &str); 6] = [
         "session nudge",
         include_str!("../../migrations/0006_session_nudge.sql"),
     ),
+    (7, "bans", include_str!("../../migrations/0007_bans.sql")),
 ];
 
 /// The SQL store: SQLite or PostgreSQL, chosen by URL.

@@ -22,6 +22,9 @@ fn config(cert: &TestCert, upstream: &Upstream, storage: Option<&str>) -> String
 mode = "production"
 {storage}
 {identity}
+# These tests sign in many times a second; the login zone has its own test.
+[rate_limit]
+login = []
 [listen]
 address = "127.0.0.1:0"
 [listen.tls]

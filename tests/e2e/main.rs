@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod attack_corpus;
 mod attack_filter;
 mod config_check;

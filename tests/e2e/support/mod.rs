@@ -327,6 +327,11 @@ pub fn postgres_database() -> Option<String> {
     Some(format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0))
 }
 
+/// The Redis server the test script started, if any.
+pub fn redis_url() -> Option<String> {
+    std::env::var("RAMPART_TEST_REDIS_URL").ok()
+}
+
 pub fn plain_client() -> reqwest::Client {
     // reqwest needs a process-wide provider even for plain HTTP; a second install is a no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
