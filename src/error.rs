@@ -58,6 +58,14 @@ pub enum GatewayError {
     AttackDetected,
     #[error("this client address is banned after repeated violations; try again later")]
     Banned { retry_after: Duration },
+    /// Input validation refused one field (`/messages/0/content`, `query`, an upload part).
+    #[error("`{field}` {reason}")]
+    InputRejected {
+        status: StatusCode,
+        code: &'static str,
+        field: String,
+        reason: String,
+    },
     #[error("no upstream server accepted the connection")]
     UpstreamUnavailable,
     #[error("the upstream answered with an invalid or broken response")]
@@ -74,6 +82,7 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InputRejected { status, .. } => *status,
             Self::Unauthenticated | Self::InvalidToken | Self::InvalidCredentials => {
                 StatusCode::UNAUTHORIZED
             }
@@ -119,6 +128,7 @@ impl GatewayError {
             Self::RateLimited { .. } => "rate_limited",
             Self::AttackDetected => "attack_detected",
             Self::Banned { .. } => "banned",
+            Self::InputRejected { code, .. } => code,
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamProtocol => "bad_gateway",
             Self::UpstreamErrorPage { .. } => "upstream_error",
@@ -133,6 +143,9 @@ struct Envelope<'a> {
     error: &'a str,
     message: &'a str,
     request_id: &'a str,
+    /// The input field a validation error is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 /// `Content-Security-Policy` for bodies Rampart writes itself: nothing may load or frame them.
@@ -141,7 +154,17 @@ pub const OWN_CONTENT_SECURITY_POLICY: HeaderValue =
 
 /// Renders `error` as the JSON envelope with its status and headers.
 pub fn error_response(error: &GatewayError, request_id: &HeaderValue) -> Response<ResponseBody> {
-    let mut response = envelope(error.status(), error.code(), &error.to_string(), request_id);
+    let field = match error {
+        GatewayError::InputRejected { field, .. } => Some(field.as_str()),
+        _ => None,
+    };
+    let mut response = envelope_with_field(
+        error.status(),
+        error.code(),
+        &error.to_string(),
+        field,
+        request_id,
+    );
     match error {
         GatewayError::MethodNotAllowed { allow } => {
             response.headers_mut().insert(header::ALLOW, allow.clone());
@@ -181,10 +204,21 @@ pub fn envelope(
     message: &str,
     request_id: &HeaderValue,
 ) -> Response<ResponseBody> {
+    envelope_with_field(status, code, message, None, request_id)
+}
+
+fn envelope_with_field(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+    request_id: &HeaderValue,
+) -> Response<ResponseBody> {
     let body = serde_json::to_vec(&Envelope {
         error: code,
         message,
         request_id: request_id.to_str().unwrap_or_default(),
+        field,
     })
     .expect("serializing strings to JSON cannot fail");
     let mut response = Response::new(ResponseBody::full(body));

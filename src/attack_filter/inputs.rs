@@ -127,6 +127,17 @@ pub enum BodyError {
     Xml(quick_xml::Error),
 }
 
+/// Checks a JSON body parsed by the caller (who also validates it).
+pub fn inspect_json_body(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    value: &Value,
+    verdict: &mut Verdict,
+) {
+    let mut path = String::new();
+    inspect_json(filter, policy, value, &mut path, verdict);
+}
+
 /// Checks a buffered body.
 pub async fn inspect_body(
     filter: &AttackFilter,
@@ -141,8 +152,7 @@ pub async fn inspect_body(
     match kind {
         BodyKind::Json => {
             let value: Value = serde_json::from_slice(body).map_err(BodyError::Json)?;
-            let mut path = String::new();
-            inspect_json(filter, policy, &value, &mut path, verdict);
+            inspect_json_body(filter, policy, &value, verdict);
         }
         BodyKind::Form => inspect_pairs(filter, policy, Location::Body, body, verdict),
         // Untyped text that is an XML document is read as one (`<?xml` first).

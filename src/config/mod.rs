@@ -463,6 +463,9 @@ pub struct RouteConfig {
     pub attack_filter: crate::attack_filter::FilterMode,
     /// Anomaly score that blocks (default 5: one conclusive finding).
     pub attack_filter_threshold: Option<u32>,
+    /// Content types, query, header, JSON and upload rules.
+    #[serde(default)]
+    pub input: crate::pipeline::input::InputConfig,
     /// Places where the route legitimately receives attack-shaped input:
     /// `["body:content", "sqli@query:q", "header:user-agent"]`.
     #[serde(default)]

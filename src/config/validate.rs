@@ -263,6 +263,9 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
                 ),
             );
         }
+        if let Err(reason) = crate::pipeline::input::InputPolicy::build(&route.input) {
+            problem(at.clone().child("input"), reason);
+        }
         if route
             .message_interval
             .is_some_and(|interval| interval.0.is_zero())

@@ -18,10 +18,12 @@ pub mod client_addr;
 pub mod error_pages;
 pub mod forwarding;
 pub mod identity_headers;
+pub mod input;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routing;
 pub mod security_headers;
+pub mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -254,6 +256,11 @@ impl Gateway {
             }
             Err(err) => Err(err.clone()),
         };
+        if let (Ok(route), Err(err)) = (&route, &outcome)
+            && let Some(reason) = input::failure_reason(err)
+        {
+            self.metrics.validation_failure(&route.label, reason);
+        }
         let violation = match &outcome {
             Err(GatewayError::RateLimited { .. }) => Some(Violation::RateLimited),
             Err(GatewayError::AttackDetected) => Some(Violation::Attack),
@@ -336,9 +343,10 @@ impl Gateway {
             max_bytes: route.max_body,
             pause_limit: self.body_pause_limit,
         };
-        // Attack filter: before authentication, so probes never reach the store.
+        // Input validation and the attack filter: before authentication, so probes and
+        // junk never reach the store.
         let mut request = self
-            .filter_attacks(route, request, limits, client, request_id)
+            .inspect_input(route, request, limits, client, request_id)
             .await?;
         // Authentication: who is asking, from the session cookie or a bearer token.
         let now = unix_now();
@@ -450,10 +458,11 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// Inspects the request head and, for text bodies, the whole body; the body is read here
-    /// (within the route's limits) and forwarded from memory. Unparseable inspected bodies
-    /// are refused: what the filter cannot read, it cannot clear.
-    async fn filter_attacks(
+    /// Input validation and the attack filter. The head is checked first; a body is read
+    /// (within the route's limits) when a check needs it: text the filter inspects, JSON with
+    /// limits or a schema, and every multipart upload. It is then forwarded from memory.
+    /// Unparseable inspected bodies are refused: what cannot be read cannot be cleared.
+    async fn inspect_input(
         &self,
         route: &Route,
         request: Request<Incoming>,
@@ -461,37 +470,88 @@ impl Gateway {
         client: ClientAddr,
         request_id: &HeaderValue,
     ) -> Result<Request<RequestBody>, GatewayError> {
+        let with_body = has_body(&request);
+        route
+            .input
+            .check_head(request.uri(), request.headers(), with_body)?;
         let policy = &route.attack_filter;
-        if policy.mode == FilterMode::Off {
-            return Ok(request.map(RequestBody::Streaming));
-        }
+        let filtering = policy.mode != FilterMode::Off;
         let mut verdict = Verdict::default();
-        inputs::inspect_head(
-            &self.attack_filter,
-            policy,
-            request.uri(),
-            request.headers(),
-            &mut verdict,
-        );
-        let kind = has_body(&request)
-            .then(|| BodyKind::of(request.headers()))
-            .flatten();
-        let request = match kind {
+        if filtering {
+            inputs::inspect_head(
+                &self.attack_filter,
+                policy,
+                request.uri(),
+                request.headers(),
+                &mut verdict,
+            );
+        }
+        let kind = with_body.then(|| BodyKind::of(request.headers())).flatten();
+        let read = match &kind {
+            None => false,
+            Some(BodyKind::Multipart { .. }) => true,
+            Some(BodyKind::Json) => filtering || route.input.checks_json(),
+            Some(_) => filtering,
+        };
+        let request = match kind.filter(|_| read) {
             None => request.map(RequestBody::Streaming),
             Some(kind) => {
                 let (parts, incoming) = request.into_parts();
                 let body = upstream::read_body(incoming, limits).await?;
-                if let Err(err) =
-                    inputs::inspect_body(&self.attack_filter, policy, &kind, &body, &mut verdict)
-                        .await
-                {
-                    return Err(GatewayError::InvalidRequest(err.to_string()));
-                }
+                self.inspect_body(route, &kind, &body, &mut verdict).await?;
                 Request::from_parts(parts, RequestBody::Buffered(Some(body)))
             }
         };
+        self.judge(route, verdict, client, request_id)?;
+        Ok(request)
+    }
+
+    /// Validates a read body and runs the attack filter over it.
+    async fn inspect_body(
+        &self,
+        route: &Route,
+        kind: &BodyKind,
+        body: &bytes::Bytes,
+        verdict: &mut Verdict,
+    ) -> Result<(), GatewayError> {
+        let policy = &route.attack_filter;
+        let filtering = policy.mode != FilterMode::Off;
+        match kind {
+            BodyKind::Json if !body.is_empty() => {
+                let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
+                    GatewayError::InvalidRequest(format!("the JSON body is not valid JSON: {err}"))
+                })?;
+                route.input.check_json(&value)?;
+                if filtering {
+                    inputs::inspect_json_body(&self.attack_filter, policy, &value, verdict);
+                }
+                return Ok(());
+            }
+            BodyKind::Multipart { boundary } => {
+                route.input.uploads.check(boundary, body.clone()).await?;
+            }
+            _ => {}
+        }
+        if filtering
+            && let Err(err) =
+                inputs::inspect_body(&self.attack_filter, policy, kind, body, verdict).await
+        {
+            return Err(GatewayError::InvalidRequest(err.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Logs and counts the attack filter's findings; refuses when they reach the threshold.
+    fn judge(
+        &self,
+        route: &Route,
+        verdict: Verdict,
+        client: ClientAddr,
+        request_id: &HeaderValue,
+    ) -> Result<(), GatewayError> {
+        let policy = &route.attack_filter;
         if verdict.findings.is_empty() {
-            return Ok(request);
+            return Ok(());
         }
         let blocked = policy.mode == FilterMode::Block && verdict.score >= policy.threshold;
         let mut families: Vec<_> = verdict.findings.iter().map(|f| f.family).collect();
@@ -517,7 +577,7 @@ impl Gateway {
         if blocked {
             return Err(GatewayError::AttackDetected);
         }
-        Ok(request)
+        Ok(())
     }
 
     /// The request's user, if it presents credentials. A bad bearer token is refused on

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method};
 
+use super::input::InputPolicy;
 use super::rate_limit::RouteLimits;
 use super::security_headers::ResponseHeaderPolicy;
 use crate::attack_filter::FilterPolicy;
@@ -36,6 +37,8 @@ pub struct Route {
     pub rate_limits: Option<Arc<RouteLimits>>,
     /// Mode, threshold and exclusions of the attack filter on this route.
     pub attack_filter: FilterPolicy,
+    /// Content types, query, header, JSON and upload rules.
+    pub input: InputPolicy,
 }
 
 enum HostPattern {
@@ -165,6 +168,7 @@ impl Route {
                 threshold: route.attack_filter_threshold.unwrap_or(DEFAULT_THRESHOLD),
                 exclusions: route.attack_filter_exclude.clone(),
             },
+            input: InputPolicy::build(&route.input)?,
         })
     }
 }

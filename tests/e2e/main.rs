@@ -11,6 +11,7 @@ mod demo;
 mod errors;
 mod forward_auth;
 mod identity;
+mod input;
 mod lifecycle;
 mod proxy;
 mod tls;
