@@ -58,6 +58,10 @@ pub enum GatewayError {
     AttackDetected,
     #[error("this client address is banned after repeated violations; try again later")]
     Banned { retry_after: Duration },
+    #[error("{0}")]
+    CsrfFailed(&'static str),
+    #[error("{0}")]
+    CorsDenied(&'static str),
     /// Input validation refused one field (`/messages/0/content`, `query`, an upload part).
     #[error("`{field}` {reason}")]
     InputRejected {
@@ -97,7 +101,10 @@ impl GatewayError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::AttackDetected | Self::Banned { .. } => StatusCode::FORBIDDEN,
+            Self::AttackDetected
+            | Self::Banned { .. }
+            | Self::CsrfFailed(_)
+            | Self::CorsDenied(_) => StatusCode::FORBIDDEN,
             Self::UpstreamUnavailable | Self::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             Self::UpstreamErrorPage { status } => *status,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -128,6 +135,8 @@ impl GatewayError {
             Self::RateLimited { .. } => "rate_limited",
             Self::AttackDetected => "attack_detected",
             Self::Banned { .. } => "banned",
+            Self::CsrfFailed(_) => "csrf_failed",
+            Self::CorsDenied(_) => "cors_denied",
             Self::InputRejected { code, .. } => code,
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamProtocol => "bad_gateway",

@@ -122,7 +122,7 @@ pub fn load_str(
 }
 
 /// Top-level keys; anything else in the file is a mistake.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "mode",
     "data_dir",
     "listen",
@@ -135,6 +135,7 @@ const SECTIONS: [&str; 15] = [
     "redis",
     "rate_limit",
     "bans",
+    "cookies",
     "role",
     "upstream",
     "route",
@@ -165,6 +166,7 @@ fn read_sections(mut table: toml::Table, report: &mut Report<'_>) -> Config {
         redis: section(take("redis"), "redis", report),
         rate_limit: section(take("rate_limit"), "rate_limit", report),
         bans: section(take("bans"), "bans", report),
+        cookies: section(take("cookies"), "cookies", report),
         roles: list(take("role"), "role", report),
         upstreams: list(take("upstream"), "upstream", report),
         routes: list(take("route"), "route", report),

@@ -38,6 +38,7 @@ pub struct Config {
     pub redis: crate::cluster::RedisConfig,
     pub rate_limit: crate::pipeline::rate_limit::RateLimitConfig,
     pub bans: crate::pipeline::bans::BansConfig,
+    pub cookies: crate::pipeline::cookies::CookiesConfig,
     pub roles: Vec<RoleConfig>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
@@ -466,6 +467,12 @@ pub struct RouteConfig {
     /// Content types, query, header, JSON and upload rules.
     #[serde(default)]
     pub input: crate::pipeline::input::InputConfig,
+    /// Which other origins may call this route from a browser; absent: the app decides.
+    pub cors: Option<crate::pipeline::cors::CorsConfig>,
+    /// CSRF protection for session-cookie requests with unsafe methods: `"origin"` (default),
+    /// `"token"` (also a signed double-submit token) or `"off"`.
+    #[serde(default)]
+    pub csrf: crate::pipeline::csrf::CsrfMode,
     /// Places where the route legitimately receives attack-shaped input:
     /// `["body:content", "sqli@query:q", "header:user-agent"]`.
     #[serde(default)]

@@ -266,6 +266,11 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
         if let Err(reason) = crate::pipeline::input::InputPolicy::build(&route.input) {
             problem(at.clone().child("input"), reason);
         }
+        if let Some(cors) = &route.cors
+            && let Err(reason) = crate::pipeline::cors::CorsPolicy::build(cors)
+        {
+            problem(at.clone().child("cors"), reason);
+        }
         if route
             .message_interval
             .is_some_and(|interval| interval.0.is_zero())

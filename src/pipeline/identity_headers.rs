@@ -44,6 +44,13 @@ impl IdentityHeaderSigner {
         }
     }
 
+    /// A key for another purpose (`label`), derived from this one so that one secret file
+    /// serves both and neither key reveals the other.
+    pub fn derive_key(&self, label: &str) -> hmac::Key {
+        let derived = hmac::sign(&self.key, label.as_bytes());
+        hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+    }
+
     /// Reads the key file (its trimmed contents are the key), creating one with 256 random
     /// bits when `create` and it does not exist.
     pub fn from_file(path: &Path, create: bool) -> Result<Self, String> {

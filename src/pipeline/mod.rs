@@ -15,6 +15,9 @@
 pub mod authorize;
 pub mod bans;
 pub mod client_addr;
+pub mod cookies;
+pub mod cors;
+pub mod csrf;
 pub mod error_pages;
 pub mod forwarding;
 pub mod identity_headers;
@@ -35,6 +38,8 @@ use hyper::body::Incoming;
 
 use self::bans::{Bans, Violation};
 use self::client_addr::ClientAddr;
+use self::cookies::CookiesConfig;
+use self::csrf::{CsrfGuard, CsrfMode};
 use self::error_pages::Scrubbed;
 use self::forwarding::Forwarded;
 use self::identity_headers::IdentityHeaderSigner;
@@ -102,6 +107,8 @@ pub struct Gateway {
     attack_filter: Arc<AttackFilter>,
     login_limits: Option<Arc<RouteLimits>>,
     bans: Arc<Bans>,
+    csrf: CsrfGuard,
+    cookies: CookiesConfig,
 }
 
 impl Gateway {
@@ -148,6 +155,8 @@ impl Gateway {
             attack_filter: shared.attack_filter.clone(),
             login_limits: shared.login_limits.clone(),
             bans: shared.bans.clone(),
+            csrf: CsrfGuard::new(shared.header_signer.derive_key("rampart csrf v1")),
+            cookies: config.cookies.clone(),
         })
     }
 
@@ -211,6 +220,14 @@ impl Gateway {
                     }),
                 _ => Ok(()),
             };
+            // Rampart's own API acts for the signed-in user too: same-site requests only.
+            let outcome = outcome.and_then(|()| {
+                if request.method().is_safe() || cookie(request.headers(), SESSION_COOKIE).is_none()
+                {
+                    return Ok(());
+                }
+                csrf::check_origin(request.headers(), &own_origin(&request, conn.tls), None)
+            });
             let outcome = match outcome {
                 Ok(()) => self.api.handle(request, &caller).await,
                 Err(err) => Err(err),
@@ -242,13 +259,26 @@ impl Gateway {
             return response.map(|body| ObservedBody::new(body, record, metrics));
         }
 
-        // Routing decides every per-route policy below.
-        let route = self.router.find(
-            request_host(&request),
-            request.uri().path(),
-            request.method(),
-        );
+        // Routing decides every per-route policy below. A CORS preflight is routed by the
+        // method it asks about, and answered here when the route has a CORS policy.
+        let preflight = cors::is_preflight(&request);
+        let method = if preflight {
+            cors::requested_method(&request)
+        } else {
+            request.method().clone()
+        };
+        let route = self
+            .router
+            .find(request_host(&request), request.uri().path(), &method);
+        let origin = request.headers().get(header::ORIGIN).cloned();
         let outcome = match &route {
+            Ok(route) if preflight && route.cors.is_some() => {
+                record.route = Some(route.label.clone());
+                route
+                    .cors
+                    .as_ref()
+                    .map_or(Err(GatewayError::NoRoute), |cors| cors.preflight(&request))
+            }
             Ok(route) => {
                 record.route = Some(route.label.clone());
                 self.proxy(route, request, conn, client, &request_id, &mut record)
@@ -292,6 +322,12 @@ impl Gateway {
             Err(_) => (&self.unrouted_headers, self.unrouted_metrics.clone()),
         };
         policy.apply(response.headers_mut(), conn.tls);
+        if let Ok(route) = route
+            && let Some(cors) = &route.cors
+            && !preflight
+        {
+            cors.apply(origin.as_ref(), response.headers_mut());
+        }
         response.headers_mut().insert(X_REQUEST_ID, request_id);
         record.status = response.status().as_u16();
         response.map(|body| ObservedBody::new(body, record, metrics))
@@ -348,6 +384,18 @@ impl Gateway {
         let mut request = self
             .inspect_input(route, request, limits, client, request_id)
             .await?;
+        // CSRF: a browser's session-cookie request with an unsafe method must come from the
+        // site itself (and carry the token on `csrf = "token"` routes).
+        self.csrf.check(
+            route.csrf,
+            request.method(),
+            request.headers(),
+            &own_origin(&request, conn.tls),
+            route.cors.as_ref(),
+        )?;
+        let csrf_cookie = (route.csrf == CsrfMode::Token)
+            .then(|| self.csrf.token_cookie(request.headers()))
+            .flatten();
         // Authentication: who is asking, from the session cookie or a bearer token.
         let now = unix_now();
         let principal = self
@@ -438,6 +486,13 @@ impl Gateway {
         let mut response = forwarded.response;
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         forwarding::strip_hop_by_hop(response.headers_mut(), switching);
+        // Response guards for the app's answers: cookie flags, the CSRF token.
+        cookies::harden(response.headers_mut(), conn.tls, &self.cookies);
+        if let Some(set_cookie) = csrf_cookie {
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, set_cookie);
+        }
         if !response.status().is_server_error() {
             return Ok(response.map(ResponseBody::Upstream));
         }
@@ -664,6 +719,12 @@ pub fn is_browser_navigation<B>(request: &Request<B>) -> bool {
     (request.method() == http::Method::GET || request.method() == http::Method::HEAD)
         && navigates
         && wants_html
+}
+
+/// The site's own origin as the browser sees it, from the listener and `Host`.
+fn own_origin<B>(request: &Request<B>, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{}", request_host(request).unwrap_or_default())
 }
 
 fn request_host<B>(request: &Request<B>) -> Option<&str> {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method};
 
+use super::cors::CorsPolicy;
+use super::csrf::CsrfMode;
 use super::input::InputPolicy;
 use super::rate_limit::RouteLimits;
 use super::security_headers::ResponseHeaderPolicy;
@@ -39,6 +41,8 @@ pub struct Route {
     pub attack_filter: FilterPolicy,
     /// Content types, query, header, JSON and upload rules.
     pub input: InputPolicy,
+    pub cors: Option<CorsPolicy>,
+    pub csrf: CsrfMode,
 }
 
 enum HostPattern {
@@ -169,6 +173,8 @@ impl Route {
                 exclusions: route.attack_filter_exclude.clone(),
             },
             input: InputPolicy::build(&route.input)?,
+            cors: route.cors.as_ref().map(CorsPolicy::build).transpose()?,
+            csrf: route.csrf,
         })
     }
 }

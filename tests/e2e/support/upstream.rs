@@ -130,6 +130,17 @@ impl State {
                 }
                 return Response::new(full(format!("received {total} bytes")));
             }
+            "/set-cookie" => {
+                let mut response = Response::new(full("cookies set"));
+                let headers = response.headers_mut();
+                headers.append("set-cookie", "sid=abc; Path=/".parse().unwrap());
+                headers.append(
+                    "set-cookie",
+                    "theme=dark; Secure; SameSite=Strict".parse().unwrap(),
+                );
+                headers.insert("access-control-allow-origin", "*".parse().unwrap());
+                return response;
+            }
             "/trace" => {
                 let mut response = Response::new(full(
                     "Traceback (most recent call last):\n  File \"/srv/app/views.py\", line 42, in chat\n    secret = os.environ['DB_PASSWORD']\nKeyError: 'DB_PASSWORD'\n",
