@@ -1,16 +1,18 @@
 //! The request pipeline: the straight line every request travels, decided in this one file.
 //!
 //! ```text
-//! client ─▶ client address ─▶ request id ─▶ (Rampart's own /_rampart/ endpoints)
-//!        ─▶ route ─▶ path check ─▶ authenticate ─▶ authorize ─▶ identity headers
-//!        ─▶ forwarding headers ─▶ upstream pool ─▶ app
-//!        ─▶ error-page scrub ─▶ security headers ─▶ access log ─▶ client
+//! client ─▶ client address ─▶ request id ─▶ ban ─▶ (Rampart's own /_rampart/ endpoints:
+//!           login zone, origin check)
+//!        ─▶ route (CORS preflights answered here) ─▶ path check ─▶ rate limits by address
+//!        ─▶ input validation + attack filter ─▶ CSRF ─▶ authenticate ─▶ rate limits by user
+//!        ─▶ authorize ─▶ identity headers ─▶ forwarding headers ─▶ upstream pool ─▶ app
+//!        ─▶ cookie flags ─▶ error-page scrub ─▶ security headers, CORS ─▶ access log ─▶ client
 //! ```
 //!
-//! Later checks (bans and rate limits, input limits, attack filter before authentication; the
-//! LLM guard after authorization) slot in at their places in [`Gateway::proxy`]. Each step is
-//! a function in its own module; a step that refuses returns a [`GatewayError`], which becomes
-//! the JSON envelope in exactly one place, [`Gateway::handle`].
+//! Refusals that show abuse (429s, attack blocks, failed logins, the app's own 401/403) count
+//! towards a ban. The LLM guard will slot in after authorization. Each step is a function in
+//! its own module; a step that refuses returns a [`GatewayError`], which becomes the JSON
+//! envelope in exactly one place, [`Gateway::handle`].
 
 pub mod authorize;
 pub mod bans;
