@@ -2,8 +2,17 @@
 
 need() {
     command -v "$1" >/dev/null 2>&1 && return
-    echo "installing $2 from Debian's packages" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    install_package "$2"
+}
+
+# need_file FILE PACKAGE: installs PACKAGE when FILE is missing.
+need_file() {
+    [ -e "$1" ] || install_package "$2"
+}
+
+install_package() {
+    echo "installing $1 from Debian's packages" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
 }
 
 # to_ms VALUE: wrk prints latencies as 812.00us, 1.23ms or 2.01s.
@@ -64,4 +73,75 @@ http {
     }
 }
 CONF
+}
+
+# nginx_proxy_conf DIR NAME PORT UPSTREAM_PORT [HTTP_DIRECTIVES] [MAIN_DIRECTIVES]: nginx as a
+# reverse proxy with an upstream keep-alive pool; extra directives go into the http block and
+# the main context (e.g. ModSecurity's rules and load_module).
+nginx_proxy_conf() {
+    cat <<CONF
+worker_processes auto;
+daemon off;
+pid $1/$2.pid;
+error_log $1/$2-error.log warn;
+${6:-}
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    ${5:-}
+    upstream app {
+        server 127.0.0.1:$4;
+        keepalive 256;
+    }
+    server {
+        listen 127.0.0.1:$3;
+        client_max_body_size 10m;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+        }
+    }
+}
+CONF
+}
+
+# rampart_conf DIR PORT ADMIN_PORT UPSTREAM_PORT [ROUTE_KEYS]: Rampart as a reverse proxy on one
+# public route (access log off, as nginx's); extra keys go into the route.
+rampart_conf() {
+    cat <<CONF
+mode = "development"
+data_dir = "$1/rampart-data-$2"
+[listen]
+address = "127.0.0.1:$2"
+plaintext = true
+[admin]
+address = "127.0.0.1:$3"
+[log]
+level = "warn"
+access_log = false
+[[upstream]]
+name = "app"
+targets = ["http://127.0.0.1:$4"]
+[[route]]
+path = "/"
+upstream = "app"
+auth = "public"
+${5:-}
+CONF
+}
+
+# post_script: a wrk script sending a 1 KB JSON body.
+post_script() {
+    local pad
+    pad="$(head -c 980 /dev/zero | tr '\0' 'x')"
+    cat <<LUA
+wrk.method = "POST"
+wrk.body = '{"message": "$pad"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
 }

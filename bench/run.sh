@@ -37,63 +37,12 @@ trap cleanup EXIT
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 
-# nginx as a plain reverse proxy with an upstream keep-alive pool.
-cat > "$WORK/nginx-proxy.conf" <<CONF
-worker_processes auto;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    upstream app {
-        server 127.0.0.1:$UPSTREAM_PORT;
-        keepalive 256;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        client_max_body_size 10m;
-        location / {
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-        }
-    }
-}
-CONF
-
+nginx_proxy_conf "$WORK" nginx "$NGINX_PORT" "$UPSTREAM_PORT" > "$WORK/nginx-proxy.conf"
 # Rampart as a plain reverse proxy (access log off, as nginx's).
-cat > "$WORK/rampart.toml" <<CONF
-mode = "development"
-data_dir = "$WORK/rampart-data"
-[listen]
-address = "127.0.0.1:$RAMPART_PORT"
-plaintext = true
-[admin]
-address = "127.0.0.1:$RAMPART_ADMIN_PORT"
-[log]
-level = "warn"
-access_log = false
-[[upstream]]
-name = "app"
-targets = ["http://127.0.0.1:$UPSTREAM_PORT"]
-[[route]]
-path = "/"
-upstream = "app"
-auth = "public"
-CONF
+rampart_conf "$WORK" "$RAMPART_PORT" "$RAMPART_ADMIN_PORT" "$UPSTREAM_PORT" 'attack_filter = "off"' \
+    > "$WORK/rampart.toml"
 
-# A 1 KB JSON body for the POST runs.
-PAD="$(head -c 980 /dev/zero | tr '\0' 'x')"
-cat > "$WORK/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"message": "$PAD"}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+post_script > "$WORK/post.lua"
 
 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 nginx -c "$WORK/nginx-proxy.conf" & PIDS+=($!)

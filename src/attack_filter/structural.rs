@@ -7,8 +7,47 @@
 //! (`5 > 3 and 2 < 4`). Fingerprints made only of numbers, names, operators and comments count
 //! only when the text also holds an equality, the core of every tautology (`1 or 1=1`).
 
+/// Runs of word characters longer than this are cut to it before tokenizing: a word that
+/// long is a bare name whatever it spells (no SQL keyword is), and the tokenizer's cost grows
+/// with the token's length.
+const MAX_WORD: usize = 32;
+
 /// The libinjection fingerprint if `text` tokenizes as an SQL injection.
 pub fn sqli(text: &str) -> Option<String> {
+    match shorten_words(text) {
+        Some(short) => sqli_whole(&short),
+        None => sqli_whole(text),
+    }
+}
+
+/// `text` with every run of more than [`MAX_WORD`] word characters cut to that length, or
+/// `None` when there is none.
+fn shorten_words(text: &str) -> Option<String> {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut run = 0;
+    let has_long_run = text.bytes().any(|b| {
+        run = if is_word(b) { run + 1 } else { 0 };
+        run > MAX_WORD
+    });
+    if !has_long_run {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len().min(4096));
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c.is_ascii() && is_word(c as u8) {
+            run + 1
+        } else {
+            0
+        };
+        if run <= MAX_WORD {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+fn sqli_whole(text: &str) -> Option<String> {
     let result = libinjectionrs::detect_sqli(text.as_bytes());
     if !result.is_injection() {
         return None;
@@ -37,8 +76,11 @@ pub fn sqli(text: &str) -> Option<String> {
 
 /// True if an HTML5 tokenizer finds script-capable markup in `text`.
 pub fn xss(text: &str) -> bool {
-    // Without `<`, `>` or a quote there is no tag or attribute to break into.
-    if !text.contains(['<', '>', '"', '\'', '`']) {
+    // Without `<` or `>` there is no tag to open or close, and without a quote and an `=`
+    // no attribute to break out of and add.
+    let markup = text.contains(['<', '>']);
+    let attribute = text.contains(['"', '\'', '`']) && text.contains('=');
+    if !markup && !attribute {
         return false;
     }
     // XML declarations and processing instructions (`<?xml ...?>`) run nothing in a browser,

@@ -1,0 +1,70 @@
+//! What the attack filter costs per JSON body, by step: parse, the whole inspection, and its
+//! parts (decoding, folding, the libinjection SQL and HTML tokenizers).
+//!
+//!     cargo run --release --example filter_cost
+//!
+//! Two 1 KB bodies: the benchmark's (`"x"` repeated, as bench/shield.sh sends) and prose with
+//! punctuation, the harder and more common case. Results are in docs/BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use rampart::attack_filter::{
+    AttackFilter, FilterPolicy, Verdict, decode, fold, inputs, structural,
+};
+
+const ROUNDS: u32 = 20_000;
+
+fn per_call(mut work: impl FnMut()) -> Duration {
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        work();
+    }
+    started.elapsed() / ROUNDS
+}
+
+fn main() {
+    let filter = AttackFilter::new();
+    let policy = FilterPolicy::default();
+    let sentence = "Hello there, I'd like to know whether the blue cotton shirt (size M) is still \
+                    available; my order #4411 didn't arrive. Thanks! ";
+    let bodies = [
+        ("x", format!("{{\"message\": \"{}\"}}", "x".repeat(980))),
+        (
+            "prose",
+            format!("{{\"message\": \"{}\"}}", sentence.repeat(8)),
+        ),
+    ];
+    println!(
+        "{:<6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}",
+        "body", "parse", "inspect", "decode", "folds", "sqli", "xss"
+    );
+    for (label, body) in &bodies {
+        let value: serde_json::Value = serde_json::from_str(body).expect("the bodies are JSON");
+        let text = value["message"].as_str().expect("a message");
+        let parse = per_call(|| {
+            black_box(serde_json::from_str::<serde_json::Value>(body).ok());
+        });
+        let inspect = per_call(|| {
+            let mut verdict = Verdict::default();
+            inputs::inspect_json_body(&filter, &policy, &value, &mut verdict);
+            black_box(verdict);
+        });
+        let decode = per_call(|| {
+            black_box(decode::decode(text));
+        });
+        let folds = per_call(|| {
+            black_box(fold::sql(text));
+            black_box(fold::shell(text));
+        });
+        let sqli = per_call(|| {
+            black_box(structural::sqli(text));
+        });
+        let xss = per_call(|| {
+            black_box(structural::xss(text));
+        });
+        println!(
+            "{label:<6} {parse:>8.2?} {inspect:>9.2?} {decode:>8.2?} {folds:>8.2?} {sqli:>8.2?} {xss:>8.2?}"
+        );
+    }
+}
