@@ -12,6 +12,8 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod observability;
 pub mod pipeline;

