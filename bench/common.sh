@@ -15,6 +15,25 @@ install_package() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
 }
 
+# prepare: installs nginx and wrk when missing, builds Rampart, and sets RAMPART, WORK (a temp
+# dir removed at exit), RESULTS and PIDS (processes killed at exit).
+prepare() {
+    need nginx nginx-light
+    need wrk wrk
+    cargo build --release --quiet
+    RAMPART="${CARGO_TARGET_DIR:-target}/release/rampart"
+    WORK="$(mktemp -d)"
+    RESULTS="$WORK/results.txt"
+    PIDS=()
+    trap cleanup EXIT
+}
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
 # to_ms VALUE: wrk prints latencies as 812.00us, 1.23ms or 2.01s.
 to_ms() {
     awk -v v="$1" 'BEGIN {

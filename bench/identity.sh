@@ -18,20 +18,7 @@ RAMPART_PORT=18092
 ADMIN_PORT=18093
 PASSWORD="tulip-harbor-$(date +%s)"
 
-need nginx nginx-light
-need wrk wrk
-cargo build --release --quiet
-RAMPART="${CARGO_TARGET_DIR:-target}/release/rampart"
-
-WORK="$(mktemp -d)"
-RESULTS="$WORK/results.txt"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+prepare
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 cat > "$WORK/rampart.toml" <<CONF

@@ -20,20 +20,7 @@ RAMPART_PORT=18082
 RAMPART_ADMIN_PORT=18083
 HOST_HEADER="api.bench.local"
 
-need nginx nginx-light
-need wrk wrk
-cargo build --release --quiet
-RAMPART="${CARGO_TARGET_DIR:-target}/release/rampart"
-
-WORK="$(mktemp -d)"
-RESULTS="$WORK/results.txt"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+prepare
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 

@@ -24,22 +24,9 @@ SHIELD_PORT=18185
 HOST_HEADER="api.bench.local"
 MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
 
-need nginx nginx-light
-need wrk wrk
 need_file "$MODSEC_MODULE" libnginx-mod-http-modsecurity
 need_file /usr/share/modsecurity-crs/owasp-crs.load modsecurity-crs
-cargo build --release --quiet
-RAMPART="${CARGO_TARGET_DIR:-target}/release/rampart"
-
-WORK="$(mktemp -d)"
-RESULTS="$WORK/results.txt"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+prepare
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 nginx_proxy_conf "$WORK" nginx "$NGINX_PORT" "$UPSTREAM_PORT" > "$WORK/nginx.conf"

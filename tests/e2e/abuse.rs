@@ -110,6 +110,29 @@ async fn the_login_zone_limits_sign_in_attempts_per_address() {
     );
 }
 
+/// A JSON message sent with an API key from `ip`.
+async fn send(
+    rampart: &Rampart,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    ip: &str,
+) -> reqwest::Result<reqwest::Response> {
+    plain_client()
+        .request(method, rampart.plain_url(path))
+        .header("x-api-key", key)
+        .header("x-forwarded-for", ip)
+        .header("content-type", "application/json")
+        .body("{\"message\": \"hello\"}")
+        .send()
+        .await
+}
+
+async fn call(rampart: &Rampart, method: reqwest::Method, path: &str, key: &str, ip: &str) -> u16 {
+    let response = send(rampart, method, path, key, ip).await.unwrap();
+    response.status().as_u16()
+}
+
 #[tokio::test]
 async fn limits_per_api_key_and_the_message_interval_follow_the_caller() {
     let upstream = Upstream::start("app").await;
@@ -133,26 +156,12 @@ rate_limit = ["2/min per api_key"]
         String::from_utf8(created.stdout).unwrap().trim().to_owned()
     };
     let (first, second) = (key("bot-1"), key("bot-2"));
-    let send = |method: reqwest::Method, path: &str, key: &str, ip: &str| {
-        plain_client()
-            .request(method, rampart.plain_url(path))
-            .header("x-api-key", key)
-            .header("x-forwarded-for", ip)
-            .body("{\"message\": \"hello\"}")
-            .header("content-type", "application/json")
-            .send()
-    };
     use reqwest::Method;
-    let status = |r: reqwest::Response| r.status().as_u16();
     assert_eq!(
-        status(
-            send(Method::POST, "/chat", &first, "203.0.113.20")
-                .await
-                .unwrap()
-        ),
+        call(&rampart, Method::POST, "/chat", &first, "203.0.113.20").await,
         200
     );
-    let too_soon = send(Method::POST, "/chat", &first, "203.0.113.21")
+    let too_soon = send(&rampart, Method::POST, "/chat", &first, "203.0.113.21")
         .await
         .unwrap();
     let retry_after: u64 = too_soon.headers()["retry-after"]
@@ -163,49 +172,29 @@ rate_limit = ["2/min per api_key"]
     assert!(retry_after > 3000, "about an hour: {retry_after}");
     envelope(too_soon, 429, "rate_limited").await;
     assert_eq!(
-        status(
-            send(Method::GET, "/chat", &first, "203.0.113.21")
-                .await
-                .unwrap()
-        ),
+        call(&rampart, Method::GET, "/chat", &first, "203.0.113.21").await,
         200,
         "reading is not a message"
     );
     assert_eq!(
-        status(
-            send(Method::POST, "/chat", &second, "203.0.113.20")
-                .await
-                .unwrap()
-        ),
+        call(&rampart, Method::POST, "/chat", &second, "203.0.113.20").await,
         200,
         "the interval is per caller, not per address"
     );
 
     for _ in 0..2 {
         assert_eq!(
-            status(
-                send(Method::GET, "/api", &first, "203.0.113.30")
-                    .await
-                    .unwrap()
-            ),
+            call(&rampart, Method::GET, "/api", &first, "203.0.113.30").await,
             200
         );
     }
     assert_eq!(
-        status(
-            send(Method::GET, "/api", &first, "203.0.113.31")
-                .await
-                .unwrap()
-        ),
+        call(&rampart, Method::GET, "/api", &first, "203.0.113.31").await,
         429,
         "a new address does not reset the key's limit"
     );
     assert_eq!(
-        status(
-            send(Method::GET, "/api", &second, "203.0.113.30")
-                .await
-                .unwrap()
-        ),
+        call(&rampart, Method::GET, "/api", &second, "203.0.113.30").await,
         200
     );
 }
