@@ -22,6 +22,23 @@ use super::cors::CorsPolicy;
 use crate::error::GatewayError;
 use crate::identity::service::{SESSION_COOKIE, cookie};
 
+/// The site's own origin as the browser sees it: the listener's scheme and the `Host`.
+pub struct Origin<'a> {
+    pub tls: bool,
+    pub host: &'a str,
+}
+
+impl Origin<'_> {
+    /// Whether an `Origin` header names this origin (compared without building a string).
+    fn is(&self, origin: &str) -> bool {
+        let scheme = if self.tls { "https://" } else { "http://" };
+        origin
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+            && origin[scheme.len()..].eq_ignore_ascii_case(self.host)
+    }
+}
+
 pub const TOKEN_COOKIE: &str = "__Host-rampart-csrf-token";
 pub const TOKEN_HEADER: &str = "x-csrf-token";
 
@@ -57,7 +74,7 @@ impl CsrfGuard {
         mode: CsrfMode,
         method: &Method,
         headers: &HeaderMap,
-        own_origin: &str,
+        own_origin: &Origin<'_>,
         cors: Option<&CorsPolicy>,
     ) -> Result<(), GatewayError> {
         if mode == CsrfMode::Off || method.is_safe() {
@@ -99,7 +116,7 @@ impl CsrfGuard {
 /// The origin check alone (also used for Rampart's own API).
 pub fn check_origin(
     headers: &HeaderMap,
-    own_origin: &str,
+    own_origin: &Origin<'_>,
     cors: Option<&CorsPolicy>,
 ) -> Result<(), GatewayError> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -108,7 +125,7 @@ pub fn check_origin(
     let allowed = match (fetch_site, origin) {
         (Some(b"same-origin" | b"none"), _) => true,
         (Some(_), _) => trusted_elsewhere(),
-        (None, Some(origin)) => origin.eq_ignore_ascii_case(own_origin) || trusted_elsewhere(),
+        (None, Some(origin)) => own_origin.is(origin) || trusted_elsewhere(),
         (None, None) => true,
     };
     if allowed {
@@ -142,7 +159,10 @@ mod tests {
         map
     }
 
-    const OWN: &str = "https://shop.example.com";
+    const OWN: Origin<'static> = Origin {
+        tls: true,
+        host: "shop.example.com",
+    };
     const SESSION: &str = "__Host-rampart_session=s1";
 
     #[test]
@@ -150,7 +170,7 @@ mod tests {
         let guard = guard();
         let post = Method::POST;
         let check = |pairs: &[(&str, &str)]| {
-            guard.check(CsrfMode::Origin, &post, &headers(pairs), OWN, None)
+            guard.check(CsrfMode::Origin, &post, &headers(pairs), &OWN, None)
         };
         assert!(check(&[("cookie", SESSION), ("sec-fetch-site", "same-origin")]).is_ok());
         assert!(check(&[("cookie", SESSION), ("sec-fetch-site", "cross-site")]).is_err());
@@ -170,7 +190,7 @@ mod tests {
             CsrfMode::Origin,
             &Method::GET,
             &headers(&[("cookie", SESSION), ("sec-fetch-site", "cross-site")]),
-            OWN,
+            &OWN,
             None,
         );
         assert!(get.is_ok(), "safe methods pass");
@@ -183,7 +203,7 @@ mod tests {
         assert_ne!(token, guard.token_for("s2"));
         let post = Method::POST;
         let check = |pairs: &[(&str, &str)]| {
-            guard.check(CsrfMode::Token, &post, &headers(pairs), OWN, None)
+            guard.check(CsrfMode::Token, &post, &headers(pairs), &OWN, None)
         };
         assert!(check(&[("cookie", SESSION)]).is_err(), "missing");
         assert!(

@@ -724,9 +724,11 @@ pub fn is_browser_navigation<B>(request: &Request<B>) -> bool {
 }
 
 /// The site's own origin as the browser sees it, from the listener and `Host`.
-fn own_origin<B>(request: &Request<B>, tls: bool) -> String {
-    let scheme = if tls { "https" } else { "http" };
-    format!("{scheme}://{}", request_host(request).unwrap_or_default())
+fn own_origin<B>(request: &Request<B>, tls: bool) -> csrf::Origin<'_> {
+    csrf::Origin {
+        tls,
+        host: request_host(request).unwrap_or_default(),
+    }
 }
 
 fn request_host<B>(request: &Request<B>) -> Option<&str> {
