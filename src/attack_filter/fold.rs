@@ -3,12 +3,14 @@
 
 use std::borrow::Cow;
 
+use super::has_any_byte;
+
 /// SQL: comments become spaces (`un/**/ion` stays split, as MySQL sees it, but `union/**/select`
 /// reads `union select`); MySQL's executable comments `/*!50000select*/` keep their content;
 /// whitespace runs (also `+`, which many apps decode as space) become one space.
 pub fn sql(text: &str) -> Cow<'_, str> {
     // Most values have nothing to fold: no allocation for them on the request path.
-    if !text.contains("/*") && !text.contains(['\t', '\n', '\r', '+']) && !text.contains("  ") {
+    if !text.contains("/*") && !has_any_byte(text, b"\t\n\r+") && !text.contains("  ") {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -33,9 +35,7 @@ pub fn sql(text: &str) -> Cow<'_, str> {
 /// `cat`), `$IFS`-style separators and empty expansions (`$@`, `$9`) become spaces or nothing,
 /// and brace lists `{cat,/etc/passwd}` read as words.
 pub fn shell(text: &str) -> Cow<'_, str> {
-    if !text.contains(['\'', '"', '\\', '^', '$', '{', '}', '[', '\t', '\r'])
-        && !text.contains("  ")
-    {
+    if !has_any_byte(text, b"'\"\\^${}[\t\r") && !text.contains("  ") {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());

@@ -15,9 +15,10 @@ pub mod policy;
 pub mod rules;
 pub mod structural;
 
+use std::borrow::Cow;
 use std::fmt;
 
-use self::rules::{Form, PatternHit, PatternRules};
+use self::rules::{Form, Forms, PatternHit, PatternRules};
 
 pub use self::policy::{FilterMode, FilterPolicy};
 
@@ -191,10 +192,9 @@ impl AttackFilter {
         verdict: &mut Verdict,
     ) {
         let decoded = decode::decode(raw);
-        let lower = decoded.to_lowercase();
+        let lower = lowercase(&decoded);
         let mut hits: Vec<PatternHit> = Vec::new();
         let enabled = |family: Family| families.contains(family);
-        self.patterns.scan(Form::Plain, &lower, enabled, &mut hits);
         let mut record = |hits: &mut Vec<PatternHit>, text: &str| {
             for hit in hits.drain(..) {
                 verdict.add(Finding {
@@ -207,31 +207,47 @@ impl AttackFilter {
                 });
             }
         };
+
+        // The SQL and shell forms are read in the same pass as the plain text when their
+        // folds changed nothing, which is the common case.
+        let mut same_text = Forms::PLAIN;
+        let sql = (families.contains(Family::Sqli) && has_any_byte(&lower, b" /+\t\n"))
+            .then(|| fold::sql(&lower));
+        match &sql {
+            Some(Cow::Borrowed(_)) => same_text = same_text.with(Form::Sql),
+            Some(Cow::Owned(sql)) => {
+                self.patterns
+                    .scan(Forms::of(Form::Sql), sql, enabled, &mut hits);
+                record(&mut hits, sql);
+            }
+            None => {}
+        }
+        let shell = families.contains(Family::Rce).then(|| fold::shell(&lower));
+        match &shell {
+            Some(Cow::Borrowed(_)) => same_text = same_text.with(Form::Shell),
+            Some(Cow::Owned(shell)) => {
+                self.patterns
+                    .scan(Forms::of(Form::Shell), shell, enabled, &mut hits);
+                record(&mut hits, shell);
+            }
+            None => {}
+        }
+        self.patterns.scan(same_text, &lower, enabled, &mut hits);
         record(&mut hits, &lower);
 
-        if families.contains(Family::Sqli) && lower.contains([' ', '/', '+', '\t', '\n']) {
-            let sql = fold::sql(&lower);
-            self.patterns.scan(Form::Sql, &sql, enabled, &mut hits);
-            record(&mut hits, &sql);
-        }
-        if families.contains(Family::Rce) {
-            let shell = fold::shell(&lower);
-            self.patterns.scan(Form::Shell, &shell, enabled, &mut hits);
-            record(&mut hits, &shell);
-        }
         if families.contains(Family::Xss) && lower.contains("script") {
             let markup: String = lower
                 .chars()
                 .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
                 .collect();
             self.patterns
-                .scan(Form::Markup, &markup, enabled, &mut hits);
+                .scan(Forms::of(Form::Markup), &markup, enabled, &mut hits);
             record(&mut hits, &markup);
         }
         if families.contains(Family::Java) && lower.contains("${") {
             let lookup = fold::log4j(&lower);
             self.patterns
-                .scan(Form::Lookup, &lookup, enabled, &mut hits);
+                .scan(Forms::of(Form::Lookup), &lookup, enabled, &mut hits);
             record(&mut hits, &lookup);
         }
         if families.contains(Family::Sqli)
@@ -380,6 +396,24 @@ fn is_query_operator(name: &str) -> bool {
             | "text"
             | "mod"
     )
+}
+
+/// `text` lowercased, without a copy when it has no uppercase letter.
+fn lowercase(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.to_lowercase())
+    }
+}
+
+/// True if `text` holds any of `bytes` (ASCII): one pass over the bytes, no char decoding.
+pub(crate) fn has_any_byte(text: &str, bytes: &[u8]) -> bool {
+    let mut wanted = [false; 256];
+    for &b in bytes {
+        wanted[usize::from(b)] = true;
+    }
+    text.bytes().any(|b| wanted[usize::from(b)])
 }
 
 /// Values made only of letters, digits, `_` and `-` cannot carry any of the attacks here

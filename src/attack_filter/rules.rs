@@ -465,17 +465,52 @@ mod shell_patterns {
     );
 }
 
-/// One form's rules, compiled.
-struct FormRules {
-    form: Form,
+/// Forms whose texts are the same (the folds changed nothing) are scanned together, in one
+/// pass of one set: these are the groups compiled for that, besides each form alone.
+const SHARED_TEXT_GROUPS: [Forms; 4] = [
+    Forms::PLAIN.with(Form::Sql),
+    Forms::PLAIN.with(Form::Shell),
+    Forms::PLAIN.with(Form::Sql).with(Form::Shell),
+    Forms::of(Form::Sql).with(Form::Shell),
+];
+
+/// A set of forms, as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forms(u8);
+
+impl Forms {
+    pub const PLAIN: Forms = Forms::of(Form::Plain);
+
+    pub const fn of(form: Form) -> Forms {
+        Forms(1 << form as u8)
+    }
+
+    pub const fn with(self, form: Form) -> Forms {
+        Forms(self.0 | 1 << form as u8)
+    }
+
+    fn contains(self, form: Form) -> bool {
+        self.0 & (1 << form as u8) != 0
+    }
+
+    fn overlaps(self, forms: &[Form]) -> bool {
+        forms.iter().any(|&form| self.contains(form))
+    }
+}
+
+/// The rules of a group of forms, compiled into one set.
+struct GroupRules {
+    forms: Forms,
     set: RegexSet,
-    /// Per rule of the set: its index in [`RULES`] and the regex that finds the fragment.
-    rules: Vec<(usize, Regex)>,
+    /// Per pattern of the set: its rule's index in [`RULES`].
+    rules: Vec<usize>,
 }
 
 /// All pattern rules, compiled once at start.
 pub struct PatternRules {
-    forms: Vec<FormRules>,
+    groups: Vec<GroupRules>,
+    /// Per rule of [`RULES`]: the regex that finds the fragment for the log.
+    finders: Vec<Regex>,
 }
 
 /// A rule that matched, with the matched byte range of the form's text.
@@ -487,52 +522,71 @@ pub struct PatternHit {
 
 impl PatternRules {
     pub fn compile() -> Self {
-        let forms = [
+        let single = [
             Form::Plain,
             Form::Sql,
             Form::Shell,
             Form::Lookup,
             Form::Markup,
         ]
-        .into_iter()
-        .map(|form| {
-            let rules: Vec<(usize, Regex)> = RULES
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.forms.contains(&form))
-                .map(|(i, r)| (i, compile(r.id, r.pattern)))
-                .collect();
-            let set = RegexSet::new(
-                RULES
-                    .iter()
-                    .filter(|r| r.forms.contains(&form))
-                    .map(|r| r.pattern),
-            )
-            .expect("the built-in rules compile");
-            FormRules { form, set, rules }
-        })
-        .collect();
-        Self { forms }
+        .map(Forms::of);
+        let groups = single
+            .into_iter()
+            .chain(SHARED_TEXT_GROUPS)
+            .map(|forms| {
+                let rules: Vec<usize> = (0..RULES.len())
+                    .filter(|&i| forms.overlaps(RULES[i].forms))
+                    .collect();
+                let set = RegexSet::new(
+                    rules
+                        .iter()
+                        .map(|&i| ascii_word_boundaries(RULES[i].pattern)),
+                )
+                .expect("the built-in rules compile");
+                GroupRules { forms, set, rules }
+            })
+            .collect();
+        let finders = RULES.iter().map(|r| compile(r.id, r.pattern)).collect();
+        Self { groups, finders }
     }
 
-    /// Rules of `form` that match `text`, skipping disabled families.
+    /// Rules of `forms` that match `text`, skipping disabled families. Forms without a
+    /// compiled group of their own are scanned one by one.
     pub fn scan(
         &self,
-        form: Form,
+        forms: Forms,
         text: &str,
         enabled: impl Fn(Family) -> bool,
         hits: &mut Vec<PatternHit>,
     ) {
-        let Some(rules) = self.forms.iter().find(|f| f.form == form) else {
-            return;
-        };
-        for matched in rules.set.matches(text).iter() {
-            let (index, regex) = &rules.rules[matched];
-            let rule = &RULES[*index];
+        match self.groups.iter().find(|g| g.forms == forms) {
+            Some(group) => self.scan_group(group, text, &enabled, hits),
+            None => {
+                for group in self
+                    .groups
+                    .iter()
+                    .filter(|g| g.forms.0.count_ones() == 1 && forms.0 & g.forms.0 != 0)
+                {
+                    self.scan_group(group, text, &enabled, hits);
+                }
+            }
+        }
+    }
+
+    fn scan_group(
+        &self,
+        group: &GroupRules,
+        text: &str,
+        enabled: &impl Fn(Family) -> bool,
+        hits: &mut Vec<PatternHit>,
+    ) {
+        for matched in group.set.matches(text).iter() {
+            let index = group.rules[matched];
+            let rule = &RULES[index];
             if !enabled(rule.family) {
                 continue;
             }
-            if let Some(found) = regex.find(text) {
+            if let Some(found) = self.finders[index].find(text) {
                 hits.push(PatternHit {
                     rule,
                     start: found.start(),
@@ -543,8 +597,17 @@ impl PatternRules {
     }
 }
 
+/// Word boundaries (`\b`) are read as ASCII ones. A Unicode word boundary stops the regex
+/// crate's DFA at the first non-ASCII byte and falls back to a far slower engine: a kilobyte
+/// of Polish or Japanese text cost a millisecond per scan. Every keyword the rules look for
+/// is ASCII, so an ASCII boundary finds the same attacks.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)")
+}
+
 fn compile(id: &str, pattern: &str) -> Regex {
-    Regex::new(pattern).unwrap_or_else(|err| panic!("built-in rule {id} does not compile: {err}"))
+    Regex::new(&ascii_word_boundaries(pattern))
+        .unwrap_or_else(|err| panic!("built-in rule {id} does not compile: {err}"))
 }
 
 #[cfg(test)]
@@ -554,13 +617,47 @@ mod tests {
     #[test]
     fn every_rule_compiles_and_ids_are_unique() {
         let rules = PatternRules::compile();
-        assert_eq!(
-            rules.forms.iter().map(|f| f.rules.len()).sum::<usize>(),
-            RULES.iter().map(|r| r.forms.len()).sum::<usize>()
-        );
+        assert_eq!(rules.finders.len(), RULES.len());
         let mut ids: Vec<_> = RULES.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), RULES.len());
+    }
+
+    fn hit_ids(rules: &PatternRules, forms: Forms, text: &str) -> Vec<&'static str> {
+        let mut hits = Vec::new();
+        rules.scan(forms, text, |_| true, &mut hits);
+        let mut ids: Vec<_> = hits.iter().map(|h| h.rule.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    #[test]
+    fn a_group_finds_what_its_forms_find_one_by_one() {
+        let rules = PatternRules::compile();
+        let text = "1 union select password from users; cat /etc/passwd";
+        let mut one_by_one: Vec<_> = [Form::Plain, Form::Sql, Form::Shell]
+            .into_iter()
+            .flat_map(|form| hit_ids(&rules, Forms::of(form), text))
+            .collect();
+        one_by_one.sort_unstable();
+        one_by_one.dedup();
+        let grouped = Forms::PLAIN.with(Form::Sql).with(Form::Shell);
+        assert!(one_by_one.len() >= 2, "{one_by_one:?}");
+        assert_eq!(hit_ids(&rules, grouped, text), one_by_one);
+        // A group without a compiled set of its own is scanned form by form.
+        let uncompiled = Forms::PLAIN.with(Form::Markup);
+        assert_eq!(
+            hit_ids(&rules, uncompiled, text),
+            hit_ids(&rules, Forms::PLAIN, text)
+        );
+    }
+
+    #[test]
+    fn keywords_next_to_non_ascii_letters_still_match() {
+        let rules = PatternRules::compile();
+        let text = "é 1 union select password from users";
+        assert!(hit_ids(&rules, Forms::of(Form::Sql), text).contains(&"sqli-union-select"));
     }
 }

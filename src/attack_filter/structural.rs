@@ -7,6 +7,8 @@
 //! (`5 > 3 and 2 < 4`). Fingerprints made only of numbers, names, operators and comments count
 //! only when the text also holds an equality, the core of every tautology (`1 or 1=1`).
 
+use super::has_any_byte;
+
 /// Runs of word characters longer than this are cut to it before tokenizing: a word that
 /// long is a bare name whatever it spells (no SQL keyword is), and the tokenizer's cost grows
 /// with the token's length.
@@ -14,6 +16,10 @@ const MAX_WORD: usize = 32;
 
 /// The libinjection fingerprint if `text` tokenizes as an SQL injection.
 pub fn sqli(text: &str) -> Option<String> {
+    // Words and spaces alone cannot change a query's syntax (`the union select committee`).
+    if words_only(text) {
+        return None;
+    }
     match shorten_words(text) {
         Some(short) => sqli_whole(&short),
         None => sqli_whole(text),
@@ -32,19 +38,30 @@ fn shorten_words(text: &str) -> Option<String> {
     if !has_long_run {
         return None;
     }
+    // Word characters are ASCII, so cutting them keeps the text valid UTF-8.
     let mut out = String::with_capacity(text.len().min(4096));
+    let mut kept_from = 0;
     let mut run = 0;
-    for c in text.chars() {
-        run = if c.is_ascii() && is_word(c as u8) {
-            run + 1
-        } else {
-            0
-        };
-        if run <= MAX_WORD {
-            out.push(c);
+    for (i, b) in text.bytes().enumerate() {
+        run = if is_word(b) { run + 1 } else { 0 };
+        if run == MAX_WORD + 1 {
+            out.push_str(&text[kept_from..i]);
+        }
+        if run > MAX_WORD {
+            kept_from = i + 1;
         }
     }
+    out.push_str(&text[kept_from..]);
     Some(out)
+}
+
+fn words_only(text: &str) -> bool {
+    if text.is_ascii() {
+        text.bytes()
+            .all(|b| b.is_ascii_alphabetic() || b.is_ascii_whitespace())
+    } else {
+        text.chars().all(|c| c.is_alphabetic() || c.is_whitespace())
+    }
 }
 
 fn sqli_whole(text: &str) -> Option<String> {
@@ -56,10 +73,6 @@ fn sqli_whole(text: &str) -> Option<String> {
         .fingerprint
         .map(|f| f.to_string())
         .unwrap_or_default();
-    // Words and spaces alone cannot change a query's syntax (`the union select committee`).
-    if text.chars().all(|c| c.is_alphabetic() || c.is_whitespace()) {
-        return None;
-    }
     // UNION, a SELECT-like keyword, a stacked query, a variable or an expression; a string
     // that breaks out (unbalanced quotes) or is joined by logic or a comment; or a tautology
     // (logic and an equality): the parts of an injection prose does not produce.
@@ -78,8 +91,8 @@ fn sqli_whole(text: &str) -> Option<String> {
 pub fn xss(text: &str) -> bool {
     // Without `<` or `>` there is no tag to open or close, and without a quote and an `=`
     // no attribute to break out of and add.
-    let markup = text.contains(['<', '>']);
-    let attribute = text.contains(['"', '\'', '`']) && text.contains('=');
+    let markup = has_any_byte(text, b"<>");
+    let attribute = text.contains('=') && has_any_byte(text, b"\"'`");
     if !markup && !attribute {
         return false;
     }
@@ -143,6 +156,19 @@ mod tests {
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
+    }
+
+    #[test]
+    fn long_words_are_cut_before_tokenizing() {
+        let long = "a".repeat(40);
+        let text = format!("é {long} b{long}' or 1=1");
+        let cut = "a".repeat(MAX_WORD);
+        assert_eq!(
+            shorten_words(&text).as_deref(),
+            Some(format!("é {cut} b{}' or 1=1", "a".repeat(MAX_WORD - 1)).as_str())
+        );
+        assert_eq!(shorten_words("short words only"), None);
+        assert!(sqli(&text).is_some());
     }
 
     #[test]
