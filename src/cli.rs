@@ -4,10 +4,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::audit::export::{self, ExportFormat};
+use crate::audit::signing::CheckpointVerifier;
+use crate::audit::{self, Audit};
+use crate::config::IpCidr;
 use crate::config::{self, Config};
 use crate::demo::{self, DemoApp};
 use crate::identity::password;
@@ -15,8 +20,10 @@ use crate::identity::roles::Roles;
 use crate::identity::users::{self, UserPolicy};
 use crate::identity::{api_keys, tokens};
 use crate::observability::logging;
-use crate::pipeline::bans::{self, BansConfig};
+use crate::observability::metrics::Metrics;
+use crate::pipeline::bans;
 use crate::server::Server;
+use crate::store::AuditFilter;
 use crate::store::{ApiKeyStore, BanStore, SigningKeyStore, Store, UserStore, unix_now};
 
 /// Rampart: one binary in front of your web app or API that makes it production-ready.
@@ -73,6 +80,14 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: BanAction,
+    },
+    /// The tamper-evident audit log: verify the chain, export records, print the public key.
+    Audit {
+        /// The configuration whose store and keys to use; without it, ./rampart-data.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// Run the gateway in front of a built-in demo app, with no set-up at all.
     Demo {
@@ -160,6 +175,38 @@ enum KeyAction {
     List,
 }
 
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check every record's hash link and every signed checkpoint; exits 1 and names the
+    /// first broken record when the log was changed.
+    Verify {
+        /// The checkpoint public key (base64url, from `rampart audit public-key`); default:
+        /// the one of this machine's signing key. Pin it elsewhere to detect a replaced key.
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+    },
+    /// Write records as JSON lines or CSV, oldest first.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        since: Option<std::time::SystemTime>,
+        /// Only records before this time.
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        until: Option<std::time::SystemTime>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the public key that verifies checkpoints.
+    PublicKey,
+}
+
 /// Exit code for a configuration with problems.
 const CONFIG_PROBLEMS: u8 = 2;
 
@@ -210,16 +257,14 @@ fn run() -> anyhow::Result<ExitCode> {
             };
             runtime()?.block_on(manage_keys(&url, action))
         }
-        Command::Ban { config, action } => {
-            let config = match config {
-                Some(path) => match load(&path) {
-                    Some(config) => Some(config),
-                    None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
-                },
-                None => None,
-            };
-            runtime()?.block_on(manage_bans(config, action))
-        }
+        Command::Ban { config, action } => match load_or_defaults(config) {
+            Some(config) => runtime()?.block_on(manage_bans(config, action)),
+            None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
+        },
+        Command::Audit { config, action } => match load_or_defaults(config) {
+            Some(config) => runtime()?.block_on(manage_audit(config, action)),
+            None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
+        },
         Command::Demo {
             listen,
             admin,
@@ -235,6 +280,18 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => ExitCode::from(CONFIG_PROBLEMS),
+    }
+}
+
+/// The config at `path`, or the defaults (data in ./rampart-data) without one; `None` after
+/// printing its problems.
+fn load_or_defaults(path: Option<PathBuf>) -> Option<Config> {
+    match path {
+        Some(path) => load(&path),
+        None => Some(
+            config::load_str("defaults", "", std::iter::empty())
+                .expect("the defaults are a valid config"),
+        ),
     }
 }
 
@@ -381,15 +438,26 @@ async fn manage_api_keys(config: Option<Config>, action: ApiKeyAction) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-async fn manage_bans(config: Option<Config>, action: BanAction) -> anyhow::Result<ExitCode> {
-    let (url, allowlist) = match &config {
-        Some(config) => (config.storage_url(), config.bans.allowlist.clone()),
-        None => (
-            Store::default_url(Path::new("./rampart-data")),
-            BansConfig::default().allowlist,
-        ),
-    };
-    let store = Store::open(&url).await.context("opening the store")?;
+async fn manage_bans(config: Config, action: BanAction) -> anyhow::Result<ExitCode> {
+    let allowlist = &config.bans.allowlist;
+    let store = Arc::new(
+        Store::open(&config.storage_url())
+            .await
+            .context("opening the store")?,
+    );
+    let (audit, _) =
+        audit::open(&config, &store, &Arc::new(Metrics::new())).map_err(anyhow::Error::msg)?;
+    let code = ban_action(&store, &audit, allowlist, action).await;
+    audit.close().await;
+    code
+}
+
+async fn ban_action(
+    store: &Store,
+    audit: &Audit,
+    allowlist: &[IpCidr],
+    action: BanAction,
+) -> anyhow::Result<ExitCode> {
     match action {
         BanAction::List => {
             println!(
@@ -419,12 +487,13 @@ async fn manage_bans(config: Option<Config>, action: BanAction) -> anyhow::Resul
         } => {
             let subject = bans::parse_subject(&address)?;
             let record =
-                bans::ban_manually(&store, &allowlist, subject, duration, &reason, "cli").await?;
+                bans::ban_manually(store, audit, allowlist, subject, duration, &reason, "cli")
+                    .await?;
             println!("banned {}", record.subject);
         }
         BanAction::Remove { address } => {
             let subject = bans::parse_subject(&address)?;
-            if !bans::unban(&store, subject, "cli").await? {
+            if !bans::unban(store, audit, subject, "cli").await? {
                 eprintln!("{} is not banned", bans::subject_name(subject));
                 return Ok(ExitCode::FAILURE);
             }
@@ -432,6 +501,124 @@ async fn manage_bans(config: Option<Config>, action: BanAction) -> anyhow::Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<ExitCode> {
+    match action {
+        AuditAction::PublicKey => {
+            println!(
+                "{}",
+                audit::signer(&config)
+                    .map_err(anyhow::Error::msg)?
+                    .public_key()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditAction::Verify { public_key } => {
+            let public_key = match public_key {
+                Some(key) => key,
+                None => audit::signer(&config)
+                    .map_err(anyhow::Error::msg)?
+                    .public_key(),
+            };
+            let verifier =
+                CheckpointVerifier::from_base64(&public_key).map_err(anyhow::Error::msg)?;
+            let store = Store::open(&config.storage_url())
+                .await
+                .context("opening the store")?;
+            let progress = Progress::new("verified");
+            let report = audit::verify::verify(&store, &verifier, |n| progress.show(n)).await?;
+            progress.finish();
+            let range = match (report.first_seq, report.last_seq) {
+                (Some(first), Some(last)) => format!("records {first}..={last}"),
+                _ => "no records".to_owned(),
+            };
+            match report.broken {
+                None => {
+                    println!(
+                        "audit log intact: {} records ({range}), {} signed checkpoints",
+                        report.records, report.checkpoints
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(broken) => {
+                    println!("audit log BROKEN at {broken}");
+                    println!(
+                        "{} records verified before it ({range}), {} signed checkpoints",
+                        report.records, report.checkpoints
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditAction::Export {
+            format,
+            since,
+            until,
+            actor,
+            action,
+            output,
+        } => {
+            let store = Store::open(&config.storage_url())
+                .await
+                .context("opening the store")?;
+            let filter = AuditFilter {
+                actor,
+                action,
+                since_ms: since.map(unix_ms),
+                until_ms: until.map(unix_ms),
+                ..AuditFilter::default()
+            };
+            let mut out: Box<dyn std::io::Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let progress = Progress::new("exported");
+            let written =
+                export::export(&store, filter, format, &mut out, |n| progress.show(n)).await?;
+            progress.finish();
+            if let Some(path) = output {
+                eprintln!("exported {written} records to {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn unix_ms(time: std::time::SystemTime) -> i64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A count on standard error while long work runs, when it is a terminal.
+struct Progress {
+    label: &'static str,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(label: &'static str) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            label,
+            shown: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, count: u64) {
+        if self.shown {
+            eprint!("\r{} {count} records", self.label);
+        }
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
 }
 
 async fn manage_keys(url: &str, action: KeyAction) -> anyhow::Result<ExitCode> {

@@ -6,6 +6,7 @@
 #![warn(unreachable_pub)]
 
 pub mod attack_filter;
+pub mod audit;
 pub mod body;
 pub mod cli;
 pub mod cluster;
@@ -17,6 +18,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod observability;
 pub mod pipeline;
+pub mod privacy;
 pub mod server;
 pub mod store;
 pub mod upstream;

@@ -122,7 +122,7 @@ pub fn load_str(
 }
 
 /// Top-level keys; anything else in the file is a mistake.
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 18] = [
     "mode",
     "data_dir",
     "listen",
@@ -136,6 +136,8 @@ const SECTIONS: [&str; 16] = [
     "rate_limit",
     "bans",
     "cookies",
+    "audit",
+    "privacy",
     "role",
     "upstream",
     "route",
@@ -167,6 +169,8 @@ fn read_sections(mut table: toml::Table, report: &mut Report<'_>) -> Config {
         rate_limit: section(take("rate_limit"), "rate_limit", report),
         bans: section(take("bans"), "bans", report),
         cookies: section(take("cookies"), "cookies", report),
+        audit: section(take("audit"), "audit", report),
+        privacy: section(take("privacy"), "privacy", report),
         roles: list(take("role"), "role", report),
         upstreams: list(take("upstream"), "upstream", report),
         routes: list(take("route"), "route", report),

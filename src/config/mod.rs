@@ -39,6 +39,8 @@ pub struct Config {
     pub rate_limit: crate::pipeline::rate_limit::RateLimitConfig,
     pub bans: crate::pipeline::bans::BansConfig,
     pub cookies: crate::pipeline::cookies::CookiesConfig,
+    pub audit: crate::audit::AuditConfig,
+    pub privacy: crate::privacy::PrivacyConfig,
     pub roles: Vec<RoleConfig>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,

@@ -21,14 +21,17 @@ use serde_json::{Value, json};
 
 use super::api::read_json;
 use super::api_keys;
-use super::events::{SecurityEvent, emit};
+use super::events::SecurityEvent;
 use super::roles::Roles;
 use super::service::{IdentityService, Principal};
 use super::users::{self, UserError, UserPolicy};
+use crate::audit::Audit;
 use crate::body::{ResponseBody, json_response};
 use crate::error::GatewayError;
 use crate::pipeline::bans::{self, BanError, Bans};
-use crate::store::{ApiKeyStore, BanRecord, SessionStore, StoreError, UserStore, unix_now};
+use crate::store::{
+    ApiKeyStore, AuditFilter, AuditStore, BanRecord, SessionStore, StoreError, UserStore, unix_now,
+};
 
 pub const PREFIX: &str = "/_rampart/api/admin/";
 /// The permission the admin API needs.
@@ -39,6 +42,7 @@ pub struct Admin<'a> {
     pub roles: &'a Roles,
     pub password_min_length: usize,
     pub bans: &'a Bans,
+    pub audit: &'a Audit,
     pub caller: &'a Principal,
     pub ip: std::net::IpAddr,
     pub request_id: &'a str,
@@ -112,7 +116,7 @@ impl Admin<'_> {
                 )
                 .await
                 .map_err(user_error)?;
-                self.event("user_created", &user.username);
+                self.event("user_created", &user.username).await;
                 Ok(json_response(
                     StatusCode::CREATED,
                     json!({"id": user.id, "username": user.username, "roles": user.roles}),
@@ -123,7 +127,7 @@ impl Admin<'_> {
                 users::set_roles(store, &self.policy(), name, &body.roles)
                     .await
                     .map_err(user_error)?;
-                self.event("user_roles_changed", name);
+                self.event("user_roles_changed", name).await;
                 Ok(no_content())
             }
             (&Method::POST, ["users", name, action @ ("disable" | "enable")]) => {
@@ -137,7 +141,8 @@ impl Admin<'_> {
                         "user_enabled"
                     },
                     name,
-                );
+                )
+                .await;
                 Ok(json_response(
                     StatusCode::OK,
                     json!({ "sessions_ended": ended }),
@@ -172,7 +177,7 @@ impl Admin<'_> {
                     .logout_everywhere(&user.id, now)
                     .await
                     .map_err(fail)?;
-                self.event("user_logged_out_everywhere", name);
+                self.event("user_logged_out_everywhere", name).await;
                 Ok(json_response(
                     StatusCode::OK,
                     json!({ "sessions_ended": ended }),
@@ -180,7 +185,7 @@ impl Admin<'_> {
             }
             (&Method::DELETE, ["sessions", id]) => {
                 store.revoke_session(id, now).await.map_err(fail)?;
-                self.event("session_revoked", id);
+                self.event("session_revoked", id).await;
                 Ok(no_content())
             }
             (&Method::GET, ["api-keys"]) => {
@@ -204,7 +209,7 @@ impl Admin<'_> {
                 )
                 .await
                 .map_err(fail)?;
-                self.event("api_key_created", &created.id);
+                self.event("api_key_created", &created.id).await;
                 Ok(json_response(
                     StatusCode::CREATED,
                     json!({"id": created.id, "key": created.key}),
@@ -212,7 +217,7 @@ impl Admin<'_> {
             }
             (&Method::DELETE, ["api-keys", id]) => {
                 store.revoke_api_key(id, now).await.map_err(fail)?;
-                self.event("api_key_revoked", id);
+                self.event("api_key_revoked", id).await;
                 Ok(no_content())
             }
             (&Method::GET, ["roles"]) => {
@@ -223,6 +228,19 @@ impl Admin<'_> {
                     .map(|name| json!({"name": name, "permissions": self.roles.permissions_of(name)}))
                     .collect();
                 Ok(json_response(StatusCode::OK, json!({ "roles": roles })))
+            }
+            (&Method::GET, ["audit"]) => {
+                let filter = audit_filter(request.uri().query().unwrap_or_default())?;
+                let records = store.audit_records(&filter).await.map_err(fail)?;
+                // Reading the audit log is itself an action worth recording.
+                self.event("audit_read", "audit_log").await;
+                let next_after = (records.len() as i64 == filter.limit)
+                    .then(|| records.last().map(|r| r.seq))
+                    .flatten();
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({ "records": records, "next_after": next_after }),
+                ))
             }
             (&Method::GET, ["bans"]) => {
                 let bans: Vec<Value> = self
@@ -254,7 +272,7 @@ impl Admin<'_> {
                     .ban(subject, duration, reason, &self.caller.username)
                     .await
                     .map_err(ban_error)?;
-                self.event("ban_added", &record.subject);
+                self.event("ban_added", &record.subject).await;
                 Ok(json_response(StatusCode::CREATED, ban_json(&record)))
             }
             (&Method::DELETE, ["bans", address] | ["bans", address, "64"]) => {
@@ -267,7 +285,7 @@ impl Admin<'_> {
                 {
                     return Err(GatewayError::NoRoute);
                 }
-                self.event("ban_lifted", &bans::subject_name(subject));
+                self.event("ban_lifted", &bans::subject_name(subject)).await;
                 Ok(no_content())
             }
             _ => Err(GatewayError::NoRoute),
@@ -281,19 +299,71 @@ impl Admin<'_> {
         }
     }
 
-    fn event(&self, action: &'static str, target: &str) {
+    async fn event(&self, action: &'static str, target: &str) {
         // Any admin change may revoke access: cached lookups must not outlive it.
         self.identity.forget_sessions();
-        emit(
-            &SecurityEvent::AdminAction {
-                actor: &self.caller.username,
-                action,
-                target,
-                ip: self.ip,
-            },
-            self.request_id,
-        );
+        self.audit
+            .emit(
+                &SecurityEvent::AdminAction {
+                    actor: &self.caller.username,
+                    action,
+                    target,
+                    ip: self.ip,
+                },
+                self.request_id,
+            )
+            .await;
     }
+}
+
+/// Most records one page of `GET audit` returns.
+const MAX_AUDIT_PAGE: i64 = 1000;
+
+/// The filter of `GET audit?actor=&action=&outcome=&since=&until=&after=&limit=`; times are
+/// RFC 3339, `after` a sequence number from `next_after`.
+fn audit_filter(query: &str) -> Result<AuditFilter, GatewayError> {
+    let mut filter = AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let time = |value: &str| {
+            humantime::parse_rfc3339_weak(value)
+                .map(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                })
+                .map_err(|_| {
+                    GatewayError::InvalidRequest(format!(
+                        "{key}: write a time like 2026-11-01T00:00:00Z"
+                    ))
+                })
+        };
+        let number = |value: &str| {
+            value
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    GatewayError::InvalidRequest(format!("{key}: expected a non-negative number"))
+                })
+        };
+        match key.as_ref() {
+            "actor" => filter.actor = Some(value.into_owned()),
+            "action" => filter.action = Some(value.into_owned()),
+            "outcome" => filter.outcome = Some(value.into_owned()),
+            "since" => filter.since_ms = Some(time(&value)?),
+            "until" => filter.until_ms = Some(time(&value)?),
+            "after" => filter.after_seq = number(&value)?,
+            "limit" => filter.limit = number(&value)?.clamp(1, MAX_AUDIT_PAGE),
+            _ => {
+                return Err(GatewayError::InvalidRequest(format!(
+                    "unknown parameter `{key}`; filter by actor, action, outcome, since, until, after, limit"
+                )));
+            }
+        }
+    }
+    Ok(filter)
 }
 
 fn ban_json(record: &BanRecord) -> Value {

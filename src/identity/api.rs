@@ -16,6 +16,7 @@
 //! JSON bodies must say `Content-Type: application/json`: browsers cannot send that
 //! cross-site without a CORS preflight, which stops login CSRF.
 
+use crate::audit::Audit;
 use crate::pipeline::bans::Bans;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::admin::{self, Admin};
-use super::events::{SecurityEvent, emit};
+use super::events::SecurityEvent;
 use super::mfa::{self, MfaError, SecondFactor};
 use super::portal::{self, Portal};
 use super::service::{
@@ -64,6 +65,7 @@ pub struct IdentityApi {
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
     pub bans: Arc<Bans>,
+    pub audit: Audit,
 }
 
 #[derive(Deserialize)]
@@ -167,13 +169,15 @@ impl IdentityApi {
                 if grant.mfa {
                     self.metrics.mfa_challenge("ok");
                 }
-                emit(
-                    &SecurityEvent::LoginSucceeded {
-                        user: &grant.user.username,
-                        ip: caller.ip,
-                    },
-                    request_id,
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::LoginSucceeded {
+                            user: &grant.user.username,
+                            ip: caller.ip,
+                        },
+                        request_id,
+                    )
+                    .await;
                 let mut response = grant_response(&grant);
                 if let Some(token) = &grant.session_token {
                     let max_age = self.identity.lifetimes().session_absolute.as_secs();
@@ -194,13 +198,15 @@ impl IdentityApi {
             Err(LoginError::MfaInvalid) => {
                 self.metrics.login("mfa_invalid");
                 self.metrics.mfa_challenge("invalid");
-                emit(
-                    &SecurityEvent::LoginFailed {
-                        user: &body.username,
-                        ip: caller.ip,
-                    },
-                    request_id,
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::LoginFailed {
+                            user: &body.username,
+                            ip: caller.ip,
+                        },
+                        request_id,
+                    )
+                    .await;
                 Err(GatewayError::MfaInvalid)
             }
             Err(LoginError::TooManySessions) => {
@@ -210,25 +216,29 @@ impl IdentityApi {
             Err(LoginError::LockedOut { until }) => {
                 // The client learns nothing it would not from a wrong password.
                 self.metrics.login("locked_out");
-                emit(
-                    &SecurityEvent::LoginLockedOut {
-                        user: &body.username,
-                        until,
-                        ip: caller.ip,
-                    },
-                    request_id,
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::LoginLockedOut {
+                            user: &body.username,
+                            until,
+                            ip: caller.ip,
+                        },
+                        request_id,
+                    )
+                    .await;
                 Err(GatewayError::InvalidCredentials)
             }
             Err(LoginError::InvalidCredentials) => {
                 self.metrics.login("invalid_credentials");
-                emit(
-                    &SecurityEvent::LoginFailed {
-                        user: &body.username,
-                        ip: caller.ip,
-                    },
-                    request_id,
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::LoginFailed {
+                            user: &body.username,
+                            ip: caller.ip,
+                        },
+                        request_id,
+                    )
+                    .await;
                 Err(GatewayError::InvalidCredentials)
             }
             Err(err) => {
@@ -248,13 +258,15 @@ impl IdentityApi {
         match self.identity.refresh(&body.refresh_token, unix_now()).await {
             Ok(grant) => Ok(grant_response(&grant)),
             Err(LoginError::RefreshReuse { user_id }) => {
-                emit(
-                    &SecurityEvent::RefreshTokenReused {
-                        user_id: &user_id,
-                        ip: caller.ip,
-                    },
-                    request_id,
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::RefreshTokenReused {
+                            user_id: &user_id,
+                            ip: caller.ip,
+                        },
+                        request_id,
+                    )
+                    .await;
                 Err(GatewayError::InvalidToken)
             }
             Err(
@@ -296,13 +308,15 @@ impl IdentityApi {
                 .await
                 .map_err(|err| unavailable(&err, request_id))?;
         }
-        emit(
-            &SecurityEvent::Logout {
-                user: principal.as_ref().map(|p| p.username.as_str()),
-                ip: caller.ip,
-            },
-            request_id,
-        );
+        self.audit
+            .emit(
+                &SecurityEvent::Logout {
+                    user: principal.as_ref().map(|p| p.username.as_str()),
+                    ip: caller.ip,
+                },
+                request_id,
+            )
+            .await;
         let mut response = Response::new(ResponseBody::empty());
         *response.status_mut() = StatusCode::NO_CONTENT;
         response.headers_mut().insert(
@@ -329,14 +343,16 @@ impl IdentityApi {
             .logout_everywhere(&principal.user_id, unix_now())
             .await
             .map_err(|err| unavailable(&err, request_id))?;
-        emit(
-            &SecurityEvent::LogoutEverywhere {
-                user: &principal.username,
-                sessions,
-                ip: caller.ip,
-            },
-            request_id,
-        );
+        self.audit
+            .emit(
+                &SecurityEvent::LogoutEverywhere {
+                    user: &principal.username,
+                    sessions,
+                    ip: caller.ip,
+                },
+                request_id,
+            )
+            .await;
         Ok(json_response(
             StatusCode::OK,
             json!({ "sessions_ended": sessions }),
@@ -368,7 +384,10 @@ impl IdentityApi {
     ) -> Result<Response<ResponseBody>, GatewayError> {
         let rule = forward_auth_rule(request.uri().query())?;
         let principal = self.principal(request.headers()).await?;
-        if let Err(denied) = self.allow(&rule, principal.as_deref(), caller, "forward_auth") {
+        if let Err(denied) = self
+            .allow(&rule, principal.as_deref(), caller, "forward_auth")
+            .await
+        {
             // Traefik and Caddy pass a redirect on to the browser; nginx cannot, so it is opt-in.
             let wants_redirect = request
                 .uri()
@@ -470,19 +489,28 @@ impl IdentityApi {
     }
 
     /// Applies `rule` to the caller, counting and recording a refusal under `label`.
-    fn allow(
+    async fn allow(
         &self,
         rule: &RouteAuth,
         principal: Option<&Principal>,
         caller: &Caller<'_>,
         label: &str,
     ) -> Result<(), GatewayError> {
-        authorize::check(Some(rule), false, principal, &self.roles, Mode::Production).inspect_err(
-            |_| {
-                let request_id = caller.request_id.to_str().unwrap_or_default();
-                authorize::record_denial(&self.metrics, label, principal, caller.ip, request_id);
-            },
-        )
+        let decision =
+            authorize::check(Some(rule), false, principal, &self.roles, Mode::Production);
+        if decision.is_err() {
+            let request_id = caller.request_id.to_str().unwrap_or_default();
+            authorize::record_denial(
+                &self.metrics,
+                &self.audit,
+                label,
+                principal,
+                caller.ip,
+                request_id,
+            )
+            .await;
+        }
+        decision
     }
 
     /// The admin API, for callers granted `rampart:admin` (and a second factor if their roles
@@ -495,13 +523,15 @@ impl IdentityApi {
         let principal = self.principal(request.headers()).await?;
         let rule = RouteAuth::Permission(admin::PERMISSION.to_owned());
         let request_id = caller.request_id.to_str().unwrap_or_default();
-        self.allow(&rule, principal.as_deref(), caller, "admin_api")?;
+        self.allow(&rule, principal.as_deref(), caller, "admin_api")
+            .await?;
         let caller_principal = principal.expect("authorization passed, so there is a user");
         Admin {
             identity: &self.identity,
             roles: &self.roles,
             password_min_length: self.password_min_length,
             bans: &self.bans,
+            audit: &self.audit,
             caller: &caller_principal,
             ip: caller.ip,
             request_id,
@@ -514,6 +544,7 @@ impl IdentityApi {
         Portal {
             identity: &self.identity,
             metrics: &self.metrics,
+            audit: &self.audit,
         }
     }
 

@@ -1,6 +1,6 @@
-//! Security events: every authentication and authorization decision worth keeping goes
-//! through [`emit`], today a structured log line (`target: "security"`), tomorrow also the
-//! tamper-evident audit log. One seam, so nothing is forgotten when that arrives.
+//! Security events: every authentication and authorization decision worth keeping, and every
+//! ban and attack block. Each becomes a structured log line (`target: "security"`, here) and a
+//! record in the tamper-evident audit log ([`crate::audit::Audit::emit`]).
 
 use std::net::IpAddr;
 
@@ -59,6 +59,14 @@ pub enum SecurityEvent<'a> {
         subject: &'a str,
         actor: &'a str,
     },
+    /// The attack filter refused a request.
+    AttackBlocked {
+        route: &'a str,
+        rule: &'static str,
+        family: &'static str,
+        location: &'static str,
+        ip: IpAddr,
+    },
 }
 
 impl SecurityEvent<'_> {
@@ -75,12 +83,13 @@ impl SecurityEvent<'_> {
             Self::AdminAction { .. } => "admin_action",
             Self::Banned { .. } => "banned",
             Self::Unbanned { .. } => "unbanned",
+            Self::AttackBlocked { .. } => "attack_blocked",
         }
     }
 }
 
-/// Records `event` for the request `request_id`.
-pub fn emit(event: &SecurityEvent<'_>, request_id: &str) {
+/// Logs `event` for the request `request_id`.
+pub fn log_event(event: &SecurityEvent<'_>, request_id: &str) {
     let name = event.name();
     match *event {
         SecurityEvent::LoginSucceeded { user, ip } => {
@@ -125,6 +134,15 @@ pub fn emit(event: &SecurityEvent<'_>, request_id: &str) {
         }
         SecurityEvent::Unbanned { subject, actor } => {
             tracing::info!(target: "security", event = name, request_id, subject, actor)
+        }
+        SecurityEvent::AttackBlocked {
+            route,
+            rule,
+            family,
+            location,
+            ip,
+        } => {
+            tracing::warn!(target: "security", event = name, request_id, route, rule, family, location, %ip)
         }
     }
 }

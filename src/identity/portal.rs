@@ -15,9 +15,10 @@ use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
 use super::api::second_factor;
-use super::events::{SecurityEvent, emit};
+use super::events::SecurityEvent;
 use super::secret::new_token;
 use super::service::{IdentityService, LoginError, SESSION_COOKIE, cookie};
+use crate::audit::Audit;
 use crate::body::ResponseBody;
 use crate::error::GatewayError;
 use crate::observability::metrics::Metrics;
@@ -38,6 +39,7 @@ button{margin-top:1rem;padding:.6rem 1.2rem}.error{color:#a40000}";
 pub struct Portal<'a> {
     pub identity: &'a IdentityService,
     pub metrics: &'a Metrics,
+    pub audit: &'a Audit,
 }
 
 impl Portal<'_> {
@@ -116,13 +118,15 @@ impl Portal<'_> {
         {
             Ok(grant) => {
                 self.metrics.login("ok");
-                emit(
-                    &SecurityEvent::LoginSucceeded {
-                        user: &grant.user.username,
-                        ip,
-                    },
-                    id,
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::LoginSucceeded {
+                            user: &grant.user.username,
+                            ip,
+                        },
+                        id,
+                    )
+                    .await;
                 let mut response = Response::new(ResponseBody::empty());
                 *response.status_mut() = StatusCode::SEE_OTHER;
                 let headers = response.headers_mut();
@@ -165,13 +169,15 @@ impl Portal<'_> {
                     _ => ("invalid_credentials", "Wrong user name or password."),
                 };
                 self.metrics.login(result);
-                emit(
-                    &SecurityEvent::LoginFailed {
-                        user: &username,
-                        ip,
-                    },
-                    id,
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::LoginFailed {
+                            user: &username,
+                            ip,
+                        },
+                        id,
+                    )
+                    .await;
                 Ok(page(
                     StatusCode::UNAUTHORIZED,
                     &rd,

@@ -109,6 +109,10 @@ pub struct Metrics {
     banned_requests: Counter,
     active_bans: Gauge,
     validation_failures: Family<ValidationLabels, Counter>,
+    audit_records: Family<ResultLabels, Counter>,
+    audit_write_duration: Histogram,
+    audit_batch_records: Histogram,
+    audit_checkpoints: Counter,
 }
 
 /// Labels of the attack filter's counter; families and actions are fixed sets.
@@ -259,6 +263,31 @@ impl Metrics {
             "Requests refused by input validation, by route and reason",
             validation_failures.clone(),
         );
+        let audit_records = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "rampart_audit_records",
+            "Audit events, by result (written: durable and acknowledged; failed: not written)",
+            audit_records.clone(),
+        );
+        let audit_write_duration = Histogram::new(exponential_buckets(0.000_125, 2.0, 16));
+        registry.register_with_unit(
+            "rampart_audit_write_duration",
+            "Time to write one batch of audit records durably (one transaction)",
+            Unit::Seconds,
+            audit_write_duration.clone(),
+        );
+        let audit_batch_records = Histogram::new(exponential_buckets(1.0, 4.0, 8));
+        registry.register(
+            "rampart_audit_batch_records",
+            "Audit records written per transaction (group commit)",
+            audit_batch_records.clone(),
+        );
+        let audit_checkpoints = Counter::default();
+        registry.register(
+            "rampart_audit_checkpoints",
+            "Signed audit checkpoints written",
+            audit_checkpoints.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -289,7 +318,27 @@ impl Metrics {
             banned_requests,
             active_bans,
             validation_failures,
+            audit_records,
+            audit_write_duration,
+            audit_batch_records,
+            audit_checkpoints,
         }
+    }
+
+    /// One audit batch: `records` written durably in `seconds`, or failed.
+    pub fn audit_batch(&self, records: usize, seconds: f64, ok: bool) {
+        let result = if ok { "written" } else { "failed" };
+        self.audit_records
+            .get_or_create(&ResultLabels { result })
+            .inc_by(records as u64);
+        if ok {
+            self.audit_write_duration.observe(seconds);
+            self.audit_batch_records.observe(records as f64);
+        }
+    }
+
+    pub fn audit_checkpoint(&self) {
+        self.audit_checkpoints.inc();
     }
 
     /// Handles for one route, made once so that recording a request needs no map lookup.

@@ -5,9 +5,10 @@
 
 use std::net::IpAddr;
 
+use crate::audit::Audit;
 use crate::config::{Mode, RouteAuth};
 use crate::error::GatewayError;
-use crate::identity::events::{SecurityEvent, emit};
+use crate::identity::events::SecurityEvent;
 use crate::identity::roles::Roles;
 use crate::identity::service::Principal;
 use crate::observability::metrics::Metrics;
@@ -55,8 +56,9 @@ pub fn idle_too_long(
 }
 
 /// Counts a refusal and records it as a security event, naming the route (or API) refused.
-pub fn record_denial(
+pub async fn record_denial(
     metrics: &Metrics,
+    audit: &Audit,
     route: &str,
     principal: Option<&Principal>,
     ip: IpAddr,
@@ -64,7 +66,9 @@ pub fn record_denial(
 ) {
     metrics.access_denied(route);
     let user = principal.map(|p| p.username.as_str());
-    emit(&SecurityEvent::AccessDenied { user, route, ip }, request_id);
+    audit
+        .emit(&SecurityEvent::AccessDenied { user, route, ip }, request_id)
+        .await;
 }
 
 #[cfg(test)]

@@ -18,9 +18,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
+use crate::audit::Audit;
 use crate::cluster::Cluster;
 use crate::config::{HumanDuration, IpCidr};
-use crate::identity::events::{SecurityEvent, emit};
+use crate::identity::events::SecurityEvent;
 use crate::observability::metrics::Metrics;
 use crate::store::{BanRecord, BanStore, Store, StoreError, unix_now};
 
@@ -148,6 +149,7 @@ fn now_ms() -> i64 {
 /// as duration bans without end.
 pub async fn ban_manually(
     store: &Store,
+    audit: &Audit,
     allowlist: &[IpCidr],
     subject: IpAddr,
     duration: Option<Duration>,
@@ -172,30 +174,39 @@ pub async fn ban_manually(
         changed_ms: now_ms(),
     };
     store.put_ban(&record).await?;
-    emit(
-        &SecurityEvent::Banned {
-            subject: &record.subject,
-            until,
-            reason,
-            source: actor,
-        },
-        "",
-    );
+    audit
+        .emit(
+            &SecurityEvent::Banned {
+                subject: &record.subject,
+                until,
+                reason,
+                source: actor,
+            },
+            "",
+        )
+        .await;
     Ok(record)
 }
 
 /// Lifts a ban in force; `false` when there was none.
-pub async fn unban(store: &Store, subject: IpAddr, actor: &str) -> Result<bool, StoreError> {
+pub async fn unban(
+    store: &Store,
+    audit: &Audit,
+    subject: IpAddr,
+    actor: &str,
+) -> Result<bool, StoreError> {
     let name = subject_name(subject);
     let lifted = store.lift_ban(&name, unix_now(), now_ms()).await?;
     if lifted {
-        emit(
-            &SecurityEvent::Unbanned {
-                subject: &name,
-                actor,
-            },
-            "",
-        );
+        audit
+            .emit(
+                &SecurityEvent::Unbanned {
+                    subject: &name,
+                    actor,
+                },
+                "",
+            )
+            .await;
     }
     Ok(lifted)
 }
@@ -212,6 +223,7 @@ pub struct Bans {
     counts: LocalCounts,
     cluster: Option<Cluster>,
     metrics: Arc<Metrics>,
+    audit: Audit,
     /// Store changes up to here have been applied.
     synced_ms: AtomicI64,
     /// Serialises snapshot rebuilds so that two writers do not lose each other's change.
@@ -234,6 +246,7 @@ impl Bans {
         store: Arc<Store>,
         cluster: Option<Cluster>,
         metrics: Arc<Metrics>,
+        audit: Audit,
     ) -> Result<Self, StoreError> {
         let bans = Self {
             config,
@@ -242,6 +255,7 @@ impl Bans {
             counts: Mutex::default(),
             cluster,
             metrics,
+            audit,
             synced_ms: AtomicI64::new(0),
             rebuild: tokio::sync::Mutex::new(()),
         };
@@ -369,15 +383,17 @@ impl Bans {
         };
         self.store.put_ban(&record).await?;
         self.metrics.banned("automatic");
-        emit(
-            &SecurityEvent::Banned {
-                subject: &record.subject,
-                until,
-                reason: &record.reason,
-                source: "automatic",
-            },
-            request_id,
-        );
+        self.audit
+            .emit(
+                &SecurityEvent::Banned {
+                    subject: &record.subject,
+                    until,
+                    reason: &record.reason,
+                    source: "automatic",
+                },
+                request_id,
+            )
+            .await;
         self.apply(&[record], now).await;
         Ok(())
     }
@@ -392,6 +408,7 @@ impl Bans {
     ) -> Result<BanRecord, BanError> {
         let record = ban_manually(
             &self.store,
+            &self.audit,
             &self.config.allowlist,
             subject_of(subject),
             duration,
@@ -406,7 +423,7 @@ impl Bans {
 
     /// Lifts a ban here at once and elsewhere within `sync_interval`.
     pub async fn unban(&self, subject: IpAddr, actor: &str) -> Result<bool, StoreError> {
-        let lifted = unban(&self.store, subject_of(subject), actor).await?;
+        let lifted = unban(&self.store, &self.audit, subject_of(subject), actor).await?;
         if lifted {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
             counts.remove(&subject_of(subject));
@@ -507,9 +524,15 @@ mod tests {
     async fn bans(config: BansConfig) -> (Bans, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&Store::default_url(dir.path())).await.unwrap();
-        let bans = Bans::load(config, Arc::new(store), None, Arc::new(Metrics::new()))
-            .await
-            .unwrap();
+        let bans = Bans::load(
+            config,
+            Arc::new(store),
+            None,
+            Arc::new(Metrics::new()),
+            Audit::log_only(),
+        )
+        .await
+        .unwrap();
         (bans, dir)
     }
 
@@ -594,6 +617,7 @@ mod tests {
         let client: IpAddr = "192.0.2.44".parse().unwrap();
         ban_manually(
             &bans.store,
+            &Audit::log_only(),
             &[],
             client,
             Some(Duration::from_secs(60)),
@@ -605,7 +629,9 @@ mod tests {
         assert!(bans.check(client, unix_now()).is_none(), "not yet synced");
         bans.sync().await.unwrap();
         assert!(bans.check(client, unix_now()).is_some());
-        unban(&bans.store, client, "cli").await.unwrap();
+        unban(&bans.store, &Audit::log_only(), client, "cli")
+            .await
+            .unwrap();
         bans.sync().await.unwrap();
         assert!(bans.check(client, unix_now()).is_none());
     }

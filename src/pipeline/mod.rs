@@ -51,11 +51,12 @@ use self::routing::{Route, Router};
 use self::security_headers::ResponseHeaderPolicy;
 use crate::attack_filter::inputs::{self, BodyKind};
 use crate::attack_filter::{AttackFilter, FilterMode, Verdict};
+use crate::audit::Audit;
 use crate::body::ResponseBody;
 use crate::config::{Config, IpCidr, Mode, ReplaceUpstreamErrors, RouteAuth, SecurityHeaders};
 use crate::error::{GatewayError, error_response};
 use crate::identity::api::{self, Caller, IdentityApi};
-use crate::identity::events::{SecurityEvent, emit};
+use crate::identity::events::SecurityEvent;
 use crate::identity::portal::{LOGIN_PATH, login_url};
 use crate::identity::roles::Roles;
 use crate::identity::service::{
@@ -81,6 +82,7 @@ pub struct Shared {
     /// The login zone: limits on login attempts per client address.
     pub login_limits: Option<Arc<RouteLimits>>,
     pub bans: Arc<Bans>,
+    pub audit: Audit,
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -111,6 +113,7 @@ pub struct Gateway {
     bans: Arc<Bans>,
     csrf: CsrfGuard,
     cookies: CookiesConfig,
+    audit: Audit,
 }
 
 impl Gateway {
@@ -148,6 +151,7 @@ impl Gateway {
                 roles: shared.roles.clone(),
                 header_signer: shared.header_signer.clone(),
                 bans: shared.bans.clone(),
+                audit: shared.audit.clone(),
             },
             metrics,
             mode: config.mode,
@@ -159,6 +163,7 @@ impl Gateway {
             bans: shared.bans.clone(),
             csrf: CsrfGuard::new(shared.header_signer.derive_key("rampart csrf v1")),
             cookies: config.cookies.clone(),
+            audit: shared.audit.clone(),
         })
     }
 
@@ -435,11 +440,13 @@ impl Gateway {
         ) {
             authorize::record_denial(
                 &self.metrics,
+                &self.audit,
                 &route.label,
                 principal.as_deref(),
                 client.ip,
                 request_id.to_str().unwrap_or_default(),
-            );
+            )
+            .await;
             return Err(match (denied, login_target) {
                 (GatewayError::Unauthenticated, Some(target)) => GatewayError::LoginRequired {
                     location: HeaderValue::try_from(login_url(&target))
@@ -559,7 +566,7 @@ impl Gateway {
                 Request::from_parts(parts, RequestBody::Buffered(Some(body)))
             }
         };
-        self.judge(route, verdict, client, request_id)?;
+        self.judge(route, verdict, client, request_id).await?;
         Ok(request)
     }
 
@@ -599,7 +606,7 @@ impl Gateway {
     }
 
     /// Logs and counts the attack filter's findings; refuses when they reach the threshold.
-    fn judge(
+    async fn judge(
         &self,
         route: &Route,
         verdict: Verdict,
@@ -632,6 +639,18 @@ impl Gateway {
             "attack filter finding"
         );
         if blocked {
+            if let Some(strongest) = verdict.strongest() {
+                let event = SecurityEvent::AttackBlocked {
+                    route: &route.label,
+                    rule: strongest.rule,
+                    family: strongest.family.as_str(),
+                    location: strongest.location.as_str(),
+                    ip: client.ip,
+                };
+                self.audit
+                    .emit(&event, request_id.to_str().unwrap_or_default())
+                    .await;
+            }
             return Err(GatewayError::AttackDetected);
         }
         Ok(())
@@ -675,13 +694,15 @@ impl Gateway {
             }
             Err(AuthError::Token(err)) => {
                 self.metrics.token_verification(err.reason());
-                emit(
-                    &SecurityEvent::TokenRejected {
-                        reason: err.reason(),
-                        ip: client.ip,
-                    },
-                    request_id.to_str().unwrap_or_default(),
-                );
+                self.audit
+                    .emit(
+                        &SecurityEvent::TokenRejected {
+                            reason: err.reason(),
+                            ip: client.ip,
+                        },
+                        request_id.to_str().unwrap_or_default(),
+                    )
+                    .await;
                 if is_public {
                     Ok(None)
                 } else {

@@ -26,6 +26,7 @@ use self::listener::{ConnectionLimits, Listener};
 use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
 use crate::attack_filter::AttackFilter;
+use crate::audit::{self, Audit};
 use crate::cluster::Cluster;
 use crate::config::{Config, Mode};
 use crate::identity::nudge::Nudger;
@@ -59,6 +60,8 @@ pub enum StartError {
     Identity(String),
     #[error("redis: {0}")]
     Redis(String),
+    #[error("audit log: {0}")]
+    Audit(String),
     #[error("cannot start a worker thread: {0}")]
     Worker(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -88,6 +91,9 @@ pub struct Server {
     rate_limits: Vec<Arc<RouteLimits>>,
     bans: Arc<Bans>,
     identity: Arc<IdentityService>,
+    audit: Audit,
+    /// What the daily audit pruning needs, when the audit log is on.
+    audit_retention: Option<audit::Retention>,
     nudger: Option<Nudger>,
     admin: Listener<Admin>,
     redirect: Option<Listener<HttpsRedirect>>,
@@ -136,7 +142,7 @@ impl Server {
             None => (None, None),
         };
 
-        let shared = shared_state(config, metrics.clone()).await?;
+        let (shared, audit_retention) = shared_state(config, metrics.clone()).await?;
 
         // The first socket settles the port (the config may say 0); the others share it.
         let first = bind_shared(listen.address)?;
@@ -225,6 +231,8 @@ impl Server {
                 .cloned()
                 .collect(),
             bans: shared.bans.clone(),
+            audit: shared.audit.clone(),
+            audit_retention,
             nudger: nudger(config, &shared.identity),
             reloader,
             grace: listen.shutdown_grace.0,
@@ -276,6 +284,9 @@ impl Server {
             self.bans.clone(),
         ));
         tokio::spawn(sync_bans(self.bans));
+        if let Some((store, signer, retention)) = self.audit_retention {
+            tokio::spawn(audit::retention_loop(store, signer, retention));
+        }
         if let Some(nudger) = self.nudger {
             tokio::spawn(nudger.run());
         }
@@ -320,6 +331,8 @@ impl Server {
             self.admin.run(stop_rx.clone(), self.grace),
             redirect
         );
+        // Every acknowledged event is durable already; this signs the last checkpoint.
+        self.audit.close().await;
         tracing::info!(event = "stopped", "all connections closed");
         Ok(())
     }
@@ -327,8 +340,13 @@ impl Server {
 
 /// Opens the store (and Redis, when configured) and builds what every worker shares: token
 /// keys, roles, the key that signs identity headers, rate-limit counters and bans.
-async fn shared_state(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, StartError> {
+async fn shared_state(
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> Result<(Shared, Option<audit::Retention>), StartError> {
     let store = Arc::new(Store::open(&config.storage_url()).await?);
+    let (audit, audit_retention) =
+        audit::open(config, &store, &metrics).map_err(StartError::Audit)?;
     let cluster = Cluster::connect(&config.redis)
         .await
         .map_err(StartError::Redis)?;
@@ -379,8 +397,15 @@ async fn shared_state(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, 
         .collect();
     let login_limits =
         RouteLimits::new("_login", &config.rate_limit.login, None, shared_limiter).map(Arc::new);
-    let bans = Bans::load(config.bans.clone(), store.clone(), cluster, metrics.clone()).await?;
-    Ok(Shared {
+    let bans = Bans::load(
+        config.bans.clone(),
+        store.clone(),
+        cluster,
+        metrics.clone(),
+        audit.clone(),
+    )
+    .await?;
+    let shared = Shared {
         rate_limits: Arc::new(rate_limits),
         login_limits,
         bans: Arc::new(bans),
@@ -389,7 +414,9 @@ async fn shared_state(config: &Config, metrics: Arc<Metrics>) -> Result<Shared, 
         header_signer: Arc::new(header_signer),
         attack_filter: Arc::new(AttackFilter::new()),
         metrics,
-    })
+        audit,
+    };
+    Ok((shared, audit_retention))
 }
 
 /// Picks up bans made by other instances and by `rampart ban`, and drops ended ones.

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod attempts;
+mod audit;
 mod bans;
 mod mfa;
 mod sessions;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, Executor, SqlStr};
 
 pub use api_keys::{ApiKey, ApiKeyStore};
 pub use attempts::{AttemptStore, Failures};
+pub use audit::{AuditFilter, AuditHead, AuditRecord, AuditStore, Checkpoint, SealedBatch};
 pub use bans::{BanRecord, BanStore};
 pub use mfa::{MfaStore, TotpRecord};
 pub use sessions::{Session, SessionStore};
@@ -48,7 +50,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 7] = [
+const MIGRATIONS: [(i64, &str, &str); 8] = [
     (
         1,
         "identity",
@@ -76,6 +78,7 @@ const MIGRATIONS: [(i64, &str, &str); 7] = [
         include_str!("../../migrations/0006_session_nudge.sql"),
     ),
     (7, "bans", include_str!("../../migrations/0007_bans.sql")),
+    (8, "audit", include_str!("../../migrations/0008_audit.sql")),
 ];
 
 /// The SQL store: SQLite or PostgreSQL, chosen by URL.
@@ -192,6 +195,17 @@ pub(crate) mod test_support {
             now: 0,
         };
         store.create_user(user).await.unwrap()
+    }
+
+    /// Runs raw SQL against a store: tests that play an attacker editing the database.
+    pub(crate) async fn execute(store: &Store, sql: &str) -> u64 {
+        use sqlx::Executor;
+        store
+            .pool
+            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .unwrap()
+            .rows_affected()
     }
 
     /// Stores to run a test against: a fresh SQLite file always, and PostgreSQL when
