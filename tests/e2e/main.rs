@@ -6,6 +6,7 @@ mod support;
 mod abuse;
 mod attack_corpus;
 mod attack_filter;
+mod audit;
 mod browser;
 mod config_check;
 mod demo;
