@@ -22,6 +22,7 @@ use crate::identity::{api_keys, tokens};
 use crate::observability::logging;
 use crate::observability::metrics::Metrics;
 use crate::pipeline::bans;
+use crate::privacy;
 use crate::server::Server;
 use crate::store::AuditFilter;
 use crate::store::{ApiKeyStore, BanStore, SigningKeyStore, Store, UserStore, unix_now};
@@ -678,7 +679,8 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let _log_guard = logging::init(&config.log);
+    let redactor = privacy::log_redactor(&config).map_err(anyhow::Error::msg)?;
+    let _log_guard = logging::init(&config.log, redactor);
     runtime()?.block_on(async {
         let server = Server::bind(&config).await?;
         server.run().await?;
@@ -694,7 +696,8 @@ async fn run_demo(
     let app = DemoApp::start().await.context("starting the demo app")?;
     let config = demo::config(listen, admin, app.address(), data_dir.clone())
         .map_err(|problems| anyhow::anyhow!("the built-in demo config is invalid:\n{problems}"))?;
-    let _log_guard = logging::init(&config.log);
+    let redactor = privacy::log_redactor(&config).map_err(anyhow::Error::msg)?;
+    let _log_guard = logging::init(&config.log, redactor);
     let server = Server::bind(&config).await?;
     let bound = server.addresses();
     println!(

@@ -4,6 +4,7 @@
 //! `{"error": CODE, "message": TEXT, "request_id": ID}`, so clients and log searches need to know
 //! one shape. Messages say what the client can do; causes stay in the logs.
 
+use crate::privacy::redact::Redactor;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
@@ -223,9 +224,11 @@ fn envelope_with_field(
     field: Option<&str>,
     request_id: &HeaderValue,
 ) -> Response<ResponseBody> {
+    // Messages may quote what the client sent; personal data and secrets are masked.
+    let message = Redactor::masking().redact(message);
     let body = serde_json::to_vec(&Envelope {
         error: code,
-        message,
+        message: &message,
         request_id: request_id.to_str().unwrap_or_default(),
         field,
     })

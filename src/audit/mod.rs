@@ -10,6 +10,7 @@ pub mod signing;
 pub mod verify;
 pub mod writer;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::config::{Config, HumanDuration};
 use crate::identity::events::{SecurityEvent, log_event};
 use crate::observability::metrics::Metrics;
 use crate::privacy::pseudonym::Pseudonymizer;
+use crate::privacy::redact::{IpMode, Redactor};
 use crate::store::Store;
 
 /// `[audit]`: the audit log.
@@ -73,7 +75,9 @@ pub struct Audit {
 
 struct Recorder {
     writer: AuditWriter,
-    pseudonyms: Pseudonymizer,
+    pseudonyms: Arc<Pseudonymizer>,
+    /// Cleans `details`, which may quote reasons and values from outside.
+    redactor: Redactor,
 }
 
 impl Audit {
@@ -95,8 +99,14 @@ impl Audit {
             interval: config.checkpoint_interval.0,
         };
         let writer = AuditWriter::start(store, signer, policy, metrics);
+        let pseudonyms = Arc::new(pseudonyms);
+        let redactor = Redactor::new(pseudonyms.clone(), IpMode::Pseudonymize);
         Self {
-            inner: Some(Arc::new(Recorder { writer, pseudonyms })),
+            inner: Some(Arc::new(Recorder {
+                writer,
+                pseudonyms,
+                redactor,
+            })),
         }
     }
 
@@ -106,7 +116,10 @@ impl Audit {
     pub async fn emit(&self, event: &SecurityEvent<'_>, request_id: &str) {
         log_event(event, request_id);
         if let Some(recorder) = &self.inner {
-            let entry = entry_for(event, request_id, &recorder.pseudonyms);
+            let mut entry = entry_for(event, request_id, &recorder.pseudonyms);
+            if let Cow::Owned(clean) = recorder.redactor.redact(&entry.details) {
+                entry.details = clean;
+            }
             if let Err(err) = recorder.writer.append(entry).await {
                 tracing::error!(event = event.name(), request_id, error = %err, "audit record not written");
             }

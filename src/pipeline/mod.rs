@@ -64,6 +64,7 @@ use crate::identity::service::{
 };
 use crate::observability::access_log::{AccessRecord, ObservedBody, path_for_log};
 use crate::observability::metrics::{Metrics, RouteMetrics};
+use crate::privacy;
 use crate::store::unix_now;
 use crate::upstream::{self, BodyLimits, RequestBody, UpstreamPool};
 
@@ -178,6 +179,9 @@ impl Gateway {
         conn: &ConnectionInfo,
     ) -> Response<ObservedBody> {
         let started = Instant::now();
+        let mut request = request;
+        // Credentials are never logged, whatever later code prints.
+        privacy::mark_credentials_sensitive(request.headers_mut());
         // Who is asking comes first: ids, limits and logs are all about the real client.
         let client = client_addr::resolve(conn.peer.ip(), request.headers(), &self.trusted_proxies);
         // The request id next, so every later refusal and log line carries it.

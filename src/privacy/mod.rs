@@ -2,21 +2,67 @@
 //! same person be linked without naming them.
 
 pub mod pseudonym;
+pub mod redact;
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use self::pseudonym::Pseudonymizer;
+use self::redact::{IpMode, Redactor};
 use crate::config::Config;
 
-/// `[privacy]`: how personal data appears in the audit log.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// `[privacy]`: how personal data appears in logs and the audit log.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
 pub struct PrivacyConfig {
     /// The HMAC key for pseudonyms (at least 32 bytes); default: `DATA_DIR/pseudonym.key`,
     /// made at first start. Keep it secret: with it, a pseudonym can be tested against guesses.
     pub pseudonym_key_file: Option<PathBuf>,
+    /// Redact personal data and secrets in every log line.
+    pub redact_logs: bool,
+    /// How client addresses appear in logs: `mask`, `pseudonymize` or `keep`.
+    pub log_ips: IpMode,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            pseudonym_key_file: None,
+            redact_logs: true,
+            log_ips: IpMode::Mask,
+        }
+    }
+}
+
+/// The redactor for log lines of `config`; `None` when redaction is off.
+pub fn log_redactor(config: &Config) -> Result<Option<Redactor>, String> {
+    if !config.privacy.redact_logs {
+        return Ok(None);
+    }
+    Ok(Some(Redactor::new(
+        std::sync::Arc::new(pseudonymizer(config)?),
+        config.privacy.log_ips,
+    )))
+}
+
+/// Credentials in request headers are marked sensitive before anything can log them: a
+/// header map printed for debugging then shows `Sensitive` instead of the value.
+pub fn mark_credentials_sensitive(headers: &mut http::HeaderMap) {
+    for name in [
+        http::header::AUTHORIZATION,
+        http::header::PROXY_AUTHORIZATION,
+        http::header::COOKIE,
+    ] {
+        if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
+            for value in entry.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
+    }
+    if let Some(value) = headers.get_mut("x-api-key") {
+        value.set_sensitive(true);
+    }
 }
 
 /// The keyed pseudonymizer of `config`, its key made in the data directory by default.

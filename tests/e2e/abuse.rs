@@ -243,7 +243,7 @@ async fn repeat_offenders_are_banned_and_the_cli_bans_and_unbans() {
         rampart
             .logs()
             .iter()
-            .any(|l| l.contains("\"event\":\"banned\"") && l.contains(offender))
+            .any(|l| l.contains("\"event\":\"banned\"") && l.contains("203.0.113.0"))
     );
 
     let list = rampart.command("ban", &["list"], "");

@@ -98,6 +98,13 @@ async fn security_events_are_recorded_verifiable_and_tamper_evident() {
             .status(),
         401
     );
+    // A username that is an e-mail address reaches the logs only as a pseudonym.
+    assert_eq!(
+        login(&rampart, "ana.nowak@example.com", "guess", "203.0.113.9")
+            .await
+            .status(),
+        401
+    );
     let blocked = plain_client()
         .get(rampart.plain_url("/search?q=1'%20OR%20'1'='1"))
         .header("x-forwarded-for", "203.0.113.9")
@@ -171,6 +178,13 @@ async fn security_events_are_recorded_verifiable_and_tamper_evident() {
     let out = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{out}");
     assert!(out.contains("intact"), "{out}");
+
+    let logs = rampart.logs().join("\n");
+    assert!(logs.contains("\"event\":\"login_failed\""), "{logs}");
+    assert!(logs.contains("email-"), "{logs}");
+    for personal in ["ana.nowak@example.com", "203.0.113.9"] {
+        assert!(!logs.contains(personal), "{personal} in the logs:\n{logs}");
+    }
 
     // Verifying against another key fails: checkpoints are signed by this gateway's key.
     let public_key = rampart.command("audit", &["public-key"], "");

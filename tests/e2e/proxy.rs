@@ -274,7 +274,9 @@ async fn request_ids_are_kept_only_from_trusted_proxies() {
     let access = trusted.wait_for_log(Duration::from_secs(5), |l| {
         l.contains("lb-7f3a") && l.contains("\"target\":\"access\"")
     });
-    assert!(access.contains("\"client\":\"198.51.100.7\""), "{access}");
+    // The client address is the forwarded one, masked like every address in the logs.
+    assert!(access.contains("\"client\":\"198.51.100.0\""), "{access}");
+    assert!(!access.contains("198.51.100.7"), "{access}");
 }
 
 #[tokio::test]
