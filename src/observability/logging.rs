@@ -4,9 +4,8 @@
 
 use std::io::{self, Write};
 
-use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{LogConfig, LogFormat};
 use crate::privacy::redact::Redactor;
@@ -18,14 +17,14 @@ pub fn init(config: &LogConfig, redactor: Option<Redactor>) -> WorkerGuard {
         // Block rather than drop lines when the writer falls behind: a lost access-log line
         // is a hole in the record.
         .lossy(false)
-        .finish(std::io::stdout());
+        .finish(RedactingWriter {
+            inner: std::io::stdout(),
+            redactor,
+        });
     let filter = EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(Redacting {
-            inner: writer,
-            redactor,
-        });
+        .with_writer(writer);
     let installed = match config.format {
         LogFormat::Json => builder
             .json()
@@ -40,32 +39,16 @@ pub fn init(config: &LogConfig, redactor: Option<Redactor>) -> WorkerGuard {
     guard
 }
 
-/// Makes writers that redact what they are given; the formatter writes each event as one
-/// buffer, so each write is one whole line.
-struct Redacting {
-    inner: NonBlocking,
+/// Standard output behind the redactor. It runs on the log thread (the non-blocking writer
+/// hands it one formatted line at a time), so redaction adds nothing to request latency.
+struct RedactingWriter<W> {
+    inner: W,
     redactor: Option<Redactor>,
 }
 
-struct RedactingWriter<'a> {
-    inner: NonBlocking,
-    redactor: Option<&'a Redactor>,
-}
-
-impl<'a> MakeWriter<'a> for Redacting {
-    type Writer = RedactingWriter<'a>;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        RedactingWriter {
-            inner: self.inner.clone(),
-            redactor: self.redactor.as_ref(),
-        }
-    }
-}
-
-impl Write for RedactingWriter<'_> {
+impl<W: Write> Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match (self.redactor, std::str::from_utf8(buf)) {
+        match (&self.redactor, std::str::from_utf8(buf)) {
             (Some(redactor), Ok(text)) => {
                 self.inner.write_all(redactor.redact(text).as_bytes())?;
             }
