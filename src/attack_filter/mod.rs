@@ -144,6 +144,16 @@ impl Verdict {
     }
 }
 
+/// Ids of findings made by structural checks rather than pattern rules.
+pub const STRUCTURAL_RULES: [&str; 6] = [
+    "sqli-libinjection",
+    "xss-libinjection",
+    "nosql-operator-key",
+    "node-prototype-pollution",
+    "lfi-hidden-path",
+    "lfi-xml-external-entity",
+];
+
 /// The compiled detectors; built once at start and shared by every worker.
 pub struct AttackFilter {
     patterns: PatternRules,

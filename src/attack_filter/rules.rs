@@ -597,6 +597,12 @@ impl PatternRules {
     }
 }
 
+/// Every rule id, the pattern rules' and the structural checks': a fixed set, fit for a
+/// metric label.
+pub fn rule_ids() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|r| r.id).chain(super::STRUCTURAL_RULES)
+}
+
 /// Word boundaries (`\b`) are read as ASCII ones. A Unicode word boundary stops the regex
 /// crate's DFA at the first non-ASCII byte and falls back to a far slower engine: a kilobyte
 /// of Polish or Japanese text cost a millisecond per scan. Every keyword the rules look for

@@ -71,6 +71,8 @@ impl AuditConfig {
 #[derive(Clone)]
 pub struct Audit {
     inner: Option<Arc<Recorder>>,
+    /// Counts events by name (`rampart_security_events_total`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 struct Recorder {
@@ -83,7 +85,18 @@ struct Recorder {
 impl Audit {
     /// Security events are logged only.
     pub fn log_only() -> Self {
-        Self { inner: None }
+        Self {
+            inner: None,
+            metrics: None,
+        }
+    }
+
+    /// Security events are logged and counted, not written to the audit log.
+    pub fn log_and_count(metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: None,
+            metrics: Some(metrics),
+        }
     }
 
     /// Starts the writer for `store`.
@@ -98,7 +111,7 @@ impl Audit {
             every: config.checkpoint_every.max(1),
             interval: config.checkpoint_interval.0,
         };
-        let writer = AuditWriter::start(store, signer, policy, metrics);
+        let writer = AuditWriter::start(store, signer, policy, metrics.clone());
         let pseudonyms = Arc::new(pseudonyms);
         let redactor = Redactor::new(pseudonyms.clone(), IpMode::Pseudonymize);
         Self {
@@ -107,6 +120,7 @@ impl Audit {
                 pseudonyms,
                 redactor,
             })),
+            metrics: Some(metrics),
         }
     }
 
@@ -115,6 +129,9 @@ impl Audit {
     /// the action it records has already happened.
     pub async fn emit(&self, event: &SecurityEvent<'_>, request_id: &str) {
         log_event(event, request_id);
+        if let Some(metrics) = &self.metrics {
+            metrics.security_event(event.name());
+        }
         if let Some(recorder) = &self.inner {
             let mut entry = entry_for(event, request_id, &recorder.pseudonyms);
             if let Cow::Owned(clean) = recorder.redactor.redact(&entry.details) {
@@ -124,6 +141,11 @@ impl Audit {
                 tracing::error!(event = event.name(), request_id, error = %err, "audit record not written");
             }
         }
+    }
+
+    /// Events waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.inner.as_ref().map_or(0, |r| r.writer.queued())
     }
 
     /// Writes what is queued and signs a last checkpoint.
@@ -145,7 +167,7 @@ pub fn open(
     metrics: &Arc<Metrics>,
 ) -> Result<(Audit, Option<Retention>), String> {
     if !config.audit.enabled {
-        return Ok((Audit::log_only(), None));
+        return Ok((Audit::log_and_count(metrics.clone()), None));
     }
     let signer = Arc::new(signer(config)?);
     let pseudonyms = crate::privacy::pseudonymizer(config)?;

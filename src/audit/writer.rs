@@ -80,6 +80,11 @@ impl AuditWriter {
         acked.await.map_err(|_| AuditError::Closed)?
     }
 
+    /// Events waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Writes what is queued, signs a last checkpoint and stops the writer.
     pub async fn close(&self) {
         let (done, finished) = oneshot::channel();

@@ -70,6 +70,22 @@ pub enum SecurityEvent<'a> {
 }
 
 impl SecurityEvent<'_> {
+    /// Every event's name, for metrics that should show zeros before the first event.
+    pub const NAMES: [&'static str; 12] = [
+        "login_succeeded",
+        "login_failed",
+        "login_locked_out",
+        "logout",
+        "logout_everywhere",
+        "refresh_token_reused",
+        "token_rejected",
+        "access_denied",
+        "admin_action",
+        "banned",
+        "unbanned",
+        "attack_blocked",
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::LoginSucceeded { .. } => "login_succeeded",

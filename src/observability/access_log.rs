@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Uri};
 use hyper::body::{Body, Frame, SizeHint};
 
-use super::metrics::RouteMetrics;
+use super::metrics::{InFlight, RouteMetrics};
 use crate::body::{BoxError, ResponseBody};
 
 /// What the access-log line says about one request, filled in along the pipeline.
@@ -26,6 +26,8 @@ pub struct AccessRecord {
     pub route: Option<Arc<str>>,
     pub upstream: Option<String>,
     pub log: bool,
+    /// Keeps the request in `rampart_http_requests_in_flight` until the body is done.
+    pub in_flight: InFlight,
 }
 
 /// The response body as sent to the client, counting bytes; logs and records metrics on drop.

@@ -12,6 +12,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use super::system::SystemMetrics;
+use crate::identity::events::SecurityEvent;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
@@ -113,6 +116,41 @@ pub struct Metrics {
     audit_write_duration: Histogram,
     audit_batch_records: Histogram,
     audit_checkpoints: Counter,
+    tls_certificate_expiry: Gauge,
+    upstream_responses: Family<UpstreamStatusLabels, Counter>,
+    upstream_duration: Family<UpstreamLabels, Histogram>,
+    upstream_retries: Family<UpstreamLabels, Counter>,
+    input_inspection_duration: Histogram,
+    attack_filter_rules: Family<RuleLabels, Counter>,
+    security_events: Family<EventLabels, Counter>,
+    http_in_flight: Gauge,
+    websocket_upgrades: Family<UpstreamLabels, Counter>,
+    audit_last_checkpoint: Gauge,
+    /// Sampled, not counted: process, store, disk, upstream targets, audit queue.
+    pub system: SystemMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamStatusLabels {
+    upstream: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    /// A built-in rule id: a fixed set.
+    rule: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    /// A security event name: a fixed set.
+    event: &'static str,
 }
 
 /// Labels of the attack filter's counter; families and actions are fixed sets.
@@ -288,6 +326,110 @@ impl Metrics {
             "Signed audit checkpoints written",
             audit_checkpoints.clone(),
         );
+        let tls_certificate_expiry = Gauge::default();
+        registry.register_with_unit(
+            "rampart_tls_certificate_expiry_timestamp",
+            "When the served certificate expires, Unix time",
+            Unit::Seconds,
+            tls_certificate_expiry.clone(),
+        );
+        let upstream_responses = Family::<UpstreamStatusLabels, Counter>::default();
+        registry.register(
+            "rampart_upstream_responses",
+            "Responses received from upstreams, by upstream and status class",
+            upstream_responses.clone(),
+        );
+        let upstream_duration = Family::<UpstreamLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
+        });
+        registry.register_with_unit(
+            "rampart_upstream_response_duration",
+            "Time from sending a request upstream to its response headers, by upstream",
+            Unit::Seconds,
+            upstream_duration.clone(),
+        );
+        let upstream_retries = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "rampart_upstream_retries",
+            "Requests sent to another target after one refused the connection, by upstream",
+            upstream_retries.clone(),
+        );
+        let input_inspection_duration = Histogram::new(exponential_buckets(0.000_002, 2.0, 16));
+        registry.register_with_unit(
+            "rampart_input_inspection_duration",
+            "Time spent on input validation and the attack filter per request, body read included",
+            Unit::Seconds,
+            input_inspection_duration.clone(),
+        );
+        let attack_filter_rules = Family::<RuleLabels, Counter>::default();
+        registry.register(
+            "rampart_attack_filter_rule_hits",
+            "Attack filter findings, by rule",
+            attack_filter_rules.clone(),
+        );
+        let security_events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "rampart_security_events",
+            "Security events (logins, lockouts, denials, bans, attack blocks, admin actions), by event",
+            security_events.clone(),
+        );
+        let http_in_flight = Gauge::default();
+        registry.register(
+            "rampart_http_requests_in_flight",
+            "Requests being handled now (until their response body is sent)",
+            http_in_flight.clone(),
+        );
+        let websocket_upgrades = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "rampart_websocket_upgrades",
+            "Connections upgraded to WebSocket tunnels, by upstream",
+            websocket_upgrades.clone(),
+        );
+        let audit_last_checkpoint = Gauge::default();
+        registry.register_with_unit(
+            "rampart_audit_last_checkpoint_timestamp",
+            "When this instance last signed an audit checkpoint, Unix time",
+            Unit::Seconds,
+            audit_last_checkpoint.clone(),
+        );
+        let system = SystemMetrics::register(&mut registry);
+        // Fixed label sets start at zero, so dashboards and alert rules see 0 rather than
+        // nothing before the first event.
+        for result in [
+            "ok",
+            "invalid_credentials",
+            "locked_out",
+            "mfa_invalid",
+            "too_many_sessions",
+            "error",
+        ] {
+            let _ = logins.get_or_create(&ResultLabels { result });
+        }
+        let _ = token_verifications.get_or_create(&ResultLabels { result: "ok" });
+        for result in ["ok", "required", "invalid"] {
+            let _ = mfa_challenges.get_or_create(&ResultLabels { result });
+        }
+        for result in ["ok", "error"] {
+            let _ = cert_reloads.get_or_create(&ResultLabels { result });
+        }
+        for kind in ["rate_limit", "bans"] {
+            let _ = redis_errors.get_or_create(&KindLabels { kind });
+        }
+        for kind in ["rate_limited", "attack", "login_failed", "upstream_denied"] {
+            let _ = ban_violations.get_or_create(&KindLabels { kind });
+        }
+        for kind in ["automatic", "manual"] {
+            let _ = bans.get_or_create(&KindLabels { kind });
+        }
+        for result in ["written", "failed"] {
+            let _ = audit_records.get_or_create(&ResultLabels { result });
+        }
+        for event in SecurityEvent::NAMES {
+            let _ = security_events.get_or_create(&EventLabels { event });
+        }
+        for rule in crate::attack_filter::rules::rule_ids() {
+            let _ = attack_filter_rules.get_or_create(&RuleLabels { rule });
+        }
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -322,7 +464,85 @@ impl Metrics {
             audit_write_duration,
             audit_batch_records,
             audit_checkpoints,
+            tls_certificate_expiry,
+            upstream_responses,
+            upstream_duration,
+            upstream_retries,
+            input_inspection_duration,
+            attack_filter_rules,
+            security_events,
+            http_in_flight,
+            websocket_upgrades,
+            audit_last_checkpoint,
+            system,
         }
+    }
+
+    /// Counts a request in flight until the guard is dropped.
+    pub fn request_started(&self) -> InFlight {
+        self.http_in_flight.inc();
+        InFlight(self.http_in_flight.clone())
+    }
+
+    pub fn websocket_upgraded(&self, upstream: &str) {
+        self.websocket_upgrades
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The served certificate's expiry (Unix seconds), when it could be read.
+    pub fn certificate_loaded(&self, not_after: Option<i64>) {
+        if let Some(not_after) = not_after {
+            self.tls_certificate_expiry.set(not_after);
+        }
+    }
+
+    /// Handles for one upstream, made once so the request path needs no map lookup.
+    pub fn upstream(&self, upstream: &str) -> UpstreamMetrics {
+        let labels = UpstreamLabels {
+            upstream: upstream.to_owned(),
+        };
+        let _ = self.websocket_upgrades.get_or_create(&labels);
+        for kind in [
+            UpstreamErrorKind::Connect,
+            UpstreamErrorKind::Timeout,
+            UpstreamErrorKind::Protocol,
+        ] {
+            let _ = self.upstream_errors.get_or_create(&UpstreamErrorLabels {
+                upstream: upstream.to_owned(),
+                kind: kind.as_str(),
+            });
+        }
+        UpstreamMetrics(Arc::new(UpstreamHandles {
+            responses_by_class: STATUS_CLASSES.map(|status| {
+                self.upstream_responses
+                    .get_or_create(&UpstreamStatusLabels {
+                        upstream: upstream.to_owned(),
+                        status,
+                    })
+                    .clone()
+            }),
+            duration: self.upstream_duration.get_or_create(&labels).clone(),
+            retries: self.upstream_retries.get_or_create(&labels).clone(),
+        }))
+    }
+
+    pub fn input_inspected(&self, seconds: f64) {
+        self.input_inspection_duration.observe(seconds);
+    }
+
+    pub fn attack_rule_hit(&self, rule: &'static str) {
+        self.attack_filter_rules
+            .get_or_create(&RuleLabels { rule })
+            .inc();
+    }
+
+    pub fn security_event(&self, event: &'static str) {
+        self.security_events
+            .get_or_create(&EventLabels { event })
+            .inc();
     }
 
     /// One audit batch: `records` written durably in `seconds`, or failed.
@@ -339,6 +559,7 @@ impl Metrics {
 
     pub fn audit_checkpoint(&self) {
         self.audit_checkpoints.inc();
+        self.audit_last_checkpoint.set(crate::store::unix_now());
     }
 
     /// Handles for one route, made once so that recording a request needs no map lookup.
@@ -355,6 +576,15 @@ impl Metrics {
         let labels = RouteLabels {
             route: route.to_owned(),
         };
+        let _ = self.rate_limited.get_or_create(&labels);
+        let _ = self.access_denials.get_or_create(&labels);
+        for family in crate::attack_filter::Family::ALL {
+            let _ = self.attack_filter.get_or_create(&AttackLabels {
+                route: route.to_owned(),
+                family: family.as_str(),
+                action: "blocked",
+            });
+        }
         RouteMetrics(Arc::new(RouteHandles {
             requests_by_class: by_class,
             duration_by_class,
@@ -506,6 +736,39 @@ impl RouteMetrics {
         self.0.requests_by_class[class].inc();
         self.0.duration_by_class[class].observe(seconds);
         self.0.response_bytes.inc_by(bytes);
+    }
+}
+
+/// An upstream's response counters, timing and retries.
+#[derive(Clone, Debug)]
+pub struct UpstreamMetrics(Arc<UpstreamHandles>);
+
+#[derive(Debug)]
+struct UpstreamHandles {
+    responses_by_class: [Counter; 5],
+    duration: Histogram,
+    retries: Counter,
+}
+
+impl UpstreamMetrics {
+    pub fn response(&self, status: u16, seconds: f64) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.0.responses_by_class[class].inc();
+        self.0.duration.observe(seconds);
+    }
+
+    pub fn retry(&self) {
+        self.0.retries.inc();
+    }
+}
+
+/// Decrements the in-flight gauge when the request's response is done.
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

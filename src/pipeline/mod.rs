@@ -65,7 +65,7 @@ use crate::identity::service::{
 use crate::observability::access_log::{AccessRecord, ObservedBody, path_for_log};
 use crate::observability::metrics::{Metrics, RouteMetrics};
 use crate::privacy;
-use crate::store::unix_now;
+use crate::store::{Store, unix_now};
 use crate::upstream::{self, BodyLimits, RequestBody, UpstreamPool};
 
 /// How a client reached us; fixed for the life of a connection.
@@ -84,6 +84,7 @@ pub struct Shared {
     pub login_limits: Option<Arc<RouteLimits>>,
     pub bans: Arc<Bans>,
     pub audit: Audit,
+    pub store: Arc<Store>,
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -123,7 +124,7 @@ impl Gateway {
         let pools: Vec<Arc<UpstreamPool>> = config
             .upstreams
             .iter()
-            .map(|u| Arc::new(UpstreamPool::new(u)))
+            .map(|u| Arc::new(UpstreamPool::new(u, metrics.upstream(&u.name))))
             .collect();
         let default_replace = match config.mode {
             Mode::Production => ReplaceUpstreamErrors::DebugPages,
@@ -200,6 +201,7 @@ impl Gateway {
             route: None,
             upstream: None,
             log: self.access_log,
+            in_flight: self.metrics.request_started(),
         };
 
         // Banned clients get no further, not even to the login page.
@@ -392,9 +394,13 @@ impl Gateway {
         };
         // Input validation and the attack filter: before authentication, so probes and
         // junk never reach the store.
-        let mut request = self
+        let inspection_started = Instant::now();
+        let inspected = self
             .inspect_input(route, request, limits, client, request_id)
-            .await?;
+            .await;
+        self.metrics
+            .input_inspected(inspection_started.elapsed().as_secs_f64());
+        let mut request = inspected?;
         // CSRF: a browser's session-cookie request with an unsafe method must come from the
         // site itself (and carry the token on `csrf = "token"` routes).
         self.csrf.check(
@@ -628,6 +634,9 @@ impl Gateway {
         for family in families {
             self.metrics
                 .attack_finding(&route.label, family.as_str(), blocked);
+        }
+        for finding in &verdict.findings {
+            self.metrics.attack_rule_hit(finding.rule);
         }
         let strongest = verdict.strongest().map(ToString::to_string);
         let findings: Vec<String> = verdict.findings.iter().map(ToString::to_string).collect();

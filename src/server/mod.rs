@@ -8,6 +8,7 @@
 //! on the main thread.
 
 pub mod admin;
+pub mod cert_expiry;
 pub mod listener;
 mod redirect;
 pub mod tls;
@@ -35,6 +36,7 @@ use crate::identity::roles::Roles;
 use crate::identity::service::{IdentityService, Lifetimes};
 use crate::identity::tokens::TokenService;
 use crate::observability::metrics::Metrics;
+use crate::observability::system::{self, Sampled};
 use crate::pipeline::bans::Bans;
 use crate::pipeline::identity_headers::IdentityHeaderSigner;
 use crate::pipeline::rate_limit::{RouteLimits, SharedLimiter};
@@ -92,6 +94,8 @@ pub struct Server {
     bans: Arc<Bans>,
     identity: Arc<IdentityService>,
     audit: Audit,
+    /// What the metrics sampler reads every few seconds.
+    sampled: Sampled,
     /// What the daily audit pruning needs, when the audit log is on.
     audit_retention: Option<audit::Retention>,
     nudger: Option<Nudger>,
@@ -122,6 +126,7 @@ impl Server {
         let (tls, reloader) = match tls_files(config)? {
             Some((cert, key, reload_interval)) => {
                 let key_pair = tls::load_certified_key(&cert, &key).map_err(StartError::Tls)?;
+                metrics.certificate_loaded(tls::expiry(&key_pair));
                 let resolver = Arc::new(CertResolver::new(key_pair));
                 let min_version = listen
                     .tls
@@ -197,6 +202,8 @@ impl Server {
             max_connections: 256,
             ..limits.clone()
         };
+        // The admin listener and the sampler look at the first worker's pools.
+        let gateway_pools = workers[0].listener.handler.pools().to_vec();
         Ok(Self {
             admin: Listener {
                 name: "admin",
@@ -204,7 +211,7 @@ impl Server {
                 tls: None,
                 handler: Arc::new(Admin {
                     metrics: metrics.clone(),
-                    pools: workers[0].listener.handler.pools().to_vec(),
+                    pools: gateway_pools.clone(),
                 }),
                 slots: Arc::new(Semaphore::new(small_limits.max_connections)),
                 limits: small_limits.clone(),
@@ -232,6 +239,12 @@ impl Server {
                 .collect(),
             bans: shared.bans.clone(),
             audit: shared.audit.clone(),
+            sampled: Sampled {
+                store: shared.store.clone(),
+                data_dir: config.data_dir.clone(),
+                pools: gateway_pools,
+                audit: shared.audit.clone(),
+            },
             audit_retention,
             nudger: nudger(config, &shared.identity),
             reloader,
@@ -284,6 +297,7 @@ impl Server {
             self.bans.clone(),
         ));
         tokio::spawn(sync_bans(self.bans));
+        tokio::spawn(system::run(self.admin.metrics.clone(), self.sampled));
         if let Some((store, signer, retention)) = self.audit_retention {
             tokio::spawn(audit::retention_loop(store, signer, retention));
         }
@@ -409,12 +423,18 @@ async fn shared_state(
         rate_limits: Arc::new(rate_limits),
         login_limits,
         bans: Arc::new(bans),
-        identity: Arc::new(IdentityService::new(store, tokens, lifetimes, lockout)),
+        identity: Arc::new(IdentityService::new(
+            store.clone(),
+            tokens,
+            lifetimes,
+            lockout,
+        )),
         roles: Arc::new(Roles::build(&config.roles).map_err(StartError::Identity)?),
         header_signer: Arc::new(header_signer),
         attack_filter: Arc::new(AttackFilter::new()),
         metrics,
         audit,
+        store,
     };
     Ok((shared, audit_retention))
 }

@@ -40,6 +40,13 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, Strin
     Ok(certified)
 }
 
+/// The expiry (Unix seconds) of the leaf certificate of `key`.
+pub fn expiry(key: &CertifiedKey) -> Option<i64> {
+    key.cert
+        .first()
+        .and_then(|leaf| super::cert_expiry::not_after(leaf))
+}
+
 /// What `rampart check` runs on `[listen.tls]`.
 pub fn check_files(cert: &Path, key: &Path) -> Result<(), String> {
     load_certified_key(cert, key).map(drop)
@@ -116,6 +123,7 @@ impl CertReloader {
             seen = now;
             match load_certified_key(&self.cert, &self.key) {
                 Ok(key) => {
+                    self.metrics.certificate_loaded(expiry(&key));
                     self.resolver.replace(key);
                     self.metrics.cert_reloaded(true);
                     tracing::info!(event = "tls_reloaded", cert = %self.cert.display(), "certificate reloaded");

@@ -86,6 +86,8 @@ const MIGRATIONS: [(i64, &str, &str); 8] = [
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The database file, for SQLite.
+    file: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +101,10 @@ impl Store {
     /// migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut database_file = None;
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let file = path.split('?').next().unwrap_or(path);
+            database_file = Some(std::path::PathBuf::from(file));
             if let Some(dir) = Path::new(file)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -153,7 +157,27 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            file: database_file,
+        })
+    }
+
+    /// Connections the pool holds, and how many of them are idle.
+    pub fn pool_connections(&self) -> (usize, usize) {
+        (self.pool.size() as usize, self.pool.num_idle())
+    }
+
+    /// Bytes of the SQLite database and its write-ahead log; 0 for PostgreSQL.
+    pub fn file_bytes(&self) -> u64 {
+        let Some(file) = &self.file else {
+            return 0;
+        };
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut wal = file.clone().into_os_string();
+        wal.push("-wal");
+        size(file) + size(Path::new(&wal))
     }
 
     pub fn backend(&self) -> Backend {

@@ -83,11 +83,18 @@ pub async fn forward<'a>(
     );
 
     let log_id = request_id.to_str().unwrap_or_default();
-    for (index, target) in pool.candidates() {
+    for (tried, (index, target)) in pool.candidates().enumerate() {
+        if tried > 0 {
+            pool.metrics.retry();
+        }
+        let started = std::time::Instant::now();
         match attempt(pool, target, request, response_timeout, log_id).await {
             Attempt::Answered(mut response, sender) => {
+                pool.metrics
+                    .response(response.status().as_u16(), started.elapsed().as_secs_f64());
                 let reuse = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     if let Some(client_side) = client_upgrade {
+                        metrics.websocket_upgraded(&pool.name);
                         let upstream_side = hyper::upgrade::on(&mut response);
                         tokio::spawn(tunnel(client_side, upstream_side));
                     }

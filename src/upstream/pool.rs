@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use super::client_body::LimitedBody;
 use crate::body::BoxError;
 use crate::config::{Target, UpstreamConfig};
+use crate::observability::metrics::UpstreamMetrics;
 
 /// The sending half of one HTTP/1.1 connection to a target.
 pub(super) type Sender = SendRequest<LimitedBody>;
@@ -46,10 +47,11 @@ pub struct UpstreamPool {
     idle_timeout: Duration,
     epoch: Instant,
     pub response_timeout: Duration,
+    pub metrics: UpstreamMetrics,
 }
 
 impl UpstreamPool {
-    pub fn new(config: &UpstreamConfig) -> Self {
+    pub fn new(config: &UpstreamConfig, metrics: UpstreamMetrics) -> Self {
         Self {
             name: config.name.clone(),
             targets: config
@@ -68,6 +70,7 @@ impl UpstreamPool {
             idle_timeout: config.idle_connection_timeout.0,
             epoch: Instant::now(),
             response_timeout: config.response_timeout.0,
+            metrics,
         }
     }
 
@@ -93,6 +96,21 @@ impl UpstreamPool {
         let up = in_turn.clone().filter(move |i| cooling & (1 << i) == 0);
         let down = in_turn.filter(move |i| cooling & (1 << i) != 0);
         up.chain(down).map(|i| (i, &self.targets[i]))
+    }
+
+    /// Idle keep-alive connections kept, over all targets.
+    pub fn idle_connections(&self) -> usize {
+        self.targets
+            .iter()
+            .map(|t| t.idle.lock().map_or(0, |idle| idle.len()))
+            .sum()
+    }
+
+    /// Targets not cooling down, and all targets.
+    pub fn targets_up(&self) -> (usize, usize) {
+        let now = self.now_ms();
+        let up = self.targets.iter().filter(|t| t.is_up(now)).count();
+        (up, self.targets.len())
     }
 
     /// The target refused or timed out a connection: try it last for the cooldown.
@@ -180,10 +198,13 @@ mod tests {
                 .join(",")
         ))
         .unwrap();
-        UpstreamPool::new(&UpstreamConfig {
-            failure_cooldown: HumanDuration::secs(60),
-            ..config
-        })
+        UpstreamPool::new(
+            &UpstreamConfig {
+                failure_cooldown: HumanDuration::secs(60),
+                ..config
+            },
+            crate::observability::metrics::Metrics::new().upstream("app"),
+        )
     }
 
     fn first(pool: &UpstreamPool) -> String {

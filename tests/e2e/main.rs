@@ -15,6 +15,7 @@ mod forward_auth;
 mod identity;
 mod input;
 mod lifecycle;
+mod metrics;
 mod proxy;
 mod tls;
 mod users_cli;
