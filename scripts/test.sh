@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs everything that must pass before a change lands: formatting, lints, unit tests and the
 # end-to-end tests (which start the real binary on loopback). Installs what the tests need
-# when it is missing (cargo-nextest, PostgreSQL, Redis, nginx), starts throwaway PostgreSQL and
+# when it is missing (cargo-nextest, PostgreSQL, Redis, nginx, promtool), starts throwaway PostgreSQL and
 # Redis servers on loopback for the store and shared-limit tests, and stops them afterwards,
 # so it works on a fresh Debian machine with the Rust toolchain.
 set -euo pipefail
@@ -29,6 +29,14 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     apt_install nginx-light
 fi
 export PATH="$PATH:/usr/sbin"
+
+# promtool checks the exported Prometheus rules file.
+if ! command -v promtool >/dev/null 2>&1; then
+    step "installing promtool (Debian's prometheus package)"
+    # Install the files only: no service is started for it.
+    apt_install prometheus
+fi
+export RAMPART_TEST_PROMTOOL="$(command -v promtool)"
 
 # --- a throwaway PostgreSQL on loopback --------------------------------------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

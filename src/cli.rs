@@ -90,6 +90,15 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Write what teams with their own monitoring need: the alert rules as a Prometheus rules
+    /// file (checked by `promtool check rules`).
+    Export {
+        /// The configuration whose rules to export; without it, the built-in rules.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
     /// Run the gateway in front of a built-in demo app, with no set-up at all.
     Demo {
         /// Address of the HTTPS gateway (self-signed certificate).
@@ -177,6 +186,12 @@ enum KeyAction {
 }
 
 #[derive(Subcommand)]
+enum ExportWhat {
+    /// The alert rules as a Prometheus rules file, on standard output.
+    PrometheusRules,
+}
+
+#[derive(Subcommand)]
 enum AuditAction {
     /// Check every record's hash link and every signed checkpoint; exits 1 and names the
     /// first broken record when the log was changed.
@@ -260,6 +275,10 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Ban { config, action } => match load_or_defaults(config) {
             Some(config) => runtime()?.block_on(manage_bans(config, action)),
+            None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
+        },
+        Command::Export { config, what } => match load_or_defaults(config) {
+            Some(config) => export_for_monitoring(&config, what),
             None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
         },
         Command::Audit { config, action } => match load_or_defaults(config) {
@@ -587,6 +606,16 @@ async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn export_for_monitoring(config: &Config, what: ExportWhat) -> anyhow::Result<ExitCode> {
+    match what {
+        ExportWhat::PrometheusRules => {
+            let rules = config.alerts.rules()?;
+            print!("{}", crate::alerting::rules::prometheus_rules(&rules));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn unix_ms(time: std::time::SystemTime) -> i64 {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod alerting;
 pub mod attack_filter;
 pub mod audit;
 pub mod body;

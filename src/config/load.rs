@@ -122,7 +122,7 @@ pub fn load_str(
 }
 
 /// Top-level keys; anything else in the file is a mistake.
-const SECTIONS: [&str; 18] = [
+const SECTIONS: [&str; 19] = [
     "mode",
     "data_dir",
     "listen",
@@ -138,6 +138,7 @@ const SECTIONS: [&str; 18] = [
     "cookies",
     "audit",
     "privacy",
+    "alerts",
     "role",
     "upstream",
     "route",
@@ -171,6 +172,7 @@ fn read_sections(mut table: toml::Table, report: &mut Report<'_>) -> Config {
         cookies: section(take("cookies"), "cookies", report),
         audit: section(take("audit"), "audit", report),
         privacy: section(take("privacy"), "privacy", report),
+        alerts: section(take("alerts"), "alerts", report),
         roles: list(take("role"), "role", report),
         upstreams: list(take("upstream"), "upstream", report),
         routes: list(take("route"), "route", report),

@@ -41,6 +41,7 @@ pub struct Config {
     pub cookies: crate::pipeline::cookies::CookiesConfig,
     pub audit: crate::audit::AuditConfig,
     pub privacy: crate::privacy::PrivacyConfig,
+    pub alerts: crate::alerting::AlertsConfig,
     pub roles: Vec<RoleConfig>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,

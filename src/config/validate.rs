@@ -144,6 +144,25 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
         problem(KeyPath::key("role"), reason);
     }
 
+    if let Err(err) = config.alerts.rules() {
+        problem(
+            KeyPath::key("alerts").child("rule"),
+            format!("{err}; see docs/configuration.md for the expression syntax"),
+        );
+    }
+    if config.alerts.evaluation_interval.0.is_zero() {
+        problem(
+            KeyPath::key("alerts").child("evaluation_interval"),
+            "must be longer than zero".into(),
+        );
+    }
+    if config.audit.checkpoint_every == 0 {
+        problem(
+            KeyPath::key("audit").child("checkpoint_every"),
+            "must be at least 1".into(),
+        );
+    }
+
     let bans = &config.bans;
     if bans.threshold == 0 {
         problem(
