@@ -30,13 +30,21 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 export PATH="$PATH:/usr/sbin"
 
-# promtool checks the exported Prometheus rules file.
-if ! command -v promtool >/dev/null 2>&1; then
-    step "installing promtool (Debian's prometheus package)"
-    # Install the files only: no service is started for it.
-    apt_install prometheus
+# promtool checks the exported Prometheus rules file. Taken out of Debian's prometheus
+# package into a cache directory rather than installed, so no Prometheus service appears.
+PROMTOOL="$(command -v promtool || true)"
+if [ -z "$PROMTOOL" ]; then
+    TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/rampart-test-tools"
+    PROMTOOL="$TOOLS/prometheus/usr/bin/promtool"
+    if [ ! -x "$PROMTOOL" ]; then
+        step "fetching promtool from Debian's prometheus package"
+        mkdir -p "$TOOLS"
+        [ "$(id -u)" -eq 0 ] && apt-get update -qq
+        (cd "$TOOLS" && rm -f prometheus_*.deb && apt-get download -qq prometheus \
+            && dpkg-deb -x prometheus_*.deb prometheus && rm -f prometheus_*.deb)
+    fi
 fi
-export RAMPART_TEST_PROMTOOL="$(command -v promtool)"
+export RAMPART_TEST_PROMTOOL="$PROMTOOL"
 
 # --- a throwaway PostgreSQL on loopback --------------------------------------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

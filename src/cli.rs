@@ -15,6 +15,7 @@ use crate::audit::{self, Audit};
 use crate::config::IpCidr;
 use crate::config::{self, Config};
 use crate::demo::{self, DemoApp};
+use crate::identity::events::SecurityEvent;
 use crate::identity::password;
 use crate::identity::roles::Roles;
 use crate::identity::users::{self, UserPolicy};
@@ -24,7 +25,7 @@ use crate::observability::metrics::Metrics;
 use crate::pipeline::bans;
 use crate::privacy;
 use crate::server::Server;
-use crate::store::AuditFilter;
+use crate::store::{AlertStore, AuditFilter};
 use crate::store::{ApiKeyStore, BanStore, SigningKeyStore, Store, UserStore, unix_now};
 
 /// Rampart: one binary in front of your web app or API that makes it production-ready.
@@ -89,6 +90,14 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Alerts: list what fires, acknowledge (stops repeats and escalation) or resolve.
+    Alerts {
+        /// The configuration whose store to use; without it, ./rampart-data.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AlertAction,
     },
     /// Write what teams with their own monitoring need: the alert rules as a Prometheus rules
     /// file (checked by `promtool check rules`).
@@ -186,6 +195,19 @@ enum KeyAction {
 }
 
 #[derive(Subcommand)]
+enum AlertAction {
+    /// Alerts open now; with --all, the newest 100 of any state.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Acknowledge an open alert: no more repeats or escalation for it.
+    Ack { id: i64 },
+    /// Mark an open alert resolved; it fires anew if its condition still holds.
+    Resolve { id: i64 },
+}
+
+#[derive(Subcommand)]
 enum ExportWhat {
     /// The alert rules as a Prometheus rules file, on standard output.
     PrometheusRules,
@@ -275,6 +297,10 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Ban { config, action } => match load_or_defaults(config) {
             Some(config) => runtime()?.block_on(manage_bans(config, action)),
+            None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
+        },
+        Command::Alerts { config, action } => match load_or_defaults(config) {
+            Some(config) => runtime()?.block_on(manage_alerts(config, action)),
             None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
         },
         Command::Export { config, what } => match load_or_defaults(config) {
@@ -606,6 +632,76 @@ async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn manage_alerts(config: Config, action: AlertAction) -> anyhow::Result<ExitCode> {
+    let store = Arc::new(
+        Store::open(&config.storage_url())
+            .await
+            .context("opening the store")?,
+    );
+    let now_ms = unix_ms(std::time::SystemTime::now());
+    let (id, done, verb) = match action {
+        AlertAction::List { all } => {
+            let alerts = if all {
+                store.recent_alerts(100).await?
+            } else {
+                store.open_alerts().await?
+            };
+            println!(
+                "{:<15} {:<9} {:<34} {:<22} {:<10} labels",
+                "id", "severity", "rule", "fired", "state"
+            );
+            for alert in alerts {
+                let fired = humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(alert.fired_ms.max(0) as u64),
+                );
+                let state = match (alert.resolved_ms, &alert.acknowledged_by) {
+                    (Some(_), _) => "resolved".to_owned(),
+                    (None, Some(by)) => format!("acked:{by}"),
+                    (None, None) => "firing".to_owned(),
+                };
+                println!(
+                    "{:<15} {:<9} {:<34} {:<22} {:<10} {}",
+                    alert.id, alert.severity, alert.rule, fired, state, alert.labels
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        AlertAction::Ack { id } => (
+            id,
+            store.acknowledge_alert(id, "cli", now_ms).await?,
+            "acknowledged",
+        ),
+        AlertAction::Resolve { id } => (id, store.resolve_alert(id, now_ms).await?, "resolved"),
+    };
+    if !done {
+        eprintln!("alert {id} is not open (or already acknowledged)");
+        return Ok(ExitCode::FAILURE);
+    }
+    let (audit, _) =
+        audit::open(&config, &store, &Arc::new(Metrics::new())).map_err(anyhow::Error::msg)?;
+    let action = if verb == "acknowledged" {
+        "alert_acknowledged"
+    } else {
+        "alert_resolved"
+    };
+    let target = id.to_string();
+    audit
+        .emit(
+            &SecurityEvent::AdminAction {
+                actor: "cli",
+                action,
+                target: &target,
+                ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            },
+            "",
+        )
+        .await;
+    audit.close().await;
+    println!("alert {id} {verb}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export_for_monitoring(config: &Config, what: ExportWhat) -> anyhow::Result<ExitCode> {

@@ -3,12 +3,17 @@
 //! instance needs no Prometheus to tell someone that an upstream is down or a certificate
 //! is about to expire. The same rules export as a Prometheus rules file.
 
+pub mod channels;
 pub mod eval;
 pub mod expr;
+pub mod manager;
 pub mod rules;
+
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use self::channels::{Channel, ChannelConfig};
 use self::rules::{Rule, RuleConfig, RuleError};
 use crate::config::HumanDuration;
 
@@ -26,6 +31,8 @@ pub struct AlertsConfig {
     pub default_channels: Vec<String>,
     #[serde(rename = "rule")]
     pub rules: Vec<RuleConfig>,
+    #[serde(rename = "channel")]
+    pub channels: Vec<ChannelConfig>,
 }
 
 impl Default for AlertsConfig {
@@ -36,6 +43,7 @@ impl Default for AlertsConfig {
             built_in_rules: true,
             default_channels: vec!["log".to_owned()],
             rules: Vec::new(),
+            channels: Vec::new(),
         }
     }
 }
@@ -43,7 +51,22 @@ impl Default for AlertsConfig {
 impl AlertsConfig {
     /// Every channel name rules may use.
     pub fn channel_names(&self) -> Vec<String> {
-        vec!["log".to_owned()]
+        std::iter::once("log".to_owned())
+            .chain(self.channels.iter().map(|c| c.name.clone()))
+            .collect()
+    }
+
+    /// The channels, ready to deliver; the error names the channel and what to fix.
+    pub fn channels(&self) -> Result<HashMap<String, Channel>, String> {
+        let mut channels = HashMap::from([("log".to_owned(), Channel::Log)]);
+        for config in &self.channels {
+            let channel = Channel::new(config)
+                .map_err(|reason| format!("alert channel {}: {reason}", config.name))?;
+            if channels.insert(config.name.clone(), channel).is_some() {
+                return Err(format!("alert channel {} is defined twice", config.name));
+            }
+        }
+        Ok(channels)
     }
 
     /// The rules in force.

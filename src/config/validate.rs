@@ -150,6 +150,9 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
             format!("{err}; see docs/configuration.md for the expression syntax"),
         );
     }
+    if let Err(reason) = config.alerts.channels() {
+        problem(KeyPath::key("alerts").child("channel"), reason);
+    }
     if config.alerts.evaluation_interval.0.is_zero() {
         problem(
             KeyPath::key("alerts").child("evaluation_interval"),

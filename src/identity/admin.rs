@@ -30,7 +30,8 @@ use crate::body::{ResponseBody, json_response};
 use crate::error::GatewayError;
 use crate::pipeline::bans::{self, BanError, Bans};
 use crate::store::{
-    ApiKeyStore, AuditFilter, AuditStore, BanRecord, SessionStore, StoreError, UserStore, unix_now,
+    AlertRecord, AlertStore, ApiKeyStore, AuditFilter, AuditStore, BanRecord, SessionStore,
+    StoreError, UserStore, unix_now,
 };
 
 pub const PREFIX: &str = "/_rampart/api/admin/";
@@ -242,6 +243,46 @@ impl Admin<'_> {
                     json!({ "records": records, "next_after": next_after }),
                 ))
             }
+            (&Method::GET, ["alerts"]) => {
+                let open = store.open_alerts().await.map_err(fail)?;
+                let recent = store.recent_alerts(100).await.map_err(fail)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({
+                        "open": open.iter().map(alert_json).collect::<Vec<_>>(),
+                        "recent": recent.iter().map(alert_json).collect::<Vec<_>>(),
+                    }),
+                ))
+            }
+            (&Method::POST, ["alerts", id, action @ ("ack" | "resolve")]) => {
+                let id: i64 = id.parse().map_err(|_| GatewayError::NoRoute)?;
+                let now_ms = now.saturating_mul(1000);
+                let done = if *action == "ack" {
+                    store
+                        .acknowledge_alert(id, &self.caller.username, now_ms)
+                        .await
+                } else {
+                    store.resolve_alert(id, now_ms).await
+                }
+                .map_err(fail)?;
+                if !done {
+                    return Err(GatewayError::InvalidRequest(format!(
+                        "alert {id} is not open{}",
+                        if *action == "ack" {
+                            " and unacknowledged"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                let event = if *action == "ack" {
+                    "alert_acknowledged"
+                } else {
+                    "alert_resolved"
+                };
+                self.event(event, &id.to_string()).await;
+                Ok(no_content())
+            }
             (&Method::GET, ["bans"]) => {
                 let bans: Vec<Value> = self
                     .bans
@@ -364,6 +405,23 @@ fn audit_filter(query: &str) -> Result<AuditFilter, GatewayError> {
         }
     }
     Ok(filter)
+}
+
+fn alert_json(alert: &AlertRecord) -> Value {
+    let labels: Value = serde_json::from_str(&alert.labels).unwrap_or(Value::Null);
+    json!({
+        "id": alert.id,
+        "rule": alert.rule,
+        "labels": labels,
+        "severity": alert.severity,
+        "summary": alert.summary,
+        "value": alert.value,
+        "fired_ms": alert.fired_ms,
+        "resolved_ms": alert.resolved_ms,
+        "acknowledged_ms": alert.acknowledged_ms,
+        "acknowledged_by": alert.acknowledged_by,
+        "notifications": alert.notifications,
+    })
 }
 
 fn ban_json(record: &BanRecord) -> Value {

@@ -116,7 +116,8 @@ pub struct Metrics {
     audit_write_duration: Histogram,
     audit_batch_records: Histogram,
     audit_checkpoints: Counter,
-    tls_certificate_expiry: Gauge,
+    /// No series without TLS: an expiry of 0 would read as "expired" to the alert rules.
+    tls_certificate_expiry: Family<NoLabels, Gauge>,
     upstream_responses: Family<UpstreamStatusLabels, Counter>,
     upstream_duration: Family<UpstreamLabels, Histogram>,
     upstream_retries: Family<UpstreamLabels, Counter>,
@@ -126,6 +127,8 @@ pub struct Metrics {
     http_in_flight: Gauge,
     websocket_upgrades: Family<UpstreamLabels, Counter>,
     audit_last_checkpoint: Gauge,
+    alerts_firing: Family<SeverityLabels, Gauge>,
+    alert_notifications: Family<ChannelResultLabels, Counter>,
     /// Sampled, not counted: process, store, disk, upstream targets, audit queue.
     pub system: SystemMetrics,
 }
@@ -139,6 +142,22 @@ struct UpstreamLabels {
 struct UpstreamStatusLabels {
     upstream: String,
     status: &'static str,
+}
+
+/// For a single series that should exist only once it has a value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NoLabels {}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeverityLabels {
+    severity: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelResultLabels {
+    /// A channel name from the config.
+    channel: String,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -326,7 +345,7 @@ impl Metrics {
             "Signed audit checkpoints written",
             audit_checkpoints.clone(),
         );
-        let tls_certificate_expiry = Gauge::default();
+        let tls_certificate_expiry = Family::<NoLabels, Gauge>::default();
         registry.register_with_unit(
             "rampart_tls_certificate_expiry_timestamp",
             "When the served certificate expires, Unix time",
@@ -391,6 +410,21 @@ impl Metrics {
             "When this instance last signed an audit checkpoint, Unix time",
             Unit::Seconds,
             audit_last_checkpoint.clone(),
+        );
+        let alerts_firing = Family::<SeverityLabels, Gauge>::default();
+        registry.register(
+            "rampart_alerts_firing",
+            "Alerts firing now, by severity",
+            alerts_firing.clone(),
+        );
+        for severity in ["info", "warning", "error", "critical"] {
+            let _ = alerts_firing.get_or_create(&SeverityLabels { severity });
+        }
+        let alert_notifications = Family::<ChannelResultLabels, Counter>::default();
+        registry.register(
+            "rampart_alert_notifications",
+            "Alert notifications, by channel and result (sent, failed)",
+            alert_notifications.clone(),
         );
         let system = SystemMetrics::register(&mut registry);
         // Fixed label sets start at zero, so dashboards and alert rules see 0 rather than
@@ -474,8 +508,28 @@ impl Metrics {
             http_in_flight,
             websocket_upgrades,
             audit_last_checkpoint,
+            alerts_firing,
+            alert_notifications,
             system,
         }
+    }
+
+    /// Alerts firing now, by severity; severities not given are 0.
+    pub fn set_alerts_firing(&self, by_severity: &std::collections::BTreeMap<&'static str, i64>) {
+        for severity in ["info", "warning", "error", "critical"] {
+            self.alerts_firing
+                .get_or_create(&SeverityLabels { severity })
+                .set(by_severity.get(severity).copied().unwrap_or(0));
+        }
+    }
+
+    pub fn alert_notification(&self, channel: &str, sent: bool) {
+        self.alert_notifications
+            .get_or_create(&ChannelResultLabels {
+                channel: channel.to_owned(),
+                result: if sent { "sent" } else { "failed" },
+            })
+            .inc();
     }
 
     /// Counts a request in flight until the guard is dropped.
@@ -495,7 +549,9 @@ impl Metrics {
     /// The served certificate's expiry (Unix seconds), when it could be read.
     pub fn certificate_loaded(&self, not_after: Option<i64>) {
         if let Some(not_after) = not_after {
-            self.tls_certificate_expiry.set(not_after);
+            self.tls_certificate_expiry
+                .get_or_create(&NoLabels {})
+                .set(not_after);
         }
     }
 

@@ -66,6 +66,7 @@ use crate::observability::access_log::{AccessRecord, ObservedBody, path_for_log}
 use crate::observability::metrics::{Metrics, RouteMetrics};
 use crate::privacy;
 use crate::store::{Store, unix_now};
+use crate::upstream::SharedHealth;
 use crate::upstream::{self, BodyLimits, RequestBody, UpstreamPool};
 
 /// How a client reached us; fixed for the life of a connection.
@@ -85,6 +86,8 @@ pub struct Shared {
     pub bans: Arc<Bans>,
     pub audit: Audit,
     pub store: Arc<Store>,
+    /// Which upstream targets are down, seen alike by every worker.
+    pub upstream_health: Arc<SharedHealth>,
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -124,7 +127,13 @@ impl Gateway {
         let pools: Vec<Arc<UpstreamPool>> = config
             .upstreams
             .iter()
-            .map(|u| Arc::new(UpstreamPool::new(u, metrics.upstream(&u.name))))
+            .map(|u| {
+                Arc::new(UpstreamPool::new(
+                    u,
+                    metrics.upstream(&u.name),
+                    &shared.upstream_health,
+                ))
+            })
             .collect();
         let default_replace = match config.mode {
             Mode::Production => ReplaceUpstreamErrors::DebugPages,

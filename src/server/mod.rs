@@ -26,6 +26,7 @@ use self::admin::Admin;
 use self::listener::{ConnectionLimits, Listener};
 use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
+use crate::alerting::manager::AlertManager;
 use crate::attack_filter::AttackFilter;
 use crate::audit::{self, Audit};
 use crate::cluster::Cluster;
@@ -42,6 +43,7 @@ use crate::pipeline::identity_headers::IdentityHeaderSigner;
 use crate::pipeline::rate_limit::{RouteLimits, SharedLimiter};
 use crate::pipeline::{Gateway, Shared};
 use crate::store::{Store, unix_now};
+use crate::upstream::SharedHealth;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,8 @@ pub enum StartError {
     Redis(String),
     #[error("audit log: {0}")]
     Audit(String),
+    #[error("alerts: {0}")]
+    Alerts(String),
     #[error("cannot start a worker thread: {0}")]
     Worker(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -96,6 +100,8 @@ pub struct Server {
     audit: Audit,
     /// What the metrics sampler reads every few seconds.
     sampled: Sampled,
+    /// The alert evaluator and how often it runs, when alerting is on.
+    alerts: Option<(AlertManager, Duration)>,
     /// What the daily audit pruning needs, when the audit log is on.
     audit_retention: Option<audit::Retention>,
     nudger: Option<Nudger>,
@@ -239,6 +245,7 @@ impl Server {
                 .collect(),
             bans: shared.bans.clone(),
             audit: shared.audit.clone(),
+            alerts: alert_manager(config, &shared)?,
             sampled: Sampled {
                 store: shared.store.clone(),
                 data_dir: config.data_dir.clone(),
@@ -298,6 +305,9 @@ impl Server {
         ));
         tokio::spawn(sync_bans(self.bans));
         tokio::spawn(system::run(self.admin.metrics.clone(), self.sampled));
+        if let Some((manager, interval)) = self.alerts {
+            tokio::spawn(manager.run(interval));
+        }
         if let Some((store, signer, retention)) = self.audit_retention {
             tokio::spawn(audit::retention_loop(store, signer, retention));
         }
@@ -435,8 +445,31 @@ async fn shared_state(
         metrics,
         audit,
         store,
+        upstream_health: Arc::new(SharedHealth::new(&config.upstreams)),
     };
     Ok((shared, audit_retention))
+}
+
+/// The alert evaluator of `[alerts]`, or `None` when alerting is off.
+fn alert_manager(
+    config: &Config,
+    shared: &Shared,
+) -> Result<Option<(AlertManager, Duration)>, StartError> {
+    if !config.alerts.enabled {
+        return Ok(None);
+    }
+    let rules = config
+        .alerts
+        .rules()
+        .map_err(|err| StartError::Alerts(err.to_string()))?;
+    let channels = config.alerts.channels().map_err(StartError::Alerts)?;
+    let manager = AlertManager::new(
+        rules,
+        channels,
+        shared.store.clone(),
+        shared.metrics.clone(),
+    );
+    Ok(Some((manager, config.alerts.evaluation_interval.0)))
 }
 
 /// Picks up bans made by other instances and by `rampart ban`, and drops ended ones.

@@ -3,6 +3,7 @@
 //! and on PostgreSQL (`[storage] url = "postgres://..."`) for several instances. Migrations are
 //! embedded in the binary and applied at start. No check talks to the database driver directly.
 
+mod alerts;
 mod api_keys;
 mod attempts;
 mod audit;
@@ -20,6 +21,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlStr};
 
+pub use alerts::{AlertRecord, AlertStore};
 pub use api_keys::{ApiKey, ApiKeyStore};
 pub use attempts::{AttemptStore, Failures};
 pub use audit::{AuditFilter, AuditHead, AuditRecord, AuditStore, Checkpoint, SealedBatch};
@@ -50,7 +52,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 8] = [
+const MIGRATIONS: [(i64, &str, &str); 9] = [
     (
         1,
         "identity",
@@ -79,6 +81,11 @@ const MIGRATIONS: [(i64, &str, &str); 8] = [
     ),
     (7, "bans", include_str!("../../migrations/0007_bans.sql")),
     (8, "audit", include_str!("../../migrations/0008_audit.sql")),
+    (
+        9,
+        "alerts",
+        include_str!("../../migrations/0009_alerts.sql"),
+    ),
 ];
 
 /// The SQL store: SQLite or PostgreSQL, chosen by URL.

@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 pub use self::client_body::RequestBody;
 use self::client_body::{ClientBodyError, LimitedBody};
 use self::pool::Sender;
-pub use self::pool::{TargetState, UpstreamPool};
+pub use self::pool::{SharedHealth, TargetState, UpstreamPool};
 pub use self::response_body::UpstreamResponse;
 use crate::error::GatewayError;
 use crate::observability::metrics::{Metrics, UpstreamErrorKind};

@@ -6,8 +6,9 @@
 //! decides the order in which targets are tried, `mark_down` is what passive health checking
 //! feeds.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::{self, SendRequest};
@@ -25,8 +26,9 @@ pub(super) type Sender = SendRequest<LimitedBody>;
 /// One server of a pool: when it may be tried again, and its idle connections.
 pub struct TargetState {
     pub target: Target,
-    /// Milliseconds since the pool's epoch before which the target is tried last.
-    down_until_ms: AtomicU64,
+    /// Milliseconds since the process's epoch before which the target is tried last; shared
+    /// by every worker's pool, so a target one worker found dead is skipped by all.
+    down_until_ms: Arc<AtomicU64>,
     /// Idle connections, most recently used last. Only this worker's thread locks it.
     idle: Mutex<Vec<IdleConnection>>,
 }
@@ -45,21 +47,53 @@ pub struct UpstreamPool {
     connect_timeout: Duration,
     max_idle: usize,
     idle_timeout: Duration,
-    epoch: Instant,
     pub response_timeout: Duration,
     pub metrics: UpstreamMetrics,
 }
 
+/// Each upstream's targets' health, shared by the pools of every worker.
+#[derive(Debug, Default)]
+pub struct SharedHealth(HashMap<String, Vec<Arc<AtomicU64>>>);
+
+impl SharedHealth {
+    pub fn new(upstreams: &[UpstreamConfig]) -> Self {
+        Self(
+            upstreams
+                .iter()
+                .map(|u| {
+                    let targets = u.targets.iter().map(|_| Arc::default()).collect();
+                    (u.name.clone(), targets)
+                })
+                .collect(),
+        )
+    }
+
+    fn of(&self, upstream: &str, target: usize) -> Arc<AtomicU64> {
+        self.0
+            .get(upstream)
+            .and_then(|targets| targets.get(target))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Milliseconds since the first call: the clock target health is kept in.
+fn monotonic_ms() -> u64 {
+    static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+    EPOCH.elapsed().as_millis() as u64
+}
+
 impl UpstreamPool {
-    pub fn new(config: &UpstreamConfig, metrics: UpstreamMetrics) -> Self {
+    pub fn new(config: &UpstreamConfig, metrics: UpstreamMetrics, health: &SharedHealth) -> Self {
         Self {
             name: config.name.clone(),
             targets: config
                 .targets
                 .iter()
-                .map(|target| TargetState {
+                .enumerate()
+                .map(|(index, target)| TargetState {
                     target: target.clone(),
-                    down_until_ms: AtomicU64::new(0),
+                    down_until_ms: health.of(&config.name, index),
                     idle: Mutex::new(Vec::new()),
                 })
                 .collect(),
@@ -68,7 +102,6 @@ impl UpstreamPool {
             connect_timeout: config.connect_timeout.0,
             max_idle: config.max_idle_connections,
             idle_timeout: config.idle_connection_timeout.0,
-            epoch: Instant::now(),
             response_timeout: config.response_timeout.0,
             metrics,
         }
@@ -173,7 +206,7 @@ impl UpstreamPool {
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        monotonic_ms()
     }
 }
 
@@ -204,6 +237,7 @@ mod tests {
                 ..config
             },
             crate::observability::metrics::Metrics::new().upstream("app"),
+            &SharedHealth::default(),
         )
     }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod abuse;
+mod alerts;
 mod attack_corpus;
 mod attack_filter;
 mod audit;

@@ -1,5 +1,6 @@
 //! Shared test fixtures: the gateway process, a scriptable upstream, certificates and clients.
 
+pub mod receiver;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,232 @@
+//! Where alerts go: a log line (always there, named `log`), a generic JSON webhook, a
+//! Slack-compatible incoming webhook. Delivery is attempted once per notification with a
+//! timeout; failures are logged and counted, and the alert stays open for the next repeat.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Uri, header};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::eval::Labels;
+
+/// Time allowed for one delivery.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One `[[alerts.channel]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub kind: ChannelKind,
+    /// The webhook URL (`http://` or `https://`).
+    pub url: Option<String>,
+    /// A file holding the URL, for URLs that carry a secret (Slack's do).
+    pub url_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// A JSON object per notification, POSTed.
+    Webhook,
+    /// `{"text": "..."}`, POSTed: Slack, Mattermost, Rocket.Chat and Teams workflows accept it.
+    Slack,
+}
+
+/// What happened to an alert, as told to a channel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Notification {
+    pub id: i64,
+    pub rule: String,
+    pub severity: &'static str,
+    /// `firing`, `repeat` (still firing after the cooldown), `escalated`, `resolved`.
+    pub state: &'static str,
+    pub summary: String,
+    pub labels: Labels,
+    pub value: f64,
+    /// Unix milliseconds.
+    pub fired_ms: i64,
+}
+
+impl Notification {
+    /// One line for people: `[CRITICAL] RampartUpstreamDown upstream=app: summary (value 0)`.
+    pub fn text(&self) -> String {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let state = match self.state {
+            "firing" => String::new(),
+            other => format!(" ({other})"),
+        };
+        format!(
+            "[{}] {}{}{}: {} (value {}, alert {})",
+            self.severity.to_uppercase(),
+            self.rule,
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", labels.join(" "))
+            },
+            state,
+            self.summary,
+            self.value,
+            self.id
+        )
+    }
+}
+
+/// A channel ready to deliver.
+pub enum Channel {
+    Log,
+    Http(Box<HttpChannel>),
+}
+
+/// A webhook: where to, in which shape, and the client that keeps its connections.
+pub struct HttpChannel {
+    kind: ChannelKind,
+    url: Uri,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Channel {
+    /// Builds the channel of `config`; the error names what to fix.
+    pub fn new(config: &ChannelConfig) -> Result<Self, String> {
+        let url = match (&config.url, &config.url_file) {
+            (Some(url), None) => url.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|err| format!("cannot read {}: {err}", path.display()))?
+                .trim()
+                .to_owned(),
+            _ => return Err("set exactly one of url and url_file".to_owned()),
+        };
+        let url: Uri = url
+            .parse()
+            .map_err(|_| "url is not a valid URL".to_owned())?;
+        if !matches!(url.scheme_str(), Some("http" | "https")) {
+            return Err("url must start with http:// or https://".to_owned());
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider.clone())
+        {
+            Ok(builder) => builder,
+            // A plain-HTTP webhook needs no roots; an https one does.
+            Err(_) if url.scheme_str() == Some("http") => {
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                    rustls::ClientConfig::builder_with_provider(provider)
+                        .with_safe_default_protocol_versions()
+                        .map_err(|err| err.to_string())?
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                )
+            }
+            Err(err) => {
+                return Err(format!(
+                    "no trusted root certificates for https ({err}); install ca-certificates"
+                ));
+            }
+        };
+        let connector = builder.https_or_http().enable_http1().build();
+        Ok(Self::Http(Box::new(HttpChannel {
+            kind: config.kind,
+            url,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })))
+    }
+
+    /// Delivers `notification`; the error says why it did not arrive.
+    pub async fn deliver(&self, notification: &Notification) -> Result<(), String> {
+        match self {
+            Channel::Log => {
+                tracing::warn!(
+                    target: "alert",
+                    event = "alert",
+                    alert = notification.id,
+                    rule = %notification.rule,
+                    severity = notification.severity,
+                    state = notification.state,
+                    value = notification.value,
+                    labels = ?notification.labels,
+                    "{}",
+                    notification.summary
+                );
+                Ok(())
+            }
+            Channel::Http(http) => {
+                let HttpChannel { kind, url, client } = http.as_ref();
+                let body = match kind {
+                    ChannelKind::Webhook => json!(notification),
+                    ChannelKind::Slack => json!({ "text": notification.text() }),
+                };
+                let request = Request::post(url.clone())
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(
+                        header::USER_AGENT,
+                        concat!("rampart/", env!("CARGO_PKG_VERSION")),
+                    )
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .map_err(|err| err.to_string())?;
+                let response = tokio::time::timeout(DELIVERY_TIMEOUT, client.request(request))
+                    .await
+                    .map_err(|_| "timed out".to_owned())?
+                    .map_err(|err| err.to_string())?;
+                if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("answered {}", response.status()))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_names_severity_rule_labels_and_state() {
+        let notification = Notification {
+            id: 7,
+            rule: "RampartUpstreamDown".into(),
+            severity: "critical",
+            state: "escalated",
+            summary: "No target answers.".into(),
+            labels: [("upstream".to_owned(), "app".to_owned())].into(),
+            value: 0.0,
+            fired_ms: 0,
+        };
+        assert_eq!(
+            notification.text(),
+            "[CRITICAL] RampartUpstreamDown upstream=app (escalated): No target answers. (value 0, alert 7)"
+        );
+    }
+
+    #[test]
+    fn channel_configs_are_checked() {
+        let config = |url: &str| ChannelConfig {
+            name: "hook".into(),
+            kind: ChannelKind::Webhook,
+            url: Some(url.into()),
+            url_file: None,
+        };
+        assert!(Channel::new(&config("ftp://example.com/")).is_err());
+        assert!(Channel::new(&config("not a url")).is_err());
+        assert!(Channel::new(&config("http://127.0.0.1:9/hook")).is_ok());
+        let neither = ChannelConfig {
+            url: None,
+            ..config("x")
+        };
+        assert!(Channel::new(&neither).is_err());
+    }
+}

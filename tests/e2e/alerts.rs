@@ -1,0 +1,144 @@
+//! Alerting through the binary: an upstream goes down, the built-in rule (here with no `for`)
+//! fires to a real webhook receiver, escalates to a Slack-compatible one when nobody
+//! acknowledges it, and is listed, acknowledged and exported from the command line.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::receiver::Receiver;
+use crate::support::{Rampart, closed_port, plain_client};
+
+#[tokio::test]
+async fn a_dead_upstream_fires_escalates_and_is_acknowledged() {
+    let receiver = Receiver::start().await;
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let rampart = Rampart::start(&format!(
+        r#"
+[listen]
+address = "127.0.0.1:0"
+plaintext = true
+
+[admin]
+address = "127.0.0.1:0"
+
+[alerts]
+evaluation_interval = "500ms"
+
+[[alerts.channel]]
+name = "hook"
+kind = "webhook"
+url = "{hook}"
+
+[[alerts.channel]]
+name = "chat"
+kind = "slack"
+url = "{chat}"
+
+[[alerts.rule]]
+name = "RampartUpstreamDown"
+expr = "min by (upstream) (rampart_upstream_targets_up) == 0"
+severity = "critical"
+summary = "No target of an upstream accepts connections."
+channels = ["hook"]
+escalate_to = ["chat"]
+escalate_after = "2s"
+
+[[upstream]]
+name = "app"
+targets = ["{dead}"]
+failure_cooldown = "5m"
+
+[[route]]
+path = "/"
+upstream = "app"
+"#,
+        hook = receiver.url("/hook"),
+        chat = receiver.url("/chat"),
+    ));
+    let refused = plain_client()
+        .get(rampart.plain_url("/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 502);
+
+    // Targets are sampled every 5 s; the rule is evaluated every 500 ms after that.
+    let fired = receiver
+        .wait_for("/hook", Duration::from_secs(15), |body| {
+            body["rule"] == "RampartUpstreamDown" && body["state"] == "firing"
+        })
+        .await;
+    assert_eq!(fired["severity"], "critical");
+    assert_eq!(fired["labels"]["upstream"], "app");
+    assert_eq!(fired["value"], 0.0);
+    let id = fired["id"].as_i64().unwrap();
+
+    let escalated = receiver
+        .wait_for("/chat", Duration::from_secs(10), |body| {
+            body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("RampartUpstreamDown"))
+        })
+        .await;
+    let text = escalated["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("[CRITICAL] RampartUpstreamDown upstream=app (escalated)"),
+        "{text}"
+    );
+
+    let metrics = rampart.metrics().await;
+    assert!(
+        metrics.contains("rampart_alerts_firing{severity=\"critical\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rampart_alert_notifications_total{channel=\"hook\",result=\"sent\"} 1")
+    );
+
+    let listed = rampart.command("alerts", &["list"], "");
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains(&id.to_string()) && listed.contains("firing"),
+        "{listed}"
+    );
+    let acked = rampart.command("alerts", &["ack", &id.to_string()], "");
+    assert!(
+        acked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&acked.stderr)
+    );
+    let again = rampart.command("alerts", &["ack", &id.to_string()], "");
+    assert_eq!(again.status.code(), Some(1));
+    let listed = rampart.command("alerts", &["list"], "");
+    assert!(
+        String::from_utf8(listed.stdout)
+            .unwrap()
+            .contains("acked:cli")
+    );
+
+    // The acknowledgement is in the audit log.
+    let audit = rampart.command("audit", &["export", "--action", "alert_acknowledged"], "");
+    let record: Value = serde_json::from_str(
+        String::from_utf8(audit.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .expect("an audit record"),
+    )
+    .unwrap();
+    assert_eq!(record["actor"], "cli");
+    assert_eq!(record["resource_id"], id.to_string());
+
+    // Announced once to its channel, once to the escalation channel: no repeats.
+    assert_eq!(receiver.received("/hook").len(), 1);
+    assert_eq!(receiver.received("/chat").len(), 1);
+
+    let rules = rampart.command("export", &["prometheus-rules"], "");
+    let rules = String::from_utf8(rules.stdout).unwrap();
+    assert!(rules.contains("alert: RampartUpstreamDown"), "{rules}");
+    assert!(
+        rules.contains("alert: RampartCertificateExpiring"),
+        "{rules}"
+    );
+}
