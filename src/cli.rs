@@ -334,10 +334,13 @@ fn check(path: &Path) -> ExitCode {
 fn load_or_defaults(path: Option<PathBuf>) -> Option<Config> {
     match path {
         Some(path) => load(&path),
-        None => Some(
-            config::load_str("defaults", "", std::iter::empty())
-                .expect("the defaults are a valid config"),
-        ),
+        None => match config::defaults(std::env::vars()) {
+            Ok(config) => Some(config),
+            Err(problems) => {
+                eprintln!("{problems}");
+                None
+            }
+        },
     }
 }
 

@@ -83,6 +83,22 @@ pub fn load_str(
     text: &str,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, Problems> {
+    read(origin, text, env, true)
+}
+
+/// Every section at its defaults with the `RAMPART_*` overrides of `env` applied, not
+/// checked as a whole: what the management commands (`rampart ban`, `audit`, `alerts`) work
+/// with when no config file is given. It has no routes, which they do not need.
+pub fn defaults(env: impl IntoIterator<Item = (String, String)>) -> Result<Config, Problems> {
+    read("defaults", "", env, false)
+}
+
+fn read(
+    origin: &str,
+    text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+    validate: bool,
+) -> Result<Config, Problems> {
     let spans = match DeTable::parse(text) {
         Ok(spans) => spans,
         Err(err) => {
@@ -109,7 +125,7 @@ pub fn load_str(
         .expect("the same text already parsed as TOML above");
     apply_env_overrides(&mut table, env, &mut report);
     let config = read_sections(table, &mut report);
-    if report.problems.is_empty() {
+    if validate && report.problems.is_empty() {
         for (path, reason) in validate::check(&config) {
             report.push(&path, reason);
         }

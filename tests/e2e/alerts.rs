@@ -142,3 +142,27 @@ upstream = "app"
         "{rules}"
     );
 }
+
+#[test]
+fn management_commands_work_without_a_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(crate::support::rampart_bin())
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(run(&["export", "prometheus-rules"]).contains("alert: RampartUpstreamDown"));
+    assert!(run(&["audit", "verify"]).contains("intact"));
+    assert!(run(&["alerts", "list"]).starts_with("id"));
+    assert!(run(&["ban", "list"]).starts_with("address"));
+    // They use ./rampart-data, like `rampart demo`.
+    assert!(dir.path().join("rampart-data/rampart.db").exists());
+}
