@@ -219,23 +219,38 @@ mod tests {
         }
     }
 
+    /// A writer on `store` with a fresh signing key (kept in the returned directory),
+    /// signing a checkpoint every `every` records.
+    fn writer_for(
+        store: Store,
+        every: u64,
+    ) -> (
+        Arc<Store>,
+        Arc<CheckpointSigner>,
+        AuditWriter,
+        tempfile::TempDir,
+    ) {
+        let keys = tempfile::tempdir().unwrap();
+        let signer = Arc::new(CheckpointSigner::from_file(&keys.path().join("k"), true).unwrap());
+        let store = Arc::new(store);
+        let policy = CheckpointPolicy {
+            every,
+            interval: Duration::from_secs(3600),
+        };
+        let writer = AuditWriter::start(
+            store.clone(),
+            signer.clone(),
+            policy,
+            Arc::new(Metrics::new()),
+        );
+        (store, signer, writer, keys)
+    }
+
     /// Logs with `count` records written by 8 concurrent writers, on every test store.
     async fn written_logs(count: i64) -> Vec<(Log, Option<tempfile::TempDir>)> {
         let mut logs = Vec::new();
         for (store, dir) in stores().await {
-            let keys = tempfile::tempdir().unwrap();
-            let signer =
-                Arc::new(CheckpointSigner::from_file(&keys.path().join("k"), true).unwrap());
-            let store = Arc::new(store);
-            let writer = AuditWriter::start(
-                store.clone(),
-                signer.clone(),
-                CheckpointPolicy {
-                    every: 10,
-                    interval: Duration::from_secs(3600),
-                },
-                Arc::new(Metrics::new()),
-            );
+            let (store, signer, writer, keys) = writer_for(store, 10);
             let tasks: Vec<_> = (0..8)
                 .map(|task| {
                     let writer = writer.clone();
@@ -411,19 +426,7 @@ mod tests {
     #[tokio::test]
     async fn pruning_keeps_the_rest_verifiable() {
         for (store, _dir) in stores().await {
-            let keys = tempfile::tempdir().unwrap();
-            let signer =
-                Arc::new(CheckpointSigner::from_file(&keys.path().join("k"), true).unwrap());
-            let store = Arc::new(store);
-            let writer = AuditWriter::start(
-                store.clone(),
-                signer.clone(),
-                CheckpointPolicy {
-                    every: 1000,
-                    interval: Duration::from_secs(3600),
-                },
-                Arc::new(Metrics::new()),
-            );
+            let (store, signer, writer, _keys) = writer_for(store, 1000);
             let old = now_ms() - 100 * 86_400_000;
             for n in 0..10 {
                 writer.append(entry(n, old)).await.unwrap();

@@ -1,6 +1,8 @@
 //! Opaque secrets handed to clients (session ids, refresh tokens) and how they are stored:
 //! 256 random bits, base64url; only their SHA-256 goes into the store.
 
+use std::path::Path;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom;
@@ -12,6 +14,31 @@ pub fn new_token() -> String {
         .fill(&mut bytes)
         .expect("the system random source works");
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The secret in the key file at `path` (its trimmed contents), made first with 256 random
+/// bits, in a file only its owner can read, when `create` is set and it does not exist.
+/// Refused when shorter than `min_bytes`.
+pub fn load_or_create_key(path: &Path, create: bool, min_bytes: usize) -> Result<String, String> {
+    if create && !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        }
+        crate::server::tls::write_private(path, new_token().as_bytes())
+            .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let secret = text.trim();
+    if secret.len() < min_bytes {
+        return Err(format!(
+            "{} holds {} bytes; the key needs at least {min_bytes}",
+            path.display(),
+            secret.len()
+        ));
+    }
+    Ok(secret.to_owned())
 }
 
 /// What the store keeps of a token.

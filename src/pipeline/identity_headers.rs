@@ -54,25 +54,7 @@ impl IdentityHeaderSigner {
     /// Reads the key file (its trimmed contents are the key), creating one with 256 random
     /// bits when `create` and it does not exist.
     pub fn from_file(path: &Path, create: bool) -> Result<Self, String> {
-        if create && !path.exists() {
-            let secret = crate::identity::secret::new_token();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-            }
-            crate::server::tls::write_private(path, secret.as_bytes())
-                .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-        let secret = text.trim();
-        if secret.len() < MIN_KEY_BYTES {
-            return Err(format!(
-                "{} holds {} bytes; the key needs at least {MIN_KEY_BYTES}",
-                path.display(),
-                secret.len()
-            ));
-        }
+        let secret = crate::identity::secret::load_or_create_key(path, create, MIN_KEY_BYTES)?;
         Ok(Self::new(secret.as_bytes()))
     }
 
