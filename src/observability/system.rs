@@ -241,7 +241,7 @@ pub fn sample(metrics: &SystemMetrics, sampled: &Sampled, last_cpu: &mut f64) {
 }
 
 /// Free space for unprivileged writers and the total size, in bytes.
-fn disk_space(path: &Path) -> Option<(i64, i64)> {
+pub fn disk_space(path: &Path) -> Option<(i64, i64)> {
     let stats = rustix::fs::statvfs(path).ok()?;
     let block = stats.f_frsize;
     let free = stats.f_bavail.saturating_mul(block);

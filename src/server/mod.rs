@@ -218,6 +218,9 @@ impl Server {
                 handler: Arc::new(Admin {
                     metrics: metrics.clone(),
                     pools: gateway_pools.clone(),
+                    store: shared.store.clone(),
+                    data_dir: config.data_dir.clone(),
+                    started: std::time::Instant::now(),
                 }),
                 slots: Arc::new(Semaphore::new(small_limits.max_connections)),
                 limits: small_limits.clone(),

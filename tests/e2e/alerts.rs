@@ -96,6 +96,21 @@ upstream = "app"
         metrics.contains("rampart_alert_notifications_total{channel=\"hook\",result=\"sent\"} 1")
     );
 
+    // /status on the admin listener: down, with the check and the alert that say why.
+    let status = plain_client()
+        .get(rampart.admin_url("/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 503);
+    let status: Value = status.json().await.unwrap();
+    assert_eq!(status["status"], "down", "{status}");
+    assert_eq!(status["checks"]["upstreams"][0]["ok"], false);
+    assert_eq!(status["checks"]["store"]["ok"], true);
+    assert_eq!(status["alerts"]["firing"][0]["rule"], "RampartUpstreamDown");
+    assert!(status["alerts"]["fired_last_24h"].as_i64().unwrap() >= 1);
+    assert!(status["build"]["version"].is_string());
+
     let listed = rampart.command("alerts", &["list"], "");
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(

@@ -83,6 +83,18 @@ async fn metrics_are_many_well_named_sampled_and_bounded() {
     // rcgen's default certificates are valid into the far future.
     assert!(value(&text, "rampart_tls_certificate_expiry_timestamp_seconds") > now);
 
+    let status: serde_json::Value = crate::support::plain_client()
+        .get(rampart.admin_url("/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "ok", "{status}");
+    assert_eq!(status["checks"]["upstreams"][0]["targets_up"], 1);
+    assert_eq!(status["alerts"]["fired_last_24h"], 0);
+
     // Paths, query strings and client addresses never become labels.
     let before = series(&rampart.metrics().await);
     for n in 0..40 {
