@@ -443,3 +443,102 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod each_rule_fires {
+    use super::*;
+    use crate::alerting::eval::{History, Snapshot, Value};
+
+    /// Two scrapes a minute apart under which the rule's condition holds.
+    fn condition(rule: &str) -> (&'static str, &'static str) {
+        match rule {
+            "RampartUpstreamDown" => (
+                "rampart_upstream_targets_up{upstream=\"app\"} 1\n",
+                "rampart_upstream_targets_up{upstream=\"app\"} 0\n",
+            ),
+            "RampartUpstreamDegraded" => (
+                "",
+                "rampart_upstream_targets_up{upstream=\"app\"} 1\nrampart_upstream_targets{upstream=\"app\"} 2\n",
+            ),
+            "RampartHighErrorRate" => (
+                "rampart_http_requests_total{route=\"/\",status=\"2xx\"} 0\nrampart_http_requests_total{route=\"/\",status=\"5xx\"} 0\n",
+                "rampart_http_requests_total{route=\"/\",status=\"2xx\"} 90\nrampart_http_requests_total{route=\"/\",status=\"5xx\"} 10\n",
+            ),
+            "RampartLatencyOverSlo" => (
+                "rampart_http_request_duration_seconds_bucket{le=\"0.5\"} 0\nrampart_http_request_duration_seconds_bucket{le=\"1\"} 0\nrampart_http_request_duration_seconds_bucket{le=\"+Inf\"} 0\n",
+                "rampart_http_request_duration_seconds_bucket{le=\"0.5\"} 10\nrampart_http_request_duration_seconds_bucket{le=\"1\"} 100\nrampart_http_request_duration_seconds_bucket{le=\"+Inf\"} 100\n",
+            ),
+            "RampartUpstreamErrors" => (
+                "rampart_upstream_errors_total{upstream=\"app\",kind=\"connect\"} 0\n",
+                "rampart_upstream_errors_total{upstream=\"app\",kind=\"connect\"} 120\n",
+            ),
+            "RampartBruteForce" => (
+                "rampart_logins_total{result=\"invalid_credentials\"} 0\n",
+                "rampart_logins_total{result=\"invalid_credentials\"} 60\n",
+            ),
+            "RampartCredentialStuffing" => (
+                "rampart_security_events_total{event=\"login_locked_out\"} 0\n",
+                "rampart_security_events_total{event=\"login_locked_out\"} 6\n",
+            ),
+            "RampartRefreshTokenReuse" => (
+                "rampart_security_events_total{event=\"refresh_token_reused\"} 0\n",
+                "rampart_security_events_total{event=\"refresh_token_reused\"} 1\n",
+            ),
+            "RampartBanStorm" => (
+                "rampart_bans_total{kind=\"automatic\"} 0\n",
+                "rampart_bans_total{kind=\"automatic\"} 25\n",
+            ),
+            "RampartAttackSpike" => (
+                "rampart_security_events_total{event=\"attack_blocked\"} 0\n",
+                "rampart_security_events_total{event=\"attack_blocked\"} 150\n",
+            ),
+            "RampartCertificateExpiring" | "RampartCertificateExpiryImminent" => (
+                "",
+                "rampart_tls_certificate_expiry_timestamp_seconds 86460\n",
+            ),
+            "RampartCertificateReloadFailed" => (
+                "rampart_tls_certificate_reloads_total{result=\"error\"} 0\n",
+                "rampart_tls_certificate_reloads_total{result=\"error\"} 1\n",
+            ),
+            "RampartDiskNearlyFull" => (
+                "",
+                "rampart_data_dir_free_bytes 5\nrampart_data_dir_size_bytes 100\n",
+            ),
+            "RampartAuditWriteFailures" => (
+                "rampart_audit_records_total{result=\"failed\"} 0\n",
+                "rampart_audit_records_total{result=\"failed\"} 3\n",
+            ),
+            "RampartAuditBacklog" => ("", "rampart_audit_queue 20000\n"),
+            "RampartRedisErrors" => (
+                "rampart_redis_errors_total{kind=\"bans\"} 0\n",
+                "rampart_redis_errors_total{kind=\"bans\"} 60\n",
+            ),
+            "RampartFileDescriptorsNearLimit" => {
+                ("", "process_open_fds 900\nprocess_max_fds 1024\n")
+            }
+            other => panic!("no synthetic condition for {other}: add one"),
+        }
+    }
+
+    #[test]
+    fn every_built_in_rule_fires_on_its_condition_and_not_on_quiet_metrics() {
+        let log = vec!["log".to_owned()];
+        for rule in rules(&[], true, &log, &log).unwrap() {
+            let (before, after) = condition(&rule.name);
+            let mut firing = History::new(Duration::from_secs(3600));
+            firing.record(Snapshot::parse(0.0, before));
+            firing.record(Snapshot::parse(60.0, after));
+            match firing.eval(&rule.expr).unwrap() {
+                Value::Vector(v) => assert!(!v.is_empty(), "{} did not fire", rule.name),
+                Value::Scalar(s) => panic!("{} is a number: {s}", rule.name),
+            }
+            // The earlier scrape, unchanged for a minute, is quiet.
+            let mut quiet = History::new(Duration::from_secs(3600));
+            quiet.record(Snapshot::parse(0.0, before));
+            quiet.record(Snapshot::parse(60.0, before));
+            if let Value::Vector(v) = quiet.eval(&rule.expr).unwrap() {
+                assert!(v.is_empty(), "{} fired on quiet metrics: {v:?}", rule.name);
+            }
+        }
+    }
+}
