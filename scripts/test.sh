@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs everything that must pass before a change lands: formatting, lints, unit tests and the
 # end-to-end tests (which start the real binary on loopback). Installs what the tests need
-# when it is missing (cargo-nextest, PostgreSQL, Redis, nginx, promtool), starts throwaway PostgreSQL and
+# when it is missing (cargo-nextest, PostgreSQL, Redis, nginx, promtool, aiosmtpd), starts throwaway PostgreSQL and
 # Redis servers on loopback for the store and shared-limit tests, and stops them afterwards,
 # so it works on a fresh Debian machine with the Rust toolchain.
 set -euo pipefail
@@ -45,6 +45,16 @@ if [ -z "$PROMTOOL" ]; then
     fi
 fi
 export RAMPART_TEST_PROMTOOL="$PROMTOOL"
+
+# aiosmtpd (from PyPI, in a virtualenv in the same cache) is the SMTP server alert e-mails
+# are sent to.
+SMTP_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/rampart-test-tools/smtp-venv"
+if ! "$SMTP_VENV/bin/python" -c "import aiosmtpd" >/dev/null 2>&1; then
+    step "installing aiosmtpd from PyPI"
+    python3 -m venv "$SMTP_VENV"
+    "$SMTP_VENV/bin/pip" install --quiet aiosmtpd
+fi
+export RAMPART_TEST_SMTP_PYTHON="$SMTP_VENV/bin/python"
 
 # --- a throwaway PostgreSQL on loopback --------------------------------------------------
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

@@ -1,5 +1,5 @@
 //! Where alerts go: a log line (always there, named `log`), a generic JSON webhook, a
-//! Slack-compatible incoming webhook. Delivery is attempted once per notification with a
+//! Slack-compatible incoming webhook, e-mail over SMTP (lettre). Delivery is attempted once per notification with a
 //! timeout; failures are logged and counted, and the alert stays open for the next repeat.
 
 use std::path::PathBuf;
@@ -12,6 +12,9 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -26,10 +29,16 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ChannelConfig {
     pub name: String,
     pub kind: ChannelKind,
-    /// The webhook URL (`http://` or `https://`).
+    /// The webhook URL (`http://` or `https://`), or for e-mail the SMTP server:
+    /// `smtps://USER:PASSWORD@HOST:465` or `smtp://HOST:587?tls=required`.
     pub url: Option<String>,
-    /// A file holding the URL, for URLs that carry a secret (Slack's do).
+    /// A file holding the URL, for URLs that carry a secret (Slack's and SMTP passwords do).
     pub url_file: Option<PathBuf>,
+    /// E-mail: the sender, `Rampart <alerts@example.com>`.
+    pub from: Option<String>,
+    /// E-mail: the recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -39,6 +48,8 @@ pub enum ChannelKind {
     Webhook,
     /// `{"text": "..."}`, POSTed: Slack, Mattermost, Rocket.Chat and Teams workflows accept it.
     Slack,
+    /// A plain-text message over SMTP.
+    Email,
 }
 
 /// What happened to an alert, as told to a channel.
@@ -89,11 +100,20 @@ impl Notification {
 pub enum Channel {
     Log,
     Http(Box<HttpChannel>),
+    Email(Box<EmailChannel>),
+}
+
+/// An SMTP relay and who hears from it.
+pub struct EmailChannel {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
 }
 
 /// A webhook: where to, in which shape, and the client that keeps its connections.
 pub struct HttpChannel {
-    kind: ChannelKind,
+    /// Slack's `{"text": ...}` rather than the notification as JSON.
+    slack: bool,
     url: Uri,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
@@ -109,6 +129,9 @@ impl Channel {
                 .to_owned(),
             _ => return Err("set exactly one of url and url_file".to_owned()),
         };
+        if config.kind == ChannelKind::Email {
+            return email(config, &url).map(|email| Self::Email(Box::new(email)));
+        }
         let url: Uri = url
             .parse()
             .map_err(|_| "url is not a valid URL".to_owned())?;
@@ -138,7 +161,7 @@ impl Channel {
         };
         let connector = builder.https_or_http().enable_http1().build();
         Ok(Self::Http(Box::new(HttpChannel {
-            kind: config.kind,
+            slack: config.kind == ChannelKind::Slack,
             url,
             client: Client::builder(TokioExecutor::new()).build(connector),
         })))
@@ -162,11 +185,37 @@ impl Channel {
                 );
                 Ok(())
             }
+            Channel::Email(email) => {
+                let subject = format!(
+                    "[{}] {} {}",
+                    notification.severity.to_uppercase(),
+                    notification.rule,
+                    notification.state
+                );
+                let details = serde_json::to_string_pretty(notification).unwrap_or_default();
+                let mut message = Message::builder()
+                    .from(email.from.clone())
+                    .subject(subject)
+                    .header(ContentType::TEXT_PLAIN);
+                for to in &email.to {
+                    message = message.to(to.clone());
+                }
+                let message = message
+                    .body(format!("{}\n\n{details}\n", notification.text()))
+                    .map_err(|err| err.to_string())?;
+                email
+                    .transport
+                    .send(message)
+                    .await
+                    .map(drop)
+                    .map_err(|err| err.to_string())
+            }
             Channel::Http(http) => {
-                let HttpChannel { kind, url, client } = http.as_ref();
-                let body = match kind {
-                    ChannelKind::Webhook => json!(notification),
-                    ChannelKind::Slack => json!({ "text": notification.text() }),
+                let HttpChannel { slack, url, client } = http.as_ref();
+                let body = if *slack {
+                    json!({ "text": notification.text() })
+                } else {
+                    json!(notification)
                 };
                 let request = Request::post(url.clone())
                     .header(header::CONTENT_TYPE, "application/json")
@@ -188,6 +237,59 @@ impl Channel {
             }
         }
     }
+}
+
+/// The SMTP channel of `config`. Plain SMTP (no TLS) is accepted only to a relay on this
+/// machine: alerts name systems and people, and SMTP passwords travel in the clear without it.
+fn email(config: &ChannelConfig, url: &str) -> Result<EmailChannel, String> {
+    let parsed: Uri = url
+        .parse()
+        .map_err(|_| "url is not a valid SMTP URL".to_owned())?;
+    let host = parsed.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let tls = parsed.scheme_str() == Some("smtps")
+        || parsed.query().is_some_and(|q| q.contains("tls=required"));
+    match parsed.scheme_str() {
+        Some("smtp" | "smtps") => {}
+        _ => return Err("an e-mail url must start with smtp:// or smtps://".to_owned()),
+    }
+    if !tls && !loopback {
+        return Err(
+            "SMTP without TLS is only allowed to a relay on this machine; use smtps://HOST:465 or smtp://HOST:587?tls=required"
+                .to_owned(),
+        );
+    }
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map_err(|err| format!("the SMTP url is not usable: {err}"))?
+        .timeout(Some(DELIVERY_TIMEOUT))
+        .build();
+    let from: Mailbox = config
+        .from
+        .as_deref()
+        .ok_or("e-mail channels need `from`")?
+        .parse()
+        .map_err(|err| format!("from: {err}"))?;
+    if config.to.is_empty() {
+        return Err("e-mail channels need at least one address in `to`".to_owned());
+    }
+    let to = config
+        .to
+        .iter()
+        .map(|address| {
+            address
+                .parse::<Mailbox>()
+                .map_err(|err| format!("to: {address}: {err}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(EmailChannel {
+        transport,
+        from,
+        to,
+    })
 }
 
 #[cfg(test)]
@@ -219,6 +321,8 @@ mod tests {
             kind: ChannelKind::Webhook,
             url: Some(url.into()),
             url_file: None,
+            from: None,
+            to: Vec::new(),
         };
         assert!(Channel::new(&config("ftp://example.com/")).is_err());
         assert!(Channel::new(&config("not a url")).is_err());
@@ -228,5 +332,44 @@ mod tests {
             ..config("x")
         };
         assert!(Channel::new(&neither).is_err());
+        let mail = |url: &str, from: Option<&str>, to: &[&str]| ChannelConfig {
+            kind: ChannelKind::Email,
+            from: from.map(str::to_owned),
+            to: to.iter().map(|t| (*t).to_owned()).collect(),
+            ..config(url)
+        };
+        let ops = Some("Rampart <alerts@example.com>");
+        assert!(Channel::new(&mail("smtp://127.0.0.1:2525", ops, &["ops@example.com"])).is_ok());
+        assert!(
+            Channel::new(&mail(
+                "smtps://mail.example.com:465",
+                ops,
+                &["ops@example.com"]
+            ))
+            .is_ok()
+        );
+        assert!(
+            Channel::new(&mail(
+                "smtp://mail.example.com:587?tls=required",
+                ops,
+                &["ops@example.com"]
+            ))
+            .is_ok()
+        );
+        for (bad, why) in [
+            (
+                mail("smtp://mail.example.com:25", ops, &["ops@example.com"]),
+                "without TLS",
+            ),
+            (
+                mail("smtp://127.0.0.1:25", None, &["ops@example.com"]),
+                "from",
+            ),
+            (mail("smtp://127.0.0.1:25", ops, &[]), "to"),
+            (mail("smtp://127.0.0.1:25", ops, &["not an address"]), "to:"),
+        ] {
+            let err = Channel::new(&bad).err().unwrap();
+            assert!(err.contains(why), "{err}");
+        }
     }
 }

@@ -181,3 +181,133 @@ fn management_commands_work_without_a_config_file() {
     // They use ./rampart-data, like `rampart demo`.
     assert!(dir.path().join("rampart-data/rampart.db").exists());
 }
+
+/// An SMTP server on loopback (Python's aiosmtpd) that writes each message it accepts to a
+/// Maildir; stopped on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start(python: &str) -> Self {
+        let maildir = tempfile::tempdir().unwrap();
+        let port = closed_port();
+        let child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        std::fs::read_dir(new)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn alerts_reach_a_real_smtp_server_once_per_cooldown() {
+    // The test command installs aiosmtpd from PyPI and names its Python.
+    let Ok(python) = std::env::var("RAMPART_TEST_SMTP_PYTHON") else {
+        eprintln!("RAMPART_TEST_SMTP_PYTHON is not set; ./scripts/test.sh sets it");
+        return;
+    };
+    let smtp = SmtpServer::start(&python);
+    let rampart = Rampart::start(&format!(
+        r#"
+[listen]
+address = "127.0.0.1:0"
+plaintext = true
+
+[admin]
+address = "127.0.0.1:0"
+
+[alerts]
+evaluation_interval = "200ms"
+built_in_rules = false
+
+[[alerts.channel]]
+name = "mail"
+kind = "email"
+url = "smtp://127.0.0.1:{port}"
+from = "Rampart <rampart@example.com>"
+to = ["oncall@example.com", "Second <second@example.com>"]
+
+[[alerts.rule]]
+name = "AlwaysOn"
+expr = "rampart_build_info == 1"
+severity = "info"
+summary = "A condition that holds from the start."
+channels = ["mail"]
+cooldown = "1h"
+
+[[upstream]]
+name = "app"
+targets = ["http://127.0.0.1:9"]
+
+[[route]]
+path = "/"
+upstream = "app"
+"#,
+        port = smtp.port
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.messages().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert e-mail arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = &smtp.messages()[0];
+    assert!(
+        message.contains("Subject: [INFO] AlwaysOn firing"),
+        "{message}"
+    );
+    assert!(message.contains("oncall@example.com"), "{message}");
+    assert!(message.contains("second@example.com"), "{message}");
+    assert!(
+        message.contains("A condition that holds from the start."),
+        "{message}"
+    );
+    // Ten more evaluations: the cooldown holds back repeats.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(
+        rampart
+            .metrics()
+            .await
+            .contains("rampart_alert_notifications_total{channel=\"mail\",result=\"sent\"} 1")
+    );
+}
