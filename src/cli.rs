@@ -100,7 +100,7 @@ enum Command {
         action: AlertAction,
     },
     /// Write what teams with their own monitoring need: the alert rules as a Prometheus rules
-    /// file (checked by `promtool check rules`).
+    /// file (checked by `promtool check rules`), Grafana dashboards.
     Export {
         /// The configuration whose rules to export; without it, the built-in rules.
         #[arg(long, short, global = true, value_name = "FILE")]
@@ -211,6 +211,13 @@ enum AlertAction {
 enum ExportWhat {
     /// The alert rules as a Prometheus rules file, on standard output.
     PrometheusRules,
+    /// Grafana dashboards (security, performance, system, compliance) as JSON files, for
+    /// Grafana's "Import dashboard" or file provisioning.
+    Grafana {
+        /// Where to write them.
+        #[arg(long, default_value = "grafana")]
+        output_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -712,6 +719,18 @@ fn export_for_monitoring(config: &Config, what: ExportWhat) -> anyhow::Result<Ex
         ExportWhat::PrometheusRules => {
             let rules = config.alerts.rules()?;
             print!("{}", crate::alerting::rules::prometheus_rules(&rules));
+        }
+        ExportWhat::Grafana { output_dir } => {
+            use crate::observability::dashboards::{DASHBOARDS, dashboard};
+            std::fs::create_dir_all(&output_dir)
+                .with_context(|| format!("creating {}", output_dir.display()))?;
+            for (index, (stem, _, _)) in DASHBOARDS.iter().enumerate() {
+                let path = output_dir.join(format!("{stem}.json"));
+                let json = serde_json::to_string_pretty(&dashboard(index))?;
+                std::fs::write(&path, json)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("{}", path.display());
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -440,6 +440,10 @@ impl Metrics {
             let _ = logins.get_or_create(&ResultLabels { result });
         }
         let _ = token_verifications.get_or_create(&ResultLabels { result: "ok" });
+        for listener in ["gateway", "admin"] {
+            let _ = connections.get_or_create(&ListenerLabels { listener });
+            let _ = active_connections.get_or_create(&ListenerLabels { listener });
+        }
         for result in ["ok", "required", "invalid"] {
             let _ = mfa_challenges.get_or_create(&ResultLabels { result });
         }

@@ -1,6 +1,7 @@
 //! What operators see: structured logs, the access log and Prometheus metrics.
 
 pub mod access_log;
+pub mod dashboards;
 pub mod logging;
 pub mod metrics;
 pub mod system;

@@ -109,6 +109,11 @@ impl SystemMetrics {
             Unit::Seconds,
             metrics.start_time.clone(),
         );
+        for state in ["idle", "in_use"] {
+            let _ = metrics
+                .store_connections
+                .get_or_create(&StateLabels { state });
+        }
         registry.register(
             "rampart_store_connections",
             "Connections of the store's pool, by state (idle, in_use)",

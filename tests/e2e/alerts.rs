@@ -175,6 +175,14 @@ fn management_commands_work_without_a_config_file() {
         String::from_utf8(output.stdout).unwrap()
     };
     assert!(run(&["export", "prometheus-rules"]).contains("alert: RampartUpstreamDown"));
+    let written = run(&["export", "grafana", "--output-dir", "dashboards"]);
+    assert_eq!(written.lines().count(), 4, "{written}");
+    for name in ["security", "performance", "system", "compliance"] {
+        let path = dir.path().join(format!("dashboards/rampart-{name}.json"));
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(dashboard["panels"].as_array().unwrap().len() >= 6);
+    }
     assert!(run(&["audit", "verify"]).contains("intact"));
     assert!(run(&["alerts", "list"]).starts_with("id"));
     assert!(run(&["ban", "list"]).starts_with("address"));
