@@ -99,6 +99,14 @@ enum Command {
         #[command(subcommand)]
         action: AlertAction,
     },
+    /// Service levels: uptime, success ratio and p50/p95/p99 per route against `[sla]`.
+    Sla {
+        /// The configuration whose store and objectives to use; without it, ./rampart-data.
+        #[arg(long, short, global = true, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: SlaAction,
+    },
     /// Write what teams with their own monitoring need: the alert rules as a Prometheus rules
     /// file (checked by `promtool check rules`), Grafana dashboards.
     Export {
@@ -208,6 +216,23 @@ enum AlertAction {
 }
 
 #[derive(Subcommand)]
+enum SlaAction {
+    /// The report over the last `--window`; exits 1 when an objective is missed.
+    Report {
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        window: std::time::Duration,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
 enum ExportWhat {
     /// The alert rules as a Prometheus rules file, on standard output.
     PrometheusRules,
@@ -308,6 +333,10 @@ fn run() -> anyhow::Result<ExitCode> {
         },
         Command::Alerts { config, action } => match load_or_defaults(config) {
             Some(config) => runtime()?.block_on(manage_alerts(config, action)),
+            None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
+        },
+        Command::Sla { config, action } => match load_or_defaults(config) {
+            Some(config) => runtime()?.block_on(sla_report(config, action)),
             None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
         },
         Command::Export { config, what } => match load_or_defaults(config) {
@@ -712,6 +741,66 @@ async fn manage_alerts(config: Config, action: AlertAction) -> anyhow::Result<Ex
     audit.close().await;
     println!("alert {id} {verb}");
     Ok(ExitCode::SUCCESS)
+}
+
+async fn sla_report(config: Config, action: SlaAction) -> anyhow::Result<ExitCode> {
+    let SlaAction::Report { window, format } = action;
+    let store = Store::open(&config.storage_url())
+        .await
+        .context("opening the store")?;
+    let now = unix_ms(std::time::SystemTime::now());
+    let report = crate::observability::sla::report(&store, &config.sla, window, now).await?;
+    let objectives = &report.objectives;
+    let met = objectives.availability_met != Some(false)
+        && objectives.success_ratio_met
+        && objectives.latency_p95_met;
+    if format == ReportFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        println!("SLA over {}", humantime::format_duration(window));
+        match report.uptime {
+            Some(uptime) => println!(
+                "  uptime        {uptime:.3}%   objective {}%  {}",
+                objectives.availability,
+                mark(objectives.availability_met == Some(true))
+            ),
+            None => println!("  uptime        no health samples yet"),
+        }
+        println!(
+            "  success ratio {:.3}%   objective {}%  {}",
+            report.overall.success_ratio,
+            objectives.success_ratio,
+            mark(objectives.success_ratio_met)
+        );
+        println!(
+            "  p95           {} ms   objective {} ms  {}",
+            ms(report.overall.p95_ms),
+            objectives.latency_p95_ms,
+            mark(objectives.latency_p95_met)
+        );
+        println!(
+            "\n{:<32} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "route", "requests", "success%", "p50 ms", "p95 ms", "p99 ms"
+        );
+        for route in report.routes.iter().chain(std::iter::once(&report.overall)) {
+            println!(
+                "{:<32} {:>10} {:>9.3} {:>9} {:>9} {:>9}",
+                route.route,
+                route.requests,
+                route.success_ratio,
+                ms(route.p50_ms),
+                ms(route.p95_ms),
+                ms(route.p99_ms)
+            );
+        }
+    }
+    Ok(if met {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn export_for_monitoring(config: &Config, what: ExportWhat) -> anyhow::Result<ExitCode> {

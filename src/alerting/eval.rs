@@ -40,6 +40,11 @@ impl Snapshot {
         Self { at, series }
     }
 
+    /// Every sample of the metric `name`.
+    pub fn samples(&self, name: &str) -> &[(Labels, f64)] {
+        self.series.get(name).map_or(&[], Vec::as_slice)
+    }
+
     fn select(&self, selector: &Selector) -> Vec<(Labels, f64)> {
         self.series
             .get(&selector.metric)
@@ -238,34 +243,38 @@ fn histogram_quantile(quantile: f64, buckets: Vec<(Labels, f64)>) -> Vec<(Labels
     }
     groups
         .into_iter()
-        .filter_map(|(labels, mut buckets)| {
-            buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let total = buckets.last()?.1;
-            if total <= 0.0 {
-                return None;
-            }
-            let rank = quantile * total;
-            let mut lower_bound = 0.0;
-            let mut lower_count = 0.0;
-            for &(bound, count) in &buckets {
-                if count >= rank {
-                    if bound.is_infinite() {
-                        return Some((labels, lower_bound));
-                    }
-                    let in_bucket = count - lower_count;
-                    let fraction = if in_bucket > 0.0 {
-                        (rank - lower_count) / in_bucket
-                    } else {
-                        1.0
-                    };
-                    return Some((labels, lower_bound + (bound - lower_bound) * fraction));
-                }
-                lower_bound = bound;
-                lower_count = count;
-            }
-            None
-        })
+        .filter_map(|(labels, mut buckets)| Some((labels, quantile_of(quantile, &mut buckets)?)))
         .collect()
+}
+
+/// The `quantile` of a histogram given as (upper bound, cumulative count) pairs, in any
+/// order: the bucket the rank falls in, interpolated linearly. `None` without observations.
+pub fn quantile_of(quantile: f64, buckets: &mut [(f64, f64)]) -> Option<f64> {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = quantile * total;
+    let mut lower_bound = 0.0;
+    let mut lower_count = 0.0;
+    for &(bound, count) in buckets.iter() {
+        if count >= rank {
+            if bound.is_infinite() {
+                return Some(lower_bound);
+            }
+            let in_bucket = count - lower_count;
+            let fraction = if in_bucket > 0.0 {
+                (rank - lower_count) / in_bucket
+            } else {
+                1.0
+            };
+            return Some(lower_bound + (bound - lower_bound) * fraction);
+        }
+        lower_bound = bound;
+        lower_count = count;
+    }
+    None
 }
 
 fn apply(op: BinaryOp, a: f64, b: f64) -> Option<f64> {

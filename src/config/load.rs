@@ -138,7 +138,7 @@ fn read(
 }
 
 /// Top-level keys; anything else in the file is a mistake.
-const SECTIONS: [&str; 19] = [
+const SECTIONS: [&str; 20] = [
     "mode",
     "data_dir",
     "listen",
@@ -155,6 +155,7 @@ const SECTIONS: [&str; 19] = [
     "audit",
     "privacy",
     "alerts",
+    "sla",
     "role",
     "upstream",
     "route",
@@ -189,6 +190,7 @@ fn read_sections(mut table: toml::Table, report: &mut Report<'_>) -> Config {
         audit: section(take("audit"), "audit", report),
         privacy: section(take("privacy"), "privacy", report),
         alerts: section(take("alerts"), "alerts", report),
+        sla: section(take("sla"), "sla", report),
         roles: list(take("role"), "role", report),
         upstreams: list(take("upstream"), "upstream", report),
         routes: list(take("route"), "route", report),

@@ -42,6 +42,7 @@ pub struct Config {
     pub audit: crate::audit::AuditConfig,
     pub privacy: crate::privacy::PrivacyConfig,
     pub alerts: crate::alerting::AlertsConfig,
+    pub sla: crate::observability::sla::SlaConfig,
     pub roles: Vec<RoleConfig>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,

@@ -159,6 +159,24 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
             "must be longer than zero".into(),
         );
     }
+    let sla = &config.sla;
+    for (key, percent) in [
+        ("availability", sla.availability),
+        ("success_ratio", sla.success_ratio),
+    ] {
+        if !(0.0..=100.0).contains(&percent) {
+            problem(
+                KeyPath::key("sla").child(key),
+                "is a percentage: between 0 and 100, e.g. 99.9".into(),
+            );
+        }
+    }
+    if sla.sample_interval.0 < std::time::Duration::from_millis(100) {
+        problem(
+            KeyPath::key("sla").child("sample_interval"),
+            "must be at least 100ms (the default, 1m, suits every report)".into(),
+        );
+    }
     if config.audit.checkpoint_every == 0 {
         problem(
             KeyPath::key("audit").child("checkpoint_every"),

@@ -4,4 +4,5 @@ pub mod access_log;
 pub mod dashboards;
 pub mod logging;
 pub mod metrics;
+pub mod sla;
 pub mod system;

@@ -37,6 +37,7 @@ use crate::identity::roles::Roles;
 use crate::identity::service::{IdentityService, Lifetimes};
 use crate::identity::tokens::TokenService;
 use crate::observability::metrics::Metrics;
+use crate::observability::sla::SlaRecorder;
 use crate::observability::system::{self, Sampled};
 use crate::pipeline::bans::Bans;
 use crate::pipeline::identity_headers::IdentityHeaderSigner;
@@ -102,6 +103,8 @@ pub struct Server {
     sampled: Sampled,
     /// The alert evaluator and how often it runs, when alerting is on.
     alerts: Option<(AlertManager, Duration)>,
+    /// Records what the SLA report reads.
+    sla: SlaRecorder,
     /// What the daily audit pruning needs, when the audit log is on.
     audit_retention: Option<audit::Retention>,
     nudger: Option<Nudger>,
@@ -249,6 +252,12 @@ impl Server {
             bans: shared.bans.clone(),
             audit: shared.audit.clone(),
             alerts: alert_manager(config, &shared)?,
+            sla: SlaRecorder::new(
+                shared.store.clone(),
+                metrics.clone(),
+                gateway_pools.clone(),
+                config.sla.clone(),
+            ),
             sampled: Sampled {
                 store: shared.store.clone(),
                 data_dir: config.data_dir.clone(),
@@ -308,6 +317,7 @@ impl Server {
         ));
         tokio::spawn(sync_bans(self.bans));
         tokio::spawn(system::run(self.admin.metrics.clone(), self.sampled));
+        tokio::spawn(self.sla.run());
         if let Some((manager, interval)) = self.alerts {
             tokio::spawn(manager.run(interval));
         }

@@ -10,6 +10,7 @@ mod audit;
 mod bans;
 mod mfa;
 mod sessions;
+mod sla;
 mod tokens;
 mod users;
 
@@ -28,6 +29,7 @@ pub use audit::{AuditFilter, AuditHead, AuditRecord, AuditStore, Checkpoint, Sea
 pub use bans::{BanRecord, BanStore};
 pub use mfa::{MfaStore, TotpRecord};
 pub use sessions::{Session, SessionStore};
+pub use sla::{RouteMinute, SlaStore};
 pub use tokens::{RefreshToken, RefreshTokenStore, RefreshUse, SigningKey, SigningKeyStore};
 pub use users::{NewUser, User, UserStore};
 
@@ -52,7 +54,7 @@ pub enum StoreError {
 }
 
 /// Schema changes, oldest first, embedded so the binary carries its own schema.
-const MIGRATIONS: [(i64, &str, &str); 9] = [
+const MIGRATIONS: [(i64, &str, &str); 10] = [
     (
         1,
         "identity",
@@ -86,6 +88,7 @@ const MIGRATIONS: [(i64, &str, &str); 9] = [
         "alerts",
         include_str!("../../migrations/0009_alerts.sql"),
     ),
+    (10, "sla", include_str!("../../migrations/0010_sla.sql")),
 ];
 
 /// The SQL store: SQLite or PostgreSQL, chosen by URL.

@@ -18,5 +18,6 @@ mod input;
 mod lifecycle;
 mod metrics;
 mod proxy;
+mod sla;
 mod tls;
 mod users_cli;
