@@ -357,6 +357,15 @@ fn entry_for(
             String::new(),
             json!({}),
         ),
+        SecurityEvent::Reloaded { what, ok, detail } => (
+            "system",
+            "reload",
+            what,
+            String::new(),
+            if ok { "success" } else { "failure" },
+            String::new(),
+            json!({ "detail": detail }),
+        ),
         SecurityEvent::AttackBlocked {
             route,
             rule,

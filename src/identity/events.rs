@@ -59,6 +59,12 @@ pub enum SecurityEvent<'a> {
         subject: &'a str,
         actor: &'a str,
     },
+    /// Something loaded from files again (`tls_certificate`, `signing_keys`), on change or SIGHUP.
+    Reloaded {
+        what: &'static str,
+        ok: bool,
+        detail: &'a str,
+    },
     /// The attack filter refused a request.
     AttackBlocked {
         route: &'a str,
@@ -71,7 +77,7 @@ pub enum SecurityEvent<'a> {
 
 impl SecurityEvent<'_> {
     /// Every event's name, for metrics that should show zeros before the first event.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "login_succeeded",
         "login_failed",
         "login_locked_out",
@@ -84,6 +90,7 @@ impl SecurityEvent<'_> {
         "banned",
         "unbanned",
         "attack_blocked",
+        "reloaded",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -100,6 +107,7 @@ impl SecurityEvent<'_> {
             Self::Banned { .. } => "banned",
             Self::Unbanned { .. } => "unbanned",
             Self::AttackBlocked { .. } => "attack_blocked",
+            Self::Reloaded { .. } => "reloaded",
         }
     }
 }
@@ -150,6 +158,13 @@ pub fn log_event(event: &SecurityEvent<'_>, request_id: &str) {
         }
         SecurityEvent::Unbanned { subject, actor } => {
             tracing::info!(target: "security", event = name, request_id, subject, actor)
+        }
+        SecurityEvent::Reloaded { what, ok, detail } => {
+            if ok {
+                tracing::info!(target: "security", event = name, request_id, what, detail)
+            } else {
+                tracing::error!(target: "security", event = name, request_id, what, detail)
+            }
         }
         SecurityEvent::AttackBlocked {
             route,

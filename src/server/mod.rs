@@ -31,6 +31,7 @@ use crate::attack_filter::AttackFilter;
 use crate::audit::{self, Audit};
 use crate::cluster::Cluster;
 use crate::config::{Config, Mode};
+use crate::identity::events::SecurityEvent;
 use crate::identity::nudge::Nudger;
 use crate::identity::regulator::{self, LockoutPolicy};
 use crate::identity::roles::Roles;
@@ -150,6 +151,8 @@ impl Server {
                     resolver,
                     interval: reload_interval,
                     metrics: metrics.clone(),
+                    // Replaced by the audit log once the store is open, below.
+                    audit: Audit::log_only(),
                 };
                 (Some(acceptor), Some(reloader))
             }
@@ -157,6 +160,10 @@ impl Server {
         };
 
         let (shared, audit_retention) = shared_state(config, metrics.clone()).await?;
+        let mut reloader = reloader;
+        if let Some(reloader) = &mut reloader {
+            reloader.audit = shared.audit.clone();
+        }
 
         // The first socket settles the port (the config may say 0); the others share it.
         let first = bind_shared(listen.address)?;
@@ -286,6 +293,7 @@ impl Server {
         let mut hangup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
         let reload_on_hup = reload.clone();
         let identity_on_hup = self.identity.clone();
+        let audit_on_hup = self.audit.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -294,9 +302,17 @@ impl Server {
                     _ = hangup.recv() => {
                         tracing::info!(event = "sighup", "reloading certificates and signing keys");
                         reload_on_hup.notify_one();
-                        if let Err(err) = identity_on_hup.reload_keys(unix_now()).await {
+                        let reloaded = identity_on_hup.reload_keys(unix_now()).await;
+                        if let Err(err) = &reloaded {
                             tracing::warn!(error = %err, "reloading signing keys failed");
                         }
+                        let detail = reloaded.as_ref().err().map(ToString::to_string).unwrap_or_default();
+                        let event = SecurityEvent::Reloaded {
+                            what: "signing_keys",
+                            ok: reloaded.is_ok(),
+                            detail: &detail,
+                        };
+                        audit_on_hup.emit(&event, "").await;
                     }
                 }
             }

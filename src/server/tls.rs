@@ -14,7 +14,9 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::sync::Notify;
 
+use crate::audit::Audit;
 use crate::config::TlsVersion;
+use crate::identity::events::SecurityEvent;
 use crate::observability::metrics::Metrics;
 
 /// Reads and checks a certificate chain and its private key; the error says which file is wrong.
@@ -106,6 +108,7 @@ pub struct CertReloader {
     pub resolver: Arc<CertResolver>,
     pub interval: Duration,
     pub metrics: Arc<Metrics>,
+    pub audit: Audit,
 }
 
 impl CertReloader {
@@ -126,10 +129,23 @@ impl CertReloader {
                     self.metrics.certificate_loaded(expiry(&key));
                     self.resolver.replace(key);
                     self.metrics.cert_reloaded(true);
+                    let detail = self.cert.display().to_string();
+                    let event = SecurityEvent::Reloaded {
+                        what: "tls_certificate",
+                        ok: true,
+                        detail: &detail,
+                    };
+                    self.audit.emit(&event, "").await;
                     tracing::info!(event = "tls_reloaded", cert = %self.cert.display(), "certificate reloaded");
                 }
                 Err(reason) => {
                     self.metrics.cert_reloaded(false);
+                    let event = SecurityEvent::Reloaded {
+                        what: "tls_certificate",
+                        ok: false,
+                        detail: &reason,
+                    };
+                    self.audit.emit(&event, "").await;
                     tracing::error!(event = "tls_reload_failed", %reason, "keeping the previous certificate");
                 }
             }

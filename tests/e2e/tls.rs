@@ -123,6 +123,24 @@ async fn certificates_reload_when_files_change_and_bad_ones_are_refused() {
         metrics.contains("rampart_tls_handshakes_total{result=\"ok\",version=\"1.3\"}"),
         "{metrics}"
     );
+    // Both reloads, the good and the refused one, are in the audit log. (The command checks
+    // the config, TLS files included, so the good files go back first.)
+    renewed.install_as(&first);
+    let audit = rampart.command("audit", &["export", "--action", "reload"], "");
+    let records: Vec<serde_json::Value> = String::from_utf8(audit.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<&str> = records
+        .iter()
+        .filter(|r| r["resource"] == "tls_certificate" && r["actor"] == "system")
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"success") && outcomes.contains(&"failure"),
+        "{records:?}"
+    );
 }
 
 #[tokio::test]
