@@ -121,8 +121,9 @@ impl SlaStore for Store {
 
     async fn health_since(&self, since_ms: i64) -> Result<(i64, i64, Option<i64>), StoreError> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(ok), 0) AS healthy, COUNT(*) AS samples, MIN(at_ms) AS first \
-             FROM health_samples WHERE at_ms >= $1",
+            // PostgreSQL sums BIGINTs into NUMERIC, which the Any driver cannot read.
+            "SELECT CAST(COALESCE(SUM(ok), 0) AS BIGINT) AS healthy, COUNT(*) AS samples, \
+             MIN(at_ms) AS first FROM health_samples WHERE at_ms >= $1",
         )
         .bind(since_ms)
         .fetch_one(&self.pool)
