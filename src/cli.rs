@@ -806,7 +806,7 @@ async fn sla_report(config: Config, action: SlaAction) -> anyhow::Result<ExitCod
 fn export_for_monitoring(config: &Config, what: ExportWhat) -> anyhow::Result<ExitCode> {
     match what {
         ExportWhat::PrometheusRules => {
-            let rules = config.alerts.rules()?;
+            let rules = config.alerts.rules(config.sla.latency_p95.0)?;
             print!("{}", crate::alerting::rules::prometheus_rules(&rules));
         }
         ExportWhat::Grafana { output_dir } => {

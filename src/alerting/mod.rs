@@ -69,13 +69,14 @@ impl AlertsConfig {
         Ok(channels)
     }
 
-    /// The rules in force.
-    pub fn rules(&self) -> Result<Vec<Rule>, RuleError> {
+    /// The rules in force; the built-in latency rule watches `latency_p95`.
+    pub fn rules(&self, latency_p95: std::time::Duration) -> Result<Vec<Rule>, RuleError> {
         rules::rules(
             &self.rules,
             self.built_in_rules,
             &self.default_channels,
             &self.channel_names(),
+            latency_p95,
         )
     }
 }

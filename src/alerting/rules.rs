@@ -103,10 +103,10 @@ const BUILT_IN: &[(&str, &str, u64, Severity, &str)] = &[
     ),
     (
         "RampartLatencyOverSlo",
-        "histogram_quantile(0.95, sum by (le) (rate(rampart_http_request_duration_seconds_bucket[5m]))) > 0.5",
+        "histogram_quantile(0.95, sum by (le) (rate(rampart_http_request_duration_seconds_bucket[5m]))) > {p95}",
         600,
         Severity::Warning,
-        "The 95th percentile of request time is above 500 ms.",
+        "The 95th percentile of request time is above the [sla] latency_p95 objective ({p95} s).",
     ),
     (
         "RampartUpstreamErrors",
@@ -227,16 +227,19 @@ pub fn rules(
     built_in: bool,
     default_channels: &[String],
     known_channels: &[String],
+    latency_p95: Duration,
 ) -> Result<Vec<Rule>, RuleError> {
+    // The built-in latency rule watches the SLA's own objective.
+    let p95 = format!("{}", latency_p95.as_secs_f64());
     let mut all: Vec<RuleConfig> = if built_in {
         BUILT_IN
             .iter()
             .map(|&(name, expr, for_, severity, summary)| RuleConfig {
                 name: name.to_owned(),
-                expr: expr.to_owned(),
+                expr: expr.replace("{p95}", &p95),
                 for_: Some(HumanDuration(Duration::from_secs(for_))),
                 severity,
-                summary: summary.to_owned(),
+                summary: summary.replace("{p95}", &p95),
                 channels: None,
                 escalate_to: Vec::new(),
                 escalate_after: None,
@@ -339,7 +342,14 @@ mod tests {
 
     #[test]
     fn the_built_in_rules_parse_and_are_enough() {
-        let rules = rules(&[], true, &channels(), &channels()).unwrap();
+        let rules = rules(
+            &[],
+            true,
+            &channels(),
+            &channels(),
+            Duration::from_millis(500),
+        )
+        .unwrap();
         assert!(rules.len() >= 15, "{}", rules.len());
         let mut names: Vec<_> = rules.iter().map(|r| r.name.as_str()).collect();
         names.sort_unstable();
@@ -374,7 +384,14 @@ mod tests {
             .clone()
             .try_into()
             .unwrap();
-        let rules = rules(&configured, true, &channels(), &channels()).unwrap();
+        let rules = rules(
+            &configured,
+            true,
+            &channels(),
+            &channels(),
+            Duration::from_millis(500),
+        )
+        .unwrap();
         let storm = rules.iter().find(|r| r.name == "RampartBanStorm").unwrap();
         assert_eq!(storm.severity, Severity::Error);
         assert!(rules.iter().all(|r| r.name != "RampartAttackSpike"));
@@ -397,14 +414,46 @@ mod tests {
             cooldown: None,
             enabled: true,
         };
-        let err = rules(std::slice::from_ref(&bad), false, &channels(), &channels()).unwrap_err();
+        let err = rules(
+            std::slice::from_ref(&bad),
+            false,
+            &channels(),
+            &channels(),
+            Duration::from_millis(500),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("alert rule Broken:"), "{err}");
         let unknown = RuleConfig {
             expr: "x > 1".into(),
             ..bad
         };
-        let err = rules(&[unknown], false, &channels(), &channels()).unwrap_err();
+        let err = rules(
+            &[unknown],
+            false,
+            &channels(),
+            &channels(),
+            Duration::from_millis(500),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("unknown channel `pager`"), "{err}");
+    }
+
+    #[test]
+    fn the_latency_rule_follows_the_sla_objective() {
+        let rules = rules(
+            &[],
+            true,
+            &channels(),
+            &channels(),
+            Duration::from_millis(250),
+        )
+        .unwrap();
+        let latency = rules
+            .iter()
+            .find(|r| r.name == "RampartLatencyOverSlo")
+            .unwrap();
+        assert!(latency.text.ends_with("> 0.25"), "{}", latency.text);
+        assert!(latency.summary.contains("0.25 s"), "{}", latency.summary);
     }
 
     #[test]
@@ -422,7 +471,14 @@ mod tests {
             eprintln!("RAMPART_TEST_PROMTOOL is not set; ./scripts/test.sh sets it");
             return;
         };
-        let rules = rules(&[], true, &channels(), &channels()).unwrap();
+        let rules = rules(
+            &[],
+            true,
+            &channels(),
+            &channels(),
+            Duration::from_millis(500),
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rampart.rules.yml");
         std::fs::write(&path, prometheus_rules(&rules)).unwrap();
@@ -523,7 +579,7 @@ mod each_rule_fires {
     #[test]
     fn every_built_in_rule_fires_on_its_condition_and_not_on_quiet_metrics() {
         let log = vec!["log".to_owned()];
-        for rule in rules(&[], true, &log, &log).unwrap() {
+        for rule in rules(&[], true, &log, &log, Duration::from_millis(500)).unwrap() {
             let (before, after) = condition(&rule.name);
             let mut firing = History::new(Duration::from_secs(3600));
             firing.record(Snapshot::parse(0.0, before));

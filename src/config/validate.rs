@@ -144,7 +144,7 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
         problem(KeyPath::key("role"), reason);
     }
 
-    if let Err(err) = config.alerts.rules() {
+    if let Err(err) = config.alerts.rules(config.sla.latency_p95.0) {
         problem(
             KeyPath::key("alerts").child("rule"),
             format!("{err}; see docs/configuration.md for the expression syntax"),

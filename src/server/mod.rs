@@ -489,7 +489,7 @@ fn alert_manager(
     }
     let rules = config
         .alerts
-        .rules()
+        .rules(config.sla.latency_p95.0)
         .map_err(|err| StartError::Alerts(err.to_string()))?;
     let channels = config.alerts.channels().map_err(StartError::Alerts)?;
     let manager = AlertManager::new(
