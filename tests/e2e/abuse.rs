@@ -430,3 +430,81 @@ async fn redis_shares_limits_and_violations_across_instances() {
     eventually_status(&a, client, 403).await;
     assert_eq!(get_as(&a, "203.0.113.71", "/limited").await.status(), 200);
 }
+
+/// A redis-server of the test's own, so it can be stopped mid-test.
+struct OwnRedis(std::process::Child, u16);
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = crate::support::closed_port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self(child, port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn when_redis_goes_away_limits_fall_back_to_each_instance() {
+    // The test command installs redis-server and names its own instance.
+    if redis_url().is_none() {
+        eprintln!("RAMPART_TEST_REDIS_URL is not set; skipping (the test script sets it)");
+        return;
+    }
+    let mut redis = OwnRedis::start();
+    let upstream = Upstream::start("app").await;
+    let sections = format!(
+        "[redis]\nurl = \"redis://127.0.0.1:{}/\"\ntimeout = \"100ms\"\n[bans]\nenabled = false\n",
+        redis.1
+    );
+    let routes =
+        "[[route]]\npath = \"/limited\"\nupstream = \"app\"\nrate_limit = [\"3/min burst 3\"]\n";
+    let rampart = Rampart::start(&config(&upstream, &sections, routes));
+    let client = "203.0.113.80";
+    assert_eq!(get_as(&rampart, client, "/limited").await.status(), 200);
+
+    redis.stop();
+    // Requests keep being answered, and the limit still holds, counted by the instance.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(get_as(&rampart, client, "/limited").await.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let metrics = rampart.metrics().await;
+    let errors: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("rampart_redis_errors_total{kind=\"rate_limit\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0);
+    assert!(errors >= 1.0, "{metrics}");
+    assert!(
+        rampart
+            .logs()
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("using this instance's counters")),
+        "a warning names the fallback"
+    );
+}
