@@ -132,7 +132,7 @@ impl Audit {
         if let Some(metrics) = &self.metrics {
             metrics.security_event(event.name());
         }
-        if let Some(recorder) = &self.inner {
+        if let Some(recorder) = self.inner.as_ref().filter(|_| is_audited(event)) {
             let mut entry = entry_for(event, request_id, &recorder.pseudonyms);
             if let Cow::Owned(clean) = recorder.redactor.redact(&entry.details) {
                 entry.details = clean;
@@ -223,6 +223,18 @@ pub async fn retention_loop(
             Err(err) => tracing::error!(error = %err, "pruning the audit log failed"),
         }
     }
+}
+
+/// Whether `event` becomes an audit record, not only a log line and a count. Refusals that
+/// anyone can cause without an account (a request without credentials to a protected route,
+/// a made-up bearer token) are left out: each would otherwise cost a durable write, a cheap
+/// way to flood the log, and they say nothing about who did what. Their counts are in
+/// `rampart_security_events_total`.
+fn is_audited(event: &SecurityEvent<'_>) -> bool {
+    !matches!(
+        event,
+        SecurityEvent::AccessDenied { user: None, .. } | SecurityEvent::TokenRejected { .. }
+    )
 }
 
 /// The audit record of `event`: who, what, on what, with which outcome.
@@ -399,6 +411,26 @@ fn entry_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anonymous_refusals_are_counted_not_recorded() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(!is_audited(&SecurityEvent::AccessDenied {
+            user: None,
+            route: "/admin",
+            ip
+        }));
+        assert!(!is_audited(&SecurityEvent::TokenRejected {
+            reason: "invalid",
+            ip
+        }));
+        assert!(is_audited(&SecurityEvent::AccessDenied {
+            user: Some("ana"),
+            route: "/admin",
+            ip
+        }));
+        assert!(is_audited(&SecurityEvent::LoginFailed { user: "ana", ip }));
+    }
 
     #[test]
     fn records_name_the_actor_and_pseudonymize_addresses() {
