@@ -109,15 +109,21 @@ fn route_minutes(before: &Snapshot, now: &Snapshot, minute_ms: i64) -> Vec<Route
     let totals = |snapshot: &Snapshot| {
         let mut by_route: BTreeMap<String, Totals> = BTreeMap::new();
         for (labels, value) in snapshot.samples("rampart_http_requests_total") {
-            let entry = by_route.entry(labels["route"].clone()).or_default();
+            let Some(route) = labels.get("route") else {
+                continue;
+            };
+            let entry = by_route.entry(route.clone()).or_default();
             entry.0 += value;
             if labels.get("status").map(String::as_str) == Some("5xx") {
                 entry.1 += value;
             }
         }
         for (labels, value) in snapshot.samples("rampart_http_request_duration_seconds_bucket") {
-            let entry = by_route.entry(labels["route"].clone()).or_default();
-            *entry.2.entry(labels["le"].clone()).or_default() += value;
+            let (Some(route), Some(le)) = (labels.get("route"), labels.get("le")) else {
+                continue;
+            };
+            let entry = by_route.entry(route.clone()).or_default();
+            *entry.2.entry(le.clone()).or_default() += value;
         }
         by_route
     };
