@@ -618,13 +618,13 @@ async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<Exi
                 (Some(first), Some(last)) => format!("records {first}..={last}"),
                 _ => "no records".to_owned(),
             };
-            match report.broken {
+            let log_intact = match report.broken {
                 None => {
                     println!(
                         "audit log intact: {} records ({range}), {} signed checkpoints",
                         report.records, report.checkpoints
                     );
-                    Ok(ExitCode::SUCCESS)
+                    true
                 }
                 Some(broken) => {
                     println!("audit log BROKEN at {broken}");
@@ -632,9 +632,31 @@ async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<Exi
                         "{} records verified before it ({range}), {} signed checkpoints",
                         report.records, report.checkpoints
                     );
-                    Ok(ExitCode::FAILURE)
+                    false
                 }
-            }
+            };
+            let dir = config.audit.requests_dir(&config.data_dir);
+            let trail = audit::trail::verify(&dir, &verifier)
+                .with_context(|| format!("reading {}", dir.display()))?;
+            let trail_intact = match &trail.broken {
+                _ if trail.files == 0 => true,
+                None => {
+                    println!(
+                        "request trail intact: {} records in {} files, {} signed checkpoints",
+                        trail.records, trail.files, trail.checkpoints
+                    );
+                    true
+                }
+                Some((file, line, reason)) => {
+                    println!("request trail BROKEN at {file} line {line}: {reason}");
+                    false
+                }
+            };
+            Ok(if log_intact && trail_intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         AuditAction::Export {
             format,

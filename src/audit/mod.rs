@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod export;
 pub mod signing;
+pub mod trail;
 pub mod verify;
 pub mod writer;
 
@@ -43,6 +44,10 @@ pub struct AuditConfig {
     /// The Ed25519 key (PKCS#8) that signs checkpoints; default `DATA_DIR/audit-signing.key`,
     /// made at first start. `rampart audit public-key` prints what verifiers need.
     pub signing_key_file: Option<PathBuf>,
+    /// Also keep a hash-chained trail of every request answered (see [`trail`]).
+    pub requests: bool,
+    /// Where the request trail's daily files go; default `DATA_DIR/audit-requests`.
+    pub requests_dir: Option<PathBuf>,
 }
 
 impl Default for AuditConfig {
@@ -53,11 +58,20 @@ impl Default for AuditConfig {
             checkpoint_every: 10_000,
             checkpoint_interval: HumanDuration::secs(60),
             signing_key_file: None,
+            requests: false,
+            requests_dir: None,
         }
     }
 }
 
 impl AuditConfig {
+    /// The request trail's directory.
+    pub fn requests_dir(&self, data_dir: &Path) -> PathBuf {
+        self.requests_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("audit-requests"))
+    }
+
     /// The signing key's path and whether it may be created.
     pub fn signing_key(&self, data_dir: &Path) -> (PathBuf, bool) {
         match &self.signing_key_file {
@@ -182,6 +196,24 @@ pub fn open(
         audit,
         Some((store.clone(), signer, config.audit.retention.0)),
     ))
+}
+
+/// The request trail `config` asks for, started; `None` when it is off.
+pub fn request_trail(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<trail::RequestTrail>, String> {
+    if !(config.audit.enabled && config.audit.requests) {
+        return Ok(None);
+    }
+    trail::RequestTrail::start(
+        config.audit.requests_dir(&config.data_dir),
+        Arc::new(crate::privacy::pseudonymizer(config)?),
+        Arc::new(signer(config)?),
+        config.audit.checkpoint_interval.0,
+        metrics.clone(),
+    )
+    .map(Some)
 }
 
 /// The checkpoint signing key of `config`.

@@ -12,6 +12,7 @@ use http::{HeaderValue, Method, Uri};
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::metrics::{InFlight, RouteMetrics};
+use crate::audit::trail::{RequestEntry, RequestTrail};
 use crate::body::{BoxError, ResponseBody};
 
 /// What the access-log line says about one request, filled in along the pipeline.
@@ -28,6 +29,8 @@ pub struct AccessRecord {
     pub log: bool,
     /// Keeps the request in `rampart_http_requests_in_flight` until the body is done.
     pub in_flight: InFlight,
+    /// Where the request is recorded when `[audit] requests` is on.
+    pub trail: Option<RequestTrail>,
 }
 
 /// The response body as sent to the client, counting bytes; logs and records metrics on drop.
@@ -87,6 +90,24 @@ impl Drop for ObservedBody {
         let finished = self.finished || self.inner.is_end_stream();
         self.metrics
             .record(self.record.status, elapsed.as_secs_f64(), self.bytes);
+        if let Some(trail) = &self.record.trail {
+            trail.record(RequestEntry {
+                time_ms: crate::audit::writer::now_ms(),
+                request_id: self
+                    .record
+                    .request_id
+                    .to_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                client: self.record.client,
+                method: method_name(&self.record.method),
+                path: std::mem::take(&mut self.record.path),
+                route: self.record.route.clone(),
+                status: self.record.status,
+                bytes: self.bytes,
+                duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            });
+        }
         if !self.record.log {
             return;
         }
@@ -104,6 +125,22 @@ impl Drop for ObservedBody {
             upstream = r.upstream.as_deref().unwrap_or("-"),
             complete = finished,
         );
+    }
+}
+
+/// The method's name, as a `'static` string for the common ones (`OTHER` for extensions).
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
     }
 }
 

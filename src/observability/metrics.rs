@@ -133,6 +133,7 @@ pub struct Metrics {
     http_in_flight: Gauge,
     websocket_upgrades: Family<UpstreamLabels, Counter>,
     audit_last_checkpoint: Gauge,
+    request_trail: Family<ResultLabels, Counter>,
     alerts_firing: Family<SeverityLabels, Gauge>,
     alert_notifications: Family<ChannelResultLabels, Counter>,
     /// Sampled, not counted: process, store, disk, upstream targets, audit queue.
@@ -417,6 +418,15 @@ impl Metrics {
             Unit::Seconds,
             audit_last_checkpoint.clone(),
         );
+        let request_trail = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "rampart_audit_requests",
+            "Requests in the request trail, by result (written: synced to disk; failed; dropped: the queue was full)",
+            request_trail.clone(),
+        );
+        for result in ["written", "failed", "dropped"] {
+            let _ = request_trail.get_or_create(&ResultLabels { result });
+        }
         let alerts_firing = Family::<SeverityLabels, Gauge>::default();
         registry.register(
             "rampart_alerts_firing",
@@ -518,6 +528,7 @@ impl Metrics {
             http_in_flight,
             websocket_upgrades,
             audit_last_checkpoint,
+            request_trail,
             alerts_firing,
             alert_notifications,
             system,
@@ -531,6 +542,12 @@ impl Metrics {
                 .get_or_create(&SeverityLabels { severity })
                 .set(by_severity.get(severity).copied().unwrap_or(0));
         }
+    }
+
+    pub fn request_trail(&self, result: &'static str, count: u64) {
+        self.request_trail
+            .get_or_create(&ResultLabels { result })
+            .inc_by(count);
     }
 
     pub fn alert_notification(&self, channel: &str, sent: bool) {

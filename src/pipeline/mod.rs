@@ -52,6 +52,7 @@ use self::security_headers::ResponseHeaderPolicy;
 use crate::attack_filter::inputs::{self, BodyKind};
 use crate::attack_filter::{AttackFilter, FilterMode, Verdict};
 use crate::audit::Audit;
+use crate::audit::trail::RequestTrail;
 use crate::body::ResponseBody;
 use crate::config::{Config, IpCidr, Mode, ReplaceUpstreamErrors, RouteAuth, SecurityHeaders};
 use crate::error::{GatewayError, error_response};
@@ -88,6 +89,8 @@ pub struct Shared {
     pub store: Arc<Store>,
     /// Which upstream targets are down, seen alike by every worker.
     pub upstream_health: Arc<SharedHealth>,
+    /// The request trail, when `[audit] requests` is on.
+    pub trail: Option<RequestTrail>,
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -119,6 +122,7 @@ pub struct Gateway {
     csrf: CsrfGuard,
     cookies: CookiesConfig,
     audit: Audit,
+    trail: Option<RequestTrail>,
 }
 
 impl Gateway {
@@ -175,6 +179,7 @@ impl Gateway {
             csrf: CsrfGuard::new(shared.header_signer.derive_key("rampart csrf v1")),
             cookies: config.cookies.clone(),
             audit: shared.audit.clone(),
+            trail: shared.trail.clone(),
         })
     }
 
@@ -200,7 +205,7 @@ impl Gateway {
             request_id: request_id.clone(),
             client: client.ip,
             method: request.method().clone(),
-            path: if self.access_log {
+            path: if self.access_log || self.trail.is_some() {
                 path_for_log(request.uri())
             } else {
                 String::new()
@@ -211,6 +216,7 @@ impl Gateway {
             upstream: None,
             log: self.access_log,
             in_flight: self.metrics.request_started(),
+            trail: self.trail.clone(),
         };
 
         // Banned clients get no further, not even to the login page.

@@ -28,6 +28,7 @@ use self::redirect::HttpsRedirect;
 use self::tls::{CertReloader, CertResolver};
 use crate::alerting::manager::AlertManager;
 use crate::attack_filter::AttackFilter;
+use crate::audit::trail::RequestTrail;
 use crate::audit::{self, Audit};
 use crate::cluster::Cluster;
 use crate::config::{Config, Mode};
@@ -102,6 +103,8 @@ pub struct Server {
     audit: Audit,
     /// What the metrics sampler reads every few seconds.
     sampled: Sampled,
+    /// Closed last, so the requests of the drain are in it.
+    trail: Option<RequestTrail>,
     /// The alert evaluator and how often it runs, when alerting is on.
     alerts: Option<(AlertManager, Duration)>,
     /// Records what the SLA report reads.
@@ -259,6 +262,7 @@ impl Server {
             bans: shared.bans.clone(),
             audit: shared.audit.clone(),
             alerts: alert_manager(config, &shared)?,
+            trail: shared.trail.clone(),
             sla: SlaRecorder::new(
                 shared.store.clone(),
                 metrics.clone(),
@@ -386,6 +390,9 @@ impl Server {
         );
         // Every acknowledged event is durable already; this signs the last checkpoint.
         self.audit.close().await;
+        if let Some(trail) = self.trail {
+            let _ = tokio::task::spawn_blocking(move || trail.close()).await;
+        }
         tracing::info!(event = "stopped", "all connections closed");
         Ok(())
     }
@@ -458,6 +465,7 @@ async fn shared_state(
         audit.clone(),
     )
     .await?;
+    let trail = audit::request_trail(config, &metrics).map_err(StartError::Audit)?;
     let shared = Shared {
         rate_limits: Arc::new(rate_limits),
         login_limits,
@@ -475,6 +483,7 @@ async fn shared_state(
         audit,
         store,
         upstream_health: Arc::new(SharedHealth::new(&config.upstreams)),
+        trail,
     };
     Ok((shared, audit_retention))
 }

@@ -42,7 +42,7 @@ pub struct AuditHead {
 }
 
 /// A signed statement that record `seq` had hash `hash` at `time_ms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     pub seq: i64,
     pub hash: String,

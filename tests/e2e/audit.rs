@@ -271,3 +271,57 @@ async fn a_killed_gateway_loses_no_acknowledged_audit_event() {
     let out = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{out}");
 }
+
+#[tokio::test]
+async fn every_request_lands_in_the_request_trail() {
+    let upstream = Upstream::start("app").await;
+    let config = config(&upstream).replace(
+        "[bans]",
+        "[audit]\nrequests = true\ncheckpoint_interval = \"1h\"\n\n[bans]",
+    );
+    let mut rampart = Rampart::start(&config);
+    for n in 0..20 {
+        let response = plain_client()
+            .get(rampart.plain_url(&format!("/items?id={n}")))
+            .header("x-forwarded-for", "203.0.113.44")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    // A clean stop syncs and signs what is left.
+    rampart.signal("TERM");
+    rampart.wait_exit(Duration::from_secs(10));
+
+    let dir = rampart.data_dir().join("audit-requests");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.starts_with("{\"checkpoint\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 20, "{text}");
+    assert_eq!(records[0]["path"], "/items?id=", "query values stay out");
+    assert_eq!(records[0]["status"], 200);
+    assert!(records[0]["ip"].as_str().unwrap().starts_with("ip-"));
+    assert!(!text.contains("203.0.113.44"));
+    assert!(text.contains("{\"checkpoint\""), "{text}");
+
+    let verified = rampart.command("audit", &["verify"], "");
+    let out = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{out}");
+    assert!(out.contains("request trail intact: 20 records"), "{out}");
+
+    std::fs::write(&file, text.replacen("\"status\":200", "\"status\":204", 1)).unwrap();
+    let verified = rampart.command("audit", &["verify"], "");
+    let out = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(1), "{out}");
+    assert!(out.contains("request trail BROKEN"), "{out}");
+}
