@@ -8,12 +8,13 @@
 //! record's hash (hex) and the line's bytes before `,"hash":`. Client addresses are keyed
 //! pseudonyms; paths keep query keys, never values.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ring::digest::{Context, SHA256};
@@ -31,12 +32,18 @@ use crate::store::Checkpoint;
 const QUEUE: usize = 65_536;
 /// Written data reaches the disk at least this often.
 const SYNC_EVERY: Duration = Duration::from_millis(100);
+/// How often the thread wakes to take what is queued.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+/// Pseudonyms remembered (clients send many requests; the keyed hash is the record's
+/// biggest cost); forgotten all at once when full.
+const PSEUDONYM_CACHE: usize = 16_384;
 const HASH_FIELD: &str = ",\"hash\":\"";
+const DAY_MS: i64 = 86_400_000;
 
 /// One answered request, as the pipeline hands it over.
 pub struct RequestEntry {
     pub time_ms: i64,
-    pub request_id: String,
+    pub request_id: http::HeaderValue,
     pub client: IpAddr,
     pub method: &'static str,
     pub path: String,
@@ -53,10 +60,13 @@ enum Message {
     Close(SyncSender<()>),
 }
 
-/// A handle to the trail's writer thread; cheap to clone.
+/// A handle to the trail's writer thread; cheap to clone. Each worker thread takes a queue
+/// of its own ([`RequestTrail::for_worker`]), so workers never contend on one.
 #[derive(Clone)]
 pub struct RequestTrail {
     sender: SyncSender<Message>,
+    /// Every worker's queue, drained by the writer thread.
+    inboxes: Arc<Mutex<Vec<Receiver<Message>>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -80,6 +90,8 @@ impl RequestTrail {
         std::fs::create_dir_all(&dir)
             .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
         let (sender, receiver) = sync_channel(QUEUE);
+        let inboxes: Arc<Mutex<Vec<Receiver<Message>>>> = Arc::default();
+        let thread_inboxes = inboxes.clone();
         let thread_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("rampart-request-trail".into())
@@ -91,11 +103,31 @@ impl RequestTrail {
                     checkpoint_interval,
                     metrics: thread_metrics,
                     file: None,
+                    pseudonym_cache: HashMap::new(),
+                    line: Vec::with_capacity(512),
                 };
-                writer.run(receiver);
+                writer.run(&receiver, &thread_inboxes);
             })
             .map_err(|err| format!("cannot start the request trail thread: {err}"))?;
-        Ok(Self { sender, metrics })
+        Ok(Self {
+            sender,
+            inboxes,
+            metrics,
+        })
+    }
+
+    /// A handle with a queue of its own, for one worker thread.
+    pub fn for_worker(&self) -> Self {
+        let (sender, receiver) = sync_channel(QUEUE);
+        self.inboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(receiver);
+        Self {
+            sender,
+            inboxes: self.inboxes.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Queues `entry`; never waits. A full queue (the disk cannot keep up) drops the entry
@@ -112,7 +144,8 @@ impl RequestTrail {
 
 /// The file being appended to, and where its chain stands.
 struct OpenTrail {
-    day: String,
+    /// Midnight (UTC) of the file's day, Unix milliseconds.
+    day_start_ms: i64,
     out: BufWriter<File>,
     seq: i64,
     prev: String,
@@ -127,6 +160,9 @@ struct TrailWriter {
     checkpoint_interval: Duration,
     metrics: Arc<Metrics>,
     file: Option<OpenTrail>,
+    pseudonym_cache: HashMap<IpAddr, String>,
+    /// The line being written, reused so a record costs no allocation.
+    line: Vec<u8>,
 }
 
 #[derive(Serialize)]
@@ -144,30 +180,44 @@ struct Line<'a> {
 }
 
 impl TrailWriter {
-    fn run(&mut self, receiver: Receiver<Message>) {
+    fn run(&mut self, control: &Receiver<Message>, inboxes: &Mutex<Vec<Receiver<Message>>>) {
         let mut last_sync = Instant::now();
         let mut last_checkpoint = Instant::now();
         let mut pending = 0u64;
         let mut closed: Option<SyncSender<()>> = None;
         loop {
-            let stopping = match receiver.recv_timeout(SYNC_EVERY) {
-                Ok(Message::Entry(entry)) => {
-                    match self.append(&entry) {
-                        Ok(()) => pending += 1,
-                        Err(err) => {
-                            self.metrics.request_trail("failed", 1);
-                            tracing::error!(error = %err, "writing the request trail failed");
+            // Sleep, then take everything queued: a sender never has to wake this thread,
+            // which on a busy machine costs more than the record itself.
+            std::thread::sleep(DRAIN_EVERY);
+            let mut stopping = false;
+            {
+                let inboxes = inboxes.lock().unwrap_or_else(|e| e.into_inner());
+                for inbox in inboxes.iter().chain(std::iter::once(control)) {
+                    loop {
+                        match inbox.try_recv() {
+                            Ok(Message::Entry(entry)) => match self.append(&entry) {
+                                Ok(()) => pending += 1,
+                                Err(err) => {
+                                    self.metrics.request_trail("failed", 1);
+                                    tracing::error!(error = %err, "writing the request trail failed");
+                                }
+                            },
+                            Ok(Message::Close(done)) => {
+                                closed = Some(done);
+                                stopping = true;
+                                break;
+                            }
+                            Err(TryRecvError::Empty) => break,
+                            // A worker that stopped; the control queue ends only when every
+                            // handle is gone.
+                            Err(TryRecvError::Disconnected) => {
+                                stopping |= std::ptr::eq(inbox, control);
+                                break;
+                            }
                         }
                     }
-                    false
                 }
-                Ok(Message::Close(done)) => {
-                    closed = Some(done);
-                    true
-                }
-                Err(RecvTimeoutError::Timeout) => false,
-                Err(RecvTimeoutError::Disconnected) => true,
-            };
+            }
             if pending > 0 && (last_sync.elapsed() >= SYNC_EVERY || stopping) {
                 match self.sync() {
                     Ok(()) => self.metrics.request_trail("written", pending),
@@ -195,21 +245,31 @@ impl TrailWriter {
     }
 
     fn append(&mut self, entry: &RequestEntry) -> std::io::Result<()> {
-        let day = day_of(entry.time_ms);
-        if self.file.as_ref().is_none_or(|f| f.day != day) {
+        let same_day = self
+            .file
+            .as_ref()
+            .is_some_and(|f| (f.day_start_ms..f.day_start_ms + DAY_MS).contains(&entry.time_ms));
+        if !same_day {
             self.checkpoint()?;
             self.sync()?;
-            self.file = Some(open_day(&self.dir, &day)?);
+            self.file = Some(open_day(&self.dir, entry.time_ms)?);
         }
-        let ip = self.pseudonyms.ip(entry.client);
+        if self.pseudonym_cache.len() >= PSEUDONYM_CACHE {
+            self.pseudonym_cache.clear();
+        }
+        let pseudonyms = &self.pseudonyms;
+        let ip = self
+            .pseudonym_cache
+            .entry(entry.client)
+            .or_insert_with(|| pseudonyms.ip(entry.client));
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
         let line = Line {
             seq: file.seq + 1,
             time_ms: entry.time_ms,
-            request_id: &entry.request_id,
-            ip: &ip,
+            request_id: entry.request_id.to_str().unwrap_or_default(),
+            ip,
             method: entry.method,
             path: &entry.path,
             route: entry.route.as_deref().unwrap_or("-"),
@@ -217,13 +277,15 @@ impl TrailWriter {
             bytes: entry.bytes,
             duration_us: entry.duration_us,
         };
-        let mut bytes = serde_json::to_vec(&line)?;
+        let bytes = &mut self.line;
+        bytes.clear();
+        serde_json::to_writer(&mut *bytes, &line)?;
         bytes.pop(); // the closing brace: the hash covers what comes before its field
-        let hash = line_hash(&file.prev, &bytes);
+        let hash = line_hash(&file.prev, bytes);
         bytes.extend_from_slice(HASH_FIELD.as_bytes());
         bytes.extend_from_slice(hash.as_bytes());
         bytes.extend_from_slice(b"\"}\n");
-        file.out.write_all(&bytes)?;
+        file.out.write_all(bytes)?;
         file.seq += 1;
         file.prev = hash;
         file.unsigned = true;
@@ -268,9 +330,9 @@ fn day_of(time_ms: i64) -> String {
     stamp[..10].to_owned()
 }
 
-/// Opens (or continues) the file of `day`, picking the chain up where it ended.
-fn open_day(dir: &Path, day: &str) -> std::io::Result<OpenTrail> {
-    let path = dir.join(format!("requests-{day}.jsonl"));
+/// Opens (or continues) the file of the day of `time_ms`, picking the chain up where it ended.
+fn open_day(dir: &Path, time_ms: i64) -> std::io::Result<OpenTrail> {
+    let path = dir.join(format!("requests-{}.jsonl", day_of(time_ms)));
     let (mut seq, mut prev, mut unsigned) = (0, GENESIS.to_owned(), false);
     if let Ok(existing) = File::open(&path) {
         for line in BufReader::new(existing).lines() {
@@ -286,7 +348,7 @@ fn open_day(dir: &Path, day: &str) -> std::io::Result<OpenTrail> {
     }
     let file = OpenOptions::new().create(true).append(true).open(&path)?;
     Ok(OpenTrail {
-        day: day.to_owned(),
+        day_start_ms: time_ms - time_ms.rem_euclid(DAY_MS),
         out: BufWriter::with_capacity(256 * 1024, file),
         seq,
         prev,
@@ -386,7 +448,7 @@ mod tests {
     fn entry(n: u64, time_ms: i64) -> RequestEntry {
         RequestEntry {
             time_ms,
-            request_id: format!("req-{n}"),
+            request_id: http::HeaderValue::try_from(format!("req-{n}")).unwrap(),
             client: "203.0.113.9".parse().unwrap(),
             method: "GET",
             path: "/items?id=".into(),
@@ -405,6 +467,8 @@ mod tests {
             checkpoint_interval: Duration::from_secs(60),
             metrics: Arc::new(Metrics::new()),
             file: None,
+            pseudonym_cache: HashMap::new(),
+            line: Vec::with_capacity(512),
         }
     }
 

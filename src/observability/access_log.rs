@@ -93,12 +93,7 @@ impl Drop for ObservedBody {
         if let Some(trail) = &self.record.trail {
             trail.record(RequestEntry {
                 time_ms: crate::audit::writer::now_ms(),
-                request_id: self
-                    .record
-                    .request_id
-                    .to_str()
-                    .unwrap_or_default()
-                    .to_owned(),
+                request_id: self.record.request_id.clone(),
                 client: self.record.client,
                 method: method_name(&self.record.method),
                 path: std::mem::take(&mut self.record.path),

@@ -179,7 +179,7 @@ impl Gateway {
             csrf: CsrfGuard::new(shared.header_signer.derive_key("rampart csrf v1")),
             cookies: config.cookies.clone(),
             audit: shared.audit.clone(),
-            trail: shared.trail.clone(),
+            trail: shared.trail.as_ref().map(RequestTrail::for_worker),
         })
     }
 
