@@ -7,20 +7,15 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::receiver::Receiver;
-use crate::support::{Rampart, closed_port, plain_client};
+use crate::support::{Rampart, closed_port, plain_client, plaintext_config};
 
 #[tokio::test]
 async fn a_dead_upstream_fires_escalates_and_is_acknowledged() {
     let receiver = Receiver::start().await;
     let dead = format!("http://127.0.0.1:{}", closed_port());
-    let rampart = Rampart::start(&format!(
-        r#"
-[listen]
-address = "127.0.0.1:0"
-plaintext = true
-
-[admin]
-address = "127.0.0.1:0"
+    // The upstream's extra key comes first: it continues the [[upstream]] table.
+    let extra = format!(
+        r#"failure_cooldown = "5m"
 
 [alerts]
 evaluation_interval = "500ms"
@@ -43,19 +38,11 @@ summary = "No target of an upstream accepts connections."
 channels = ["hook"]
 escalate_to = ["chat"]
 escalate_after = "2s"
-
-[[upstream]]
-name = "app"
-targets = ["{dead}"]
-failure_cooldown = "5m"
-
-[[route]]
-path = "/"
-upstream = "app"
 "#,
         hook = receiver.url("/hook"),
         chat = receiver.url("/chat"),
-    ));
+    );
+    let rampart = Rampart::start(&plaintext_config(&[dead], "", &extra));
     let refused = plain_client()
         .get(rampart.plain_url("/"))
         .send()
@@ -252,15 +239,8 @@ async fn alerts_reach_a_real_smtp_server_once_per_cooldown() {
         return;
     };
     let smtp = SmtpServer::start(&python);
-    let rampart = Rampart::start(&format!(
+    let extra = format!(
         r#"
-[listen]
-address = "127.0.0.1:0"
-plaintext = true
-
-[admin]
-address = "127.0.0.1:0"
-
 [alerts]
 evaluation_interval = "200ms"
 built_in_rules = false
@@ -279,16 +259,13 @@ severity = "info"
 summary = "A condition that holds from the start."
 channels = ["mail"]
 cooldown = "1h"
-
-[[upstream]]
-name = "app"
-targets = ["http://127.0.0.1:9"]
-
-[[route]]
-path = "/"
-upstream = "app"
 "#,
         port = smtp.port
+    );
+    let rampart = Rampart::start(&plaintext_config(
+        &["http://127.0.0.1:9".to_owned()],
+        "",
+        &extra,
     ));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while smtp.messages().is_empty() {

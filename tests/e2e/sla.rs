@@ -5,35 +5,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Rampart, plain_client, upstream::Upstream};
+use crate::support::{Rampart, plain_client, plaintext_config, upstream::Upstream};
 
 #[tokio::test]
 async fn the_sla_report_reads_what_the_gateway_recorded() {
     let upstream = Upstream::start("app").await;
-    let rampart = Rampart::start(&format!(
-        r#"
-[listen]
-address = "127.0.0.1:0"
-plaintext = true
-
-[admin]
-address = "127.0.0.1:0"
-
-[sla]
-sample_interval = "300ms"
-availability = 99.0
-latency_p95 = "2s"
-
-[[upstream]]
-name = "app"
-targets = ["{target}"]
-
-[[route]]
-path = "/"
-upstream = "app"
-"#,
-        target = upstream.url()
-    ));
+    let sla = "\n[sla]\nsample_interval = \"300ms\"\navailability = 99.0\nlatency_p95 = \"2s\"\n";
+    let rampart = Rampart::start(&plaintext_config(&[upstream.url()], "", sla));
     let client = plain_client();
     for _ in 0..30 {
         let response = client.get(rampart.plain_url("/")).send().await.unwrap();
