@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use rampart::audit::chain::AuditEntry;
 use rampart::audit::signing::{CheckpointSigner, CheckpointVerifier};
 use rampart::audit::verify::verify;
-use rampart::audit::writer::{AuditWriter, CheckpointPolicy, now_ms};
+use rampart::audit::writer::{AuditWriter, CheckpointPolicy};
 use rampart::observability::metrics::Metrics;
 use rampart::store::Store;
+use rampart::store::unix_now_ms as now_ms;
 
 /// A record the size of a typical one: a login with a request id and a pseudonymized address.
 fn entry(n: u64) -> AuditEntry {

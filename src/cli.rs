@@ -701,7 +701,7 @@ async fn manage_alerts(config: Config, action: AlertAction) -> anyhow::Result<Ex
             .await
             .context("opening the store")?,
     );
-    let now_ms = unix_ms(std::time::SystemTime::now());
+    let now_ms = crate::store::unix_now_ms();
     let (id, done, verb) = match action {
         AlertAction::List { all } => {
             let alerts = if all {
@@ -770,7 +770,7 @@ async fn sla_report(config: Config, action: SlaAction) -> anyhow::Result<ExitCod
     let store = Store::open(&config.storage_url())
         .await
         .context("opening the store")?;
-    let now = unix_ms(std::time::SystemTime::now());
+    let now = crate::store::unix_now_ms();
     let report = crate::observability::sla::report(&store, &config.sla, window, now).await?;
     let objectives = &report.objectives;
     let met = objectives.availability_met != Some(false)

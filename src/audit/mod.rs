@@ -21,13 +21,13 @@ use serde_json::json;
 
 use self::chain::AuditEntry;
 use self::signing::CheckpointSigner;
-use self::writer::{AuditWriter, CheckpointPolicy, now_ms};
+use self::writer::{AuditWriter, CheckpointPolicy};
 use crate::config::{Config, HumanDuration};
 use crate::identity::events::{SecurityEvent, log_event};
 use crate::observability::metrics::Metrics;
 use crate::privacy::pseudonym::Pseudonymizer;
 use crate::privacy::redact::{IpMode, Redactor};
-use crate::store::Store;
+use crate::store::{Store, unix_now_ms as now_ms};
 
 /// `[audit]`: the audit log.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

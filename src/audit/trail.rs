@@ -22,11 +22,10 @@ use serde::Serialize;
 
 use super::chain::GENESIS;
 use super::signing::{CheckpointSigner, CheckpointVerifier};
-use super::writer::now_ms;
 use crate::identity::secret::hex;
 use crate::observability::metrics::Metrics;
 use crate::privacy::pseudonym::Pseudonymizer;
-use crate::store::Checkpoint;
+use crate::store::{Checkpoint, unix_now_ms as now_ms};
 
 /// Requests waiting for the trail's thread before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;

@@ -183,10 +183,11 @@ mod tests {
     use super::*;
     use crate::audit::chain::AuditEntry;
     use crate::audit::signing::CheckpointSigner;
-    use crate::audit::writer::{AuditWriter, CheckpointPolicy, now_ms};
+    use crate::audit::writer::{AuditWriter, CheckpointPolicy};
     use crate::observability::metrics::Metrics;
     use crate::store::Store;
     use crate::store::test_support::{execute, stores};
+    use crate::store::unix_now_ms as now_ms;
 
     struct Log {
         store: Arc<Store>,

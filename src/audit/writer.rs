@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::chain::{self, AuditEntry};
 use super::signing::CheckpointSigner;
 use crate::observability::metrics::Metrics;
-use crate::store::{AuditHead, AuditStore, SealedBatch, Store};
+use crate::store::{AuditHead, AuditStore, SealedBatch, Store, unix_now_ms as now_ms};
 
 /// Most events in one transaction; more wait for the next.
 const MAX_BATCH: usize = 4096;
@@ -221,11 +221,4 @@ impl Writer {
             }
         }
     }
-}
-
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -92,7 +92,7 @@ impl Drop for ObservedBody {
             .record(self.record.status, elapsed.as_secs_f64(), self.bytes);
         if let Some(trail) = &self.record.trail {
             trail.record(RequestEntry {
-                time_ms: crate::audit::writer::now_ms(),
+                time_ms: crate::store::unix_now_ms(),
                 request_id: self.record.request_id.clone(),
                 client: self.record.client,
                 method: method_name(&self.record.method),

@@ -72,7 +72,7 @@ impl SlaRecorder {
         let mut every = tokio::time::interval(self.config.sample_interval.0);
         loop {
             every.tick().await;
-            let now_ms = crate::audit::writer::now_ms();
+            let now_ms = crate::store::unix_now_ms();
             let healthy = self.store.audit_head().await.is_ok()
                 && self.pools.iter().all(|pool| pool.targets_up().0 > 0);
             let scrape = self.metrics.encode();

@@ -23,7 +23,7 @@ use crate::cluster::Cluster;
 use crate::config::{HumanDuration, IpCidr};
 use crate::identity::events::SecurityEvent;
 use crate::observability::metrics::Metrics;
-use crate::store::{BanRecord, BanStore, Store, StoreError, unix_now};
+use crate::store::{BanRecord, BanStore, Store, StoreError, unix_now, unix_now_ms as now_ms};
 
 /// The `until` of a ban without end (9999-12-31).
 pub const PERMANENT: i64 = 253_402_300_799;
@@ -137,12 +137,6 @@ pub fn parse_subject(text: &str) -> Result<IpAddr, BanError> {
         .parse::<IpAddr>()
         .map(subject_of)
         .map_err(|_| BanError::NotAnAddress(text.to_owned()))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Records a manual ban in the store (what the admin API and `rampart ban add` do); `None`

@@ -207,6 +207,13 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Current Unix time in milliseconds, for records ordered within a second (audit, bans).
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Maps a unique-constraint violation to [`StoreError::Conflict`].
 fn conflict(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &err {
