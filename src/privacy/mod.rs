@@ -54,6 +54,10 @@ pub fn mark_credentials_sensitive(headers: &mut http::HeaderMap) {
         http::header::PROXY_AUTHORIZATION,
         http::header::COOKIE,
     ] {
+        // `entry` may grow the map; most requests carry none of these headers.
+        if !headers.contains_key(&name) {
+            continue;
+        }
         if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
             for value in entry.iter_mut() {
                 value.set_sensitive(true);
