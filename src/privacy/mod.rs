@@ -76,3 +76,29 @@ pub fn pseudonymizer(config: &Config) -> Result<Pseudonymizer, String> {
         None => Pseudonymizer::from_file(&config.data_dir.join("pseudonym.key"), true),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_headers_are_marked_sensitive_and_others_left_alone() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(http::header::COOKIE, "a=1".parse().unwrap());
+        headers.append(http::header::COOKIE, "b=2".parse().unwrap());
+        headers.insert(http::header::AUTHORIZATION, "Bearer x".parse().unwrap());
+        headers.insert("x-api-key", "rk_x".parse().unwrap());
+        headers.insert(http::header::ACCEPT, "*/*".parse().unwrap());
+        mark_credentials_sensitive(&mut headers);
+        assert!(
+            headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .all(|v| v.is_sensitive())
+        );
+        assert!(headers[http::header::AUTHORIZATION].is_sensitive());
+        assert!(headers["x-api-key"].is_sensitive());
+        assert!(!headers[http::header::ACCEPT].is_sensitive());
+        assert!(!format!("{headers:?}").contains("Bearer"));
+    }
+}
