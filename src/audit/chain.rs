@@ -4,7 +4,7 @@
 use ring::digest::{Context, SHA256};
 
 use crate::identity::secret::hex;
-use crate::store::{AuditHead, AuditRecord};
+use crate::store::{AuditHead, AuditRecord, RecordView};
 
 /// The previous hash of the first record ever written.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -27,22 +27,12 @@ pub struct AuditEntry {
 
 /// The hash of `record` chained after `prev_hash` (hex). Numbers are fixed-width big-endian
 /// and every text is length-prefixed, so no two different records share canonical bytes.
-pub fn record_hash(prev_hash: &str, record: &AuditRecord) -> [u8; 32] {
+pub fn record_hash(prev_hash: &str, record: &RecordView<'_>) -> [u8; 32] {
     let mut context = Context::new(&SHA256);
     context.update(prev_hash.as_bytes());
     context.update(&record.seq.to_be_bytes());
     context.update(&record.time_ms.to_be_bytes());
-    for text in [
-        &record.actor,
-        &record.action,
-        &record.resource,
-        &record.resource_id,
-        &record.outcome,
-        &record.ip,
-        &record.request_id,
-        &record.purpose,
-        &record.details,
-    ] {
+    for text in record.texts {
         context.update(&(text.len() as u64).to_be_bytes());
         context.update(text.as_bytes());
     }
@@ -52,27 +42,27 @@ pub fn record_hash(prev_hash: &str, record: &AuditRecord) -> [u8; 32] {
 }
 
 /// `entries` numbered and hashed after `head`.
-pub fn seal(head: &AuditHead, entries: &[AuditEntry]) -> Vec<AuditRecord> {
+pub fn seal(head: &AuditHead, entries: Vec<AuditEntry>) -> Vec<AuditRecord> {
     let mut prev_hash = head.hash.clone();
     entries
-        .iter()
+        .into_iter()
         .zip(head.seq + 1..)
         .map(|(entry, seq)| {
             let mut record = AuditRecord {
                 seq,
                 time_ms: entry.time_ms,
-                actor: entry.actor.clone(),
-                action: entry.action.clone(),
-                resource: entry.resource.clone(),
-                resource_id: entry.resource_id.clone(),
-                outcome: entry.outcome.clone(),
-                ip: entry.ip.clone(),
-                request_id: entry.request_id.clone(),
-                purpose: entry.purpose.clone(),
-                details: entry.details.clone(),
+                actor: entry.actor,
+                action: entry.action,
+                resource: entry.resource,
+                resource_id: entry.resource_id,
+                outcome: entry.outcome,
+                ip: entry.ip,
+                request_id: entry.request_id,
+                purpose: entry.purpose,
+                details: entry.details,
                 hash: String::new(),
             };
-            record.hash = hex(&record_hash(&prev_hash, &record));
+            record.hash = hex(&record_hash(&prev_hash, &record.view()));
             prev_hash.clone_from(&record.hash);
             record
         })
@@ -99,13 +89,16 @@ mod tests {
             seq: 0,
             hash: GENESIS.into(),
         };
-        let records = seal(&head, &[entry("ana"), entry("bo")]);
+        let records = seal(&head, vec![entry("ana"), entry("bo")]);
         assert_eq!(records[0].seq, 1);
         assert_eq!(records[1].seq, 2);
-        assert_eq!(records[0].hash, hex(&record_hash(GENESIS, &records[0])));
+        assert_eq!(
+            records[0].hash,
+            hex(&record_hash(GENESIS, &records[0].view()))
+        );
         assert_eq!(
             records[1].hash,
-            hex(&record_hash(&records[0].hash, &records[1]))
+            hex(&record_hash(&records[0].hash, &records[1].view()))
         );
     }
 
@@ -115,16 +108,16 @@ mod tests {
             seq: 0,
             hash: GENESIS.into(),
         };
-        let record = seal(&head, &[entry("ana")]).remove(0);
-        let original = record_hash(GENESIS, &record);
+        let record = seal(&head, vec![entry("ana")]).remove(0);
+        let original = record_hash(GENESIS, &record.view());
         let mut changed = record.clone();
         changed.actor = "anb".into();
-        assert_ne!(record_hash(GENESIS, &changed), original);
+        assert_ne!(record_hash(GENESIS, &changed.view()), original);
         // Moving a byte between two fields is a different record too.
         let mut shifted = record.clone();
         shifted.actor = "an".into();
         shifted.action = "alogin".into();
-        assert_ne!(record_hash(GENESIS, &shifted), original);
-        assert_ne!(record_hash(&"1".repeat(64), &record), original);
+        assert_ne!(record_hash(GENESIS, &shifted.view()), original);
+        assert_ne!(record_hash(&"1".repeat(64), &record.view()), original);
     }
 }

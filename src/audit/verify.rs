@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use super::chain::{GENESIS, record_hash};
 use super::signing::CheckpointVerifier;
-use crate::identity::secret::hex;
-use crate::store::{AuditFilter, AuditStore, Checkpoint, StoreError};
+use crate::store::{AuditStore, Checkpoint, RecordView, StoreError, Visit};
 
-/// Records read per query while verifying.
-const PAGE: i64 = 10_000;
+/// Records read per scan while verifying: progress is reported after each.
+const PAGE: i64 = 50_000;
 
 /// What verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,72 +72,43 @@ pub async fn verify(
         }
     }
     let head = store.audit_head().await?;
-    let mut filter = AuditFilter {
-        after_seq: 0,
-        limit: PAGE,
-        ..AuditFilter::default()
-    };
-    let mut prev: Option<(i64, String)> = None;
+    let chain = Arc::new(Mutex::new(ChainCheck {
+        checkpoints,
+        prev: None,
+        report,
+    }));
+    let mut after_seq = 0;
     loop {
-        let page = store.audit_records(&filter).await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        filter.after_seq = last.seq;
-        for record in &page {
-            let (expected_seq, prev_hash) = match &prev {
-                Some((seq, hash)) => (seq + 1, hash.clone()),
-                None => match start_of_chain(record.seq, &checkpoints) {
-                    Ok(hash) => (record.seq, hash),
-                    Err(reason) => {
-                        report.broken = Some(Break {
-                            seq: record.seq,
-                            reason,
-                        });
-                        return Ok(report);
-                    }
-                },
-            };
-            if record.seq != expected_seq {
-                report.broken = Some(Break {
-                    seq: expected_seq,
-                    reason: format!(
-                        "record missing: the chain jumps from {} to {}",
-                        expected_seq - 1,
-                        record.seq
-                    ),
-                });
-                return Ok(report);
-            }
-            let hash = hex(&record_hash(&prev_hash, record));
-            if hash != record.hash {
-                report.broken = Some(Break {
-                    seq: record.seq,
-                    reason: "the record does not match its hash: it was changed, inserted or \
-                             moved, or the one before it was"
-                        .to_owned(),
-                });
-                return Ok(report);
-            }
-            if let Some(checkpoint) = checkpoints.get(&record.seq) {
-                if checkpoint.hash != record.hash {
-                    report.broken = Some(Break {
-                        seq: record.seq,
-                        reason: "the record's hash differs from the signed checkpoint: the log \
-                                 was rewritten up to here"
-                            .to_owned(),
-                    });
-                    return Ok(report);
+        let checking = chain.clone();
+        let visit: Visit = Box::new(move |record| {
+            let mut chain = checking.lock().unwrap_or_else(|e| e.into_inner());
+            match chain.check(record) {
+                Ok(()) => true,
+                Err(broken) => {
+                    chain.report.broken = Some(broken);
+                    false
                 }
-                report.checkpoints += 1;
             }
-            report.first_seq.get_or_insert(record.seq);
-            report.last_seq = Some(record.seq);
-            report.records += 1;
-            prev = Some((record.seq, record.hash.clone()));
+        });
+        let last = store.scan_audit(after_seq, PAGE, visit).await?;
+        let chain = chain.lock().unwrap_or_else(|e| e.into_inner());
+        if chain.report.broken.is_some() {
+            return Ok(chain.report.clone());
         }
-        progress(report.records);
+        progress(chain.report.records);
+        match last {
+            Some(seq) => after_seq = seq,
+            None => break,
+        }
     }
+    let ChainCheck {
+        checkpoints,
+        prev,
+        mut report,
+    } = Arc::try_unwrap(chain)
+        .map_err(|_| StoreError::Stopped("a scan kept the verifier".into()))?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     let (end_seq, end_hash) = prev.unwrap_or_else(|| (head.seq, head.hash.clone()));
     if end_seq != head.seq || end_hash != head.hash {
         report.broken = Some(Break {
@@ -154,6 +125,74 @@ pub async fn verify(
         });
     }
     Ok(report)
+}
+
+/// The chain as checked so far.
+struct ChainCheck {
+    checkpoints: BTreeMap<i64, Checkpoint>,
+    /// The last record checked: its sequence number and hash.
+    prev: Option<(i64, String)>,
+    report: VerifyReport,
+}
+
+impl ChainCheck {
+    /// Checks one record against the one before it and the checkpoints.
+    fn check(&mut self, record: &RecordView<'_>) -> Result<(), Break> {
+        let start;
+        let (expected_seq, prev_hash) = match self.prev.as_ref() {
+            Some((seq, hash)) => (seq + 1, hash.as_str()),
+            None => {
+                start = start_of_chain(record.seq, &self.checkpoints).map_err(|reason| Break {
+                    seq: record.seq,
+                    reason,
+                })?;
+                (record.seq, start.as_str())
+            }
+        };
+        if record.seq != expected_seq {
+            return Err(Break {
+                seq: expected_seq,
+                reason: format!(
+                    "record missing: the chain jumps from {} to {}",
+                    expected_seq - 1,
+                    record.seq
+                ),
+            });
+        }
+        if !hex_matches(&record_hash(prev_hash, record), record.hash) {
+            return Err(Break {
+                seq: record.seq,
+                reason: "the record does not match its hash: it was changed, inserted or \
+                         moved, or the one before it was"
+                    .to_owned(),
+            });
+        }
+        if let Some(checkpoint) = self.checkpoints.get(&record.seq) {
+            if checkpoint.hash != record.hash {
+                return Err(Break {
+                    seq: record.seq,
+                    reason: "the record's hash differs from the signed checkpoint: the log \
+                             was rewritten up to here"
+                        .to_owned(),
+                });
+            }
+            self.report.checkpoints += 1;
+        }
+        let report = &mut self.report;
+        report.first_seq.get_or_insert(record.seq);
+        report.last_seq = Some(record.seq);
+        report.records += 1;
+        match &mut self.prev {
+            // The buffer is reused: this runs for every record.
+            Some((seq, hash)) => {
+                *seq = record.seq;
+                hash.clear();
+                hash.push_str(record.hash);
+            }
+            None => self.prev = Some((record.seq, record.hash.to_owned())),
+        }
+        Ok(())
+    }
 }
 
 /// The hash the chain starts from at `first_seq`: the genesis for record 1, else the signed
@@ -175,6 +214,16 @@ fn start_of_chain(
         })
 }
 
+/// Whether `hex` is the lower-case hex form of `bytes`, without allocating.
+fn hex_matches(bytes: &[u8; 32], hex: &str) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let hex = hex.as_bytes();
+    hex.len() == 64
+        && bytes.iter().zip(hex.chunks_exact(2)).all(|(byte, pair)| {
+            pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 15)]
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -184,10 +233,11 @@ mod tests {
     use crate::audit::chain::AuditEntry;
     use crate::audit::signing::CheckpointSigner;
     use crate::audit::writer::{AuditWriter, CheckpointPolicy};
+    use crate::identity::secret::hex;
     use crate::observability::metrics::Metrics;
-    use crate::store::Store;
     use crate::store::test_support::{execute, stores};
     use crate::store::unix_now_ms as now_ms;
+    use crate::store::{AuditFilter, Store};
 
     struct Log {
         store: Arc<Store>,
@@ -372,7 +422,7 @@ mod tests {
             records[11].actor = "mallory".into();
             let mut prev = records[10].hash.clone();
             for record in &mut records[11..] {
-                record.hash = hex(&record_hash(&prev, record));
+                record.hash = hex(&record_hash(&prev, &record.view()));
                 prev.clone_from(&record.hash);
                 execute(
                     &log.store,

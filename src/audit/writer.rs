@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 use super::chain::{self, AuditEntry};
 use super::signing::CheckpointSigner;
 use crate::observability::metrics::Metrics;
-use crate::store::{AuditHead, AuditStore, SealedBatch, Store, unix_now_ms as now_ms};
+use crate::store::{AuditHead, AuditStore, SealedBatch, Store, StoreError, unix_now_ms as now_ms};
 
 /// Most events in one transaction; more wait for the next.
 const MAX_BATCH: usize = 4096;
@@ -35,10 +36,13 @@ pub struct CheckpointPolicy {
     pub interval: Duration,
 }
 
+/// Where a caller learns its event's sequence number once it is durable.
+type Ack = oneshot::Sender<Result<i64, AuditError>>;
+
 // Close is sent once per writer; boxing the other variant would allocate for every event.
 #[allow(clippy::large_enum_variant)]
 enum Command {
-    Append(AuditEntry, oneshot::Sender<Result<i64, AuditError>>),
+    Append(AuditEntry, Ack),
     Close(oneshot::Sender<()>),
 }
 
@@ -65,6 +69,7 @@ impl AuditWriter {
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             unsigned: None,
+            syncing: JoinSet::new(),
         };
         tokio::spawn(writer.run(commands));
         Self { queue }
@@ -103,6 +108,8 @@ struct Writer {
     last_checkpoint: Instant,
     /// The newest record written that no checkpoint covers yet.
     unsigned: Option<AuditHead>,
+    /// Batches committed and waiting to be durable before they are acknowledged.
+    syncing: JoinSet<()>,
 }
 
 impl Writer {
@@ -132,7 +139,7 @@ impl Writer {
                         self.write(entries, acks).await;
                     }
                     if !closers.is_empty() {
-                        self.sign_unsigned().await;
+                        self.finish().await;
                         for done in closers {
                             let _ = done.send(());
                         }
@@ -146,20 +153,22 @@ impl Writer {
                 }
             }
         }
-        self.sign_unsigned().await;
+        self.finish().await;
     }
 
-    async fn write(
-        &mut self,
-        entries: Vec<AuditEntry>,
-        acks: Vec<oneshot::Sender<Result<i64, AuditError>>>,
-    ) {
+    /// Signs what no checkpoint covers and waits until every batch is durable and answered.
+    async fn finish(&mut self) {
+        self.sign_unsigned().await;
+        while self.syncing.join_next().await.is_some() {}
+    }
+
+    async fn write(&mut self, entries: Vec<AuditEntry>, acks: Vec<Ack>) {
         let started = Instant::now();
         let due = self.since_checkpoint + entries.len() as u64 >= self.policy.every
             || self.last_checkpoint.elapsed() >= self.policy.interval;
-        let signer = &self.signer;
-        let seal = |head: &AuditHead| {
-            let records = chain::seal(head, &entries);
+        let signer = self.signer.clone();
+        let seal = Box::new(move |head: &AuditHead| {
+            let records = chain::seal(head, entries);
             let checkpoint = records
                 .last()
                 .filter(|_| due)
@@ -168,39 +177,46 @@ impl Writer {
                 records,
                 checkpoint,
             }
+        });
+        let failed = |metrics: &Metrics, acks: Vec<Ack>, err: StoreError| {
+            metrics.audit_batch(acks.len(), 0.0, false);
+            tracing::error!(error = %err, records = acks.len(), "writing the audit log failed");
+            let failure = AuditError::Store(err.to_string());
+            for ack in acks {
+                let _ = ack.send(Err(failure.clone()));
+            }
         };
-        match self.store.append_audit(&seal).await {
-            Ok(batch) => {
-                self.metrics.audit_batch(
-                    batch.records.len(),
-                    started.elapsed().as_secs_f64(),
-                    true,
-                );
-                if batch.checkpoint.is_some() {
-                    self.metrics.audit_checkpoint();
-                    self.since_checkpoint = 0;
-                    self.last_checkpoint = Instant::now();
-                    self.unsigned = None;
-                } else {
-                    self.since_checkpoint += batch.records.len() as u64;
-                    self.unsigned = batch.records.last().map(|last| AuditHead {
-                        seq: last.seq,
-                        hash: last.hash.clone(),
-                    });
-                }
-                for (ack, record) in acks.into_iter().zip(&batch.records) {
-                    let _ = ack.send(Ok(record.seq));
-                }
-            }
-            Err(err) => {
-                self.metrics.audit_batch(acks.len(), 0.0, false);
-                tracing::error!(error = %err, records = acks.len(), "writing the audit log failed");
-                let failure = AuditError::Store(err.to_string());
-                for ack in acks {
-                    let _ = ack.send(Err(failure.clone()));
-                }
-            }
+        let (batch, durable) = match self.store.append_audit(seal).await {
+            Ok(appended) => appended,
+            Err(err) => return failed(&self.metrics, acks, err),
+        };
+        if batch.checkpoint.is_some() {
+            self.metrics.audit_checkpoint();
+            self.since_checkpoint = 0;
+            self.last_checkpoint = Instant::now();
+            self.unsigned = None;
+        } else {
+            self.since_checkpoint += batch.records.len() as u64;
+            self.unsigned = batch.records.last().map(|last| AuditHead {
+                seq: last.seq,
+                hash: last.hash.clone(),
+            });
         }
+        // The next batch is written while this one is being made durable.
+        let seqs: Vec<i64> = batch.records.iter().map(|record| record.seq).collect();
+        let metrics = self.metrics.clone();
+        self.syncing.spawn(async move {
+            match durable.wait().await {
+                Ok(()) => {
+                    metrics.audit_batch(seqs.len(), started.elapsed().as_secs_f64(), true);
+                    for (ack, seq) in acks.into_iter().zip(seqs) {
+                        let _ = ack.send(Ok(seq));
+                    }
+                }
+                Err(err) => failed(&metrics, acks, err),
+            }
+        });
+        while self.syncing.try_join_next().is_some() {}
     }
 
     /// Signs a checkpoint for the newest record written, if none covers it yet.

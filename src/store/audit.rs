@@ -34,6 +34,40 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// A record borrowed from where it was read: what the chain hashes, without a copy.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub seq: i64,
+    pub time_ms: i64,
+    /// actor, action, resource, resource_id, outcome, ip, request_id, purpose, details.
+    pub texts: [&'a str; 9],
+    pub hash: &'a str,
+}
+
+impl AuditRecord {
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            seq: self.seq,
+            time_ms: self.time_ms,
+            texts: [
+                &self.actor,
+                &self.action,
+                &self.resource,
+                &self.resource_id,
+                &self.outcome,
+                &self.ip,
+                &self.request_id,
+                &self.purpose,
+                &self.details,
+            ],
+            hash: &self.hash,
+        }
+    }
+}
+
+/// Sees records one by one during a scan; returns false to stop it.
+pub type Visit = Box<dyn FnMut(&RecordView<'_>) -> bool + Send>;
+
 /// The newest record's sequence number and hash (0 and zeros for an empty log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditHead {
@@ -73,16 +107,56 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// Says when a committed batch is durable: at once where the commit itself synced, later
+/// where a flusher syncs many commits together.
+#[derive(Debug)]
+pub struct Durable(Option<tokio::sync::oneshot::Receiver<Result<(), String>>>);
+
+impl Durable {
+    /// For a commit that was durable when it returned.
+    pub(super) fn now() -> Self {
+        Self(None)
+    }
+
+    /// For a commit the flusher answers for on `flushed`.
+    pub(super) fn after(flushed: tokio::sync::oneshot::Receiver<Result<(), String>>) -> Self {
+        Self(Some(flushed))
+    }
+
+    /// Waits until the batch survives a crash or power loss.
+    pub async fn wait(self) -> Result<(), StoreError> {
+        let Some(flushed) = self.0 else {
+            return Ok(());
+        };
+        match flushed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(StoreError::Flush(err)),
+            Err(_) => Err(StoreError::Flush("the flusher stopped".into())),
+        }
+    }
+}
+
+/// What chains a batch onto the head it is given; called once, inside the transaction that
+/// holds the head, possibly on a blocking thread.
+pub type Seal = Box<dyn FnOnce(&AuditHead) -> SealedBatch + Send>;
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Locks the head, lets `seal` chain a batch onto it, and stores the records, the
-    /// checkpoint and the new head in one transaction. Returns what was stored.
-    async fn append_audit(
-        &self,
-        seal: &(dyn for<'h> Fn(&'h AuditHead) -> SealedBatch + Send + Sync),
-    ) -> Result<SealedBatch, StoreError>;
+    /// checkpoint and the new head in one transaction. Returns what was committed, and when
+    /// it is durable: callers acknowledge nothing before that.
+    async fn append_audit(&self, seal: Seal) -> Result<(SealedBatch, Durable), StoreError>;
     async fn audit_head(&self) -> Result<AuditHead, StoreError>;
     async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Shows up to `limit` records after `after_seq`, in order, to `visit` until it returns
+    /// false; returns the last sequence number shown. The verifier reads the whole log this
+    /// way: SQLite shows each record straight from its page, without copying it.
+    async fn scan_audit(
+        &self,
+        after_seq: i64,
+        limit: i64,
+        visit: Visit,
+    ) -> Result<Option<i64>, StoreError>;
     /// All checkpoints, oldest first.
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
     /// Stores a checkpoint; one already stored for the same record is kept.
@@ -96,9 +170,9 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-const COLUMNS: &str = "seq, time_ms, actor, action, resource, resource_id, outcome, ip, \
+pub(super) const COLUMNS: &str = "seq, time_ms, actor, action, resource, resource_id, outcome, ip, \
                        request_id, purpose, details, hash";
-const COLUMN_COUNT: usize = 12;
+pub(super) const COLUMN_COUNT: usize = 12;
 /// Rows per INSERT statement: well under SQLite's and PostgreSQL's limits on bound values.
 const ROWS_PER_INSERT: usize = 200;
 
@@ -147,6 +221,56 @@ fn insert_placeholders(backend: Backend, rows: usize) -> String {
         .join(", ")
 }
 
+/// A value bound to a query built at run time.
+#[derive(Debug, Clone)]
+pub(super) enum SqlValue {
+    Int(i64),
+    Text(String),
+}
+
+/// The SQL of a filtered read and its values in placeholder order (`$1`, `$2`, ...).
+fn records_query(filter: &AuditFilter) -> (String, Vec<SqlValue>) {
+    let mut values = vec![SqlValue::Int(filter.after_seq)];
+    let mut conditions = vec!["seq > $1".to_owned()];
+    for (condition, value) in [
+        ("actor =", &filter.actor),
+        ("action =", &filter.action),
+        ("outcome =", &filter.outcome),
+    ] {
+        if let Some(value) = value {
+            values.push(SqlValue::Text(value.clone()));
+            conditions.push(format!("{condition} ${}", values.len()));
+        }
+    }
+    for (condition, value) in [
+        ("time_ms >=", filter.since_ms),
+        ("time_ms <", filter.until_ms),
+    ] {
+        if let Some(value) = value {
+            values.push(SqlValue::Int(value));
+            conditions.push(format!("{condition} ${}", values.len()));
+        }
+    }
+    values.push(SqlValue::Int(filter.limit));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE {} ORDER BY seq LIMIT ${}",
+        conditions.join(" AND "),
+        values.len()
+    );
+    (sql, values)
+}
+
+/// Runs blocking SQLite work off the async threads.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, rusqlite::Error> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => Err(StoreError::Stopped(err.to_string())),
+    }
+}
+
 const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, hash, time_ms, key_id, signature) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING";
 
@@ -160,10 +284,11 @@ const LOCK_HEAD_RETURNING: &str =
 
 #[async_trait]
 impl AuditStore for Store {
-    async fn append_audit(
-        &self,
-        seal: &(dyn for<'h> Fn(&'h AuditHead) -> SealedBatch + Send + Sync),
-    ) -> Result<SealedBatch, StoreError> {
+    async fn append_audit(&self, seal: Seal) -> Result<(SealedBatch, Durable), StoreError> {
+        if let Some(sqlite) = &self.sqlite_audit {
+            let sqlite = sqlite.clone();
+            return run_blocking(move || sqlite.append(seal)).await;
+        }
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(LOCK_HEAD_RETURNING).fetch_one(&mut *tx).await?;
         let head = AuditHead {
@@ -207,8 +332,9 @@ impl AuditStore for Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // PostgreSQL syncs its log before the commit returns.
         tx.commit().await?;
-        Ok(batch)
+        Ok((batch, Durable::now()))
     }
 
     async fn audit_head(&self) -> Result<AuditHead, StoreError> {
@@ -222,43 +348,46 @@ impl AuditStore for Store {
     }
 
     async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut conditions = vec!["seq > $1".to_owned()];
-        let mut texts = Vec::new();
-        for (column, value) in [
-            ("actor", &filter.actor),
-            ("action", &filter.action),
-            ("outcome", &filter.outcome),
-        ] {
-            if let Some(value) = value {
-                texts.push(value.clone());
-                conditions.push(format!("{column} = ${}", texts.len() + 1));
-            }
+        let (sql, values) = records_query(filter);
+        if let Some(sqlite) = &self.sqlite_audit {
+            let sqlite = sqlite.clone();
+            return run_blocking(move || sqlite.records(&sql, &values)).await;
         }
-        let mut numbers = Vec::new();
-        for (condition, value) in [
-            ("time_ms >=", filter.since_ms),
-            ("time_ms <", filter.until_ms),
-        ] {
-            if let Some(value) = value {
-                numbers.push(value);
-                conditions.push(format!("{condition} ${}", texts.len() + numbers.len() + 1));
-            }
+        // Column names come from a fixed list; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            query = match value {
+                SqlValue::Int(number) => query.bind(number),
+                SqlValue::Text(text) => query.bind(text),
+            };
         }
-        let sql = format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE {} ORDER BY seq LIMIT ${}",
-            conditions.join(" AND "),
-            texts.len() + numbers.len() + 2
-        );
-        // Column names come from the list above; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter.after_seq);
-        for text in texts {
-            query = query.bind(text);
-        }
-        for number in numbers {
-            query = query.bind(number);
-        }
-        let rows = query.bind(filter.limit).fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.pool).await?;
         Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn scan_audit(
+        &self,
+        after_seq: i64,
+        limit: i64,
+        mut visit: Visit,
+    ) -> Result<Option<i64>, StoreError> {
+        if let Some(sqlite) = &self.sqlite_audit {
+            let sqlite = sqlite.clone();
+            return run_blocking(move || sqlite.scan(after_seq, limit, &mut visit)).await;
+        }
+        let filter = AuditFilter {
+            after_seq,
+            limit,
+            ..AuditFilter::default()
+        };
+        let mut last = None;
+        for record in self.audit_records(&filter).await? {
+            last = Some(record.seq);
+            if !visit(&record.view()) {
+                break;
+            }
+        }
+        Ok(last)
     }
 
     async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {

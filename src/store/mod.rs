@@ -11,6 +11,7 @@ mod bans;
 mod mfa;
 mod sessions;
 mod sla;
+mod sqlite_audit;
 mod tokens;
 mod users;
 
@@ -25,7 +26,10 @@ use sqlx::{AnyPool, Executor, SqlStr};
 pub use alerts::{AlertRecord, AlertStore};
 pub use api_keys::{ApiKey, ApiKeyStore};
 pub use attempts::{AttemptStore, Failures};
-pub use audit::{AuditFilter, AuditHead, AuditRecord, AuditStore, Checkpoint, SealedBatch};
+pub use audit::{
+    AuditFilter, AuditHead, AuditRecord, AuditStore, Checkpoint, Durable, RecordView, Seal,
+    SealedBatch, Visit,
+};
 pub use bans::{BanRecord, BanStore};
 pub use mfa::{MfaStore, TotpRecord};
 pub use sessions::{Session, SessionStore};
@@ -45,6 +49,12 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("making the write durable failed: {0}")]
+    Flush(String),
+    #[error("the database task stopped: {0}")]
+    Stopped(String),
     #[error("applying migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} already exists")]
@@ -98,6 +108,8 @@ pub struct Store {
     backend: Backend,
     /// The database file, for SQLite.
     file: Option<std::path::PathBuf>,
+    /// The audit log's own connections, for SQLite.
+    sqlite_audit: Option<std::sync::Arc<sqlite_audit::SqliteAudit>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,10 +179,15 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
+        let sqlite_audit = match &database_file {
+            Some(file) => Some(std::sync::Arc::new(sqlite_audit::SqliteAudit::open(file)?)),
+            None => None,
+        };
         Ok(Self {
             pool,
             backend,
             file: database_file,
+            sqlite_audit,
         })
     }
 
