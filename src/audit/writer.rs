@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
 
 use super::chain::{self, AuditEntry};
 use super::signing::CheckpointSigner;
@@ -69,7 +69,7 @@ impl AuditWriter {
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             unsigned: None,
-            syncing: JoinSet::new(),
+            syncing: TaskTracker::new(),
         };
         tokio::spawn(writer.run(commands));
         Self { queue }
@@ -109,7 +109,7 @@ struct Writer {
     /// The newest record written that no checkpoint covers yet.
     unsigned: Option<AuditHead>,
     /// Batches committed and waiting to be durable before they are acknowledged.
-    syncing: JoinSet<()>,
+    syncing: TaskTracker,
 }
 
 impl Writer {
@@ -159,7 +159,8 @@ impl Writer {
     /// Signs what no checkpoint covers and waits until every batch is durable and answered.
     async fn finish(&mut self) {
         self.sign_unsigned().await;
-        while self.syncing.join_next().await.is_some() {}
+        self.syncing.close();
+        self.syncing.wait().await;
     }
 
     async fn write(&mut self, entries: Vec<AuditEntry>, acks: Vec<Ack>) {
@@ -205,8 +206,9 @@ impl Writer {
         // The next batch is written while this one is being made durable.
         let seqs: Vec<i64> = batch.records.iter().map(|record| record.seq).collect();
         let metrics = self.metrics.clone();
-        self.syncing.spawn(async move {
-            match durable.wait().await {
+        let syncing = self.syncing.token();
+        durable.then(move |durable| {
+            match durable {
                 Ok(()) => {
                     metrics.audit_batch(seqs.len(), started.elapsed().as_secs_f64(), true);
                     for (ack, seq) in acks.into_iter().zip(seqs) {
@@ -215,8 +217,8 @@ impl Writer {
                 }
                 Err(err) => failed(&metrics, acks, err),
             }
+            drop(syncing);
         });
-        while self.syncing.try_join_next().is_some() {}
     }
 
     /// Signs a checkpoint for the newest record written, if none covers it yet.

@@ -107,10 +107,14 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// What a flusher calls once the commits before it are durable, or with why they are not.
+pub(super) type FlushWaiter = Box<dyn FnOnce(Result<(), String>) + Send>;
+
 /// Says when a committed batch is durable: at once where the commit itself synced, later
 /// where a flusher syncs many commits together.
 #[derive(Debug)]
-pub struct Durable(Option<tokio::sync::oneshot::Receiver<Result<(), String>>>);
+#[must_use = "nothing may be acknowledged before the batch is durable"]
+pub struct Durable(Option<std::sync::mpsc::Sender<FlushWaiter>>);
 
 impl Durable {
     /// For a commit that was durable when it returned.
@@ -118,20 +122,20 @@ impl Durable {
         Self(None)
     }
 
-    /// For a commit the flusher answers for on `flushed`.
-    pub(super) fn after(flushed: tokio::sync::oneshot::Receiver<Result<(), String>>) -> Self {
-        Self(Some(flushed))
+    /// For a commit that `flusher` makes durable.
+    pub(super) fn after(flusher: std::sync::mpsc::Sender<FlushWaiter>) -> Self {
+        Self(Some(flusher))
     }
 
-    /// Waits until the batch survives a crash or power loss.
-    pub async fn wait(self) -> Result<(), StoreError> {
-        let Some(flushed) = self.0 else {
-            return Ok(());
+    /// Calls `then` once the batch survives a crash or power loss (on the flusher's thread,
+    /// so the answer takes no extra hop), or with why it could not be made to.
+    pub fn then(self, then: impl FnOnce(Result<(), StoreError>) + Send + 'static) {
+        let Some(flusher) = self.0 else {
+            return then(Ok(()));
         };
-        match flushed.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(StoreError::Flush(err)),
-            Err(_) => Err(StoreError::Flush("the flusher stopped".into())),
+        let waiter: FlushWaiter = Box::new(move |flushed| then(flushed.map_err(StoreError::Flush)));
+        if let Err(std::sync::mpsc::SendError(waiter)) = flusher.send(waiter) {
+            waiter(Err("the flusher stopped".into()));
         }
     }
 }

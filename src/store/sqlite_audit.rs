@@ -23,9 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, params, params_from_iter};
 
-use tokio::sync::oneshot;
-
-use super::audit::{COLUMNS, Durable, Seal, SqlValue};
+use super::audit::{COLUMNS, Durable, FlushWaiter, Seal, SqlValue};
 use super::{AuditHead, AuditRecord, RecordView, SealedBatch, StoreError, Visit};
 
 /// How long a transaction waits for another writer's lock before failing.
@@ -36,8 +34,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) struct SqliteAudit {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
-    /// Commits waiting for the flusher; the flusher stops when this is dropped.
-    flushes: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
+    /// Where commits wait for the flusher; the flusher stops when this is dropped.
+    flushes: mpsc::Sender<FlushWaiter>,
 }
 
 impl SqliteAudit {
@@ -123,12 +121,7 @@ impl SqliteAudit {
             )?;
         }
         tx.commit()?;
-        let (done, flushed) = oneshot::channel();
-        if self.flushes.send(done).is_err() {
-            // Only if the flusher thread died; the waiter then reports the failure.
-            tracing::error!("the audit flusher stopped");
-        }
-        Ok((batch, Durable::after(flushed)))
+        Ok((batch, Durable::after(self.flushes.clone())))
     }
 
     /// Shows up to `limit` records after `after_seq` to `visit`, borrowed from SQLite's row
@@ -214,11 +207,7 @@ impl SqliteAudit {
 /// Syncs the write-ahead log once for all commits that asked since the last sync, and
 /// answers each. After a failed sync every later one fails too: the kernel may have dropped
 /// the pages it could not write, so a later success would not prove them durable.
-fn flush_loop(
-    wal: &Path,
-    directory: &Path,
-    requests: &mpsc::Receiver<oneshot::Sender<Result<(), String>>>,
-) {
+fn flush_loop(wal: &Path, directory: &Path, requests: &mpsc::Receiver<FlushWaiter>) {
     let mut log: Option<File> = None;
     let mut failed: Option<String> = None;
     while let Ok(first) = requests.recv() {
@@ -231,8 +220,8 @@ fn flush_loop(
                 err
             }),
         };
-        for done in waiting {
-            let _ = done.send(result.clone());
+        for waiter in waiting {
+            waiter(result.clone());
         }
     }
 }
@@ -252,23 +241,18 @@ mod tests {
     use super::*;
 
     /// Runs a flusher for `wal` and returns the way to ask it, and its thread.
-    fn flusher(
-        wal: &Path,
-    ) -> (
-        mpsc::Sender<oneshot::Sender<Result<(), String>>>,
-        std::thread::JoinHandle<()>,
-    ) {
+    fn flusher(wal: &Path) -> (mpsc::Sender<FlushWaiter>, std::thread::JoinHandle<()>) {
         let (flushes, requests) = mpsc::channel();
         let (wal, directory) = (wal.to_path_buf(), wal.parent().unwrap().to_path_buf());
         let thread = std::thread::spawn(move || flush_loop(&wal, &directory, &requests));
         (flushes, thread)
     }
 
-    fn ask(
-        flushes: &mpsc::Sender<oneshot::Sender<Result<(), String>>>,
-    ) -> oneshot::Receiver<Result<(), String>> {
-        let (done, answer) = oneshot::channel();
-        flushes.send(done).unwrap();
+    fn ask(flushes: &mpsc::Sender<FlushWaiter>) -> mpsc::Receiver<Result<(), String>> {
+        let (done, answer) = mpsc::channel();
+        flushes
+            .send(Box::new(move |flushed| done.send(flushed).unwrap()))
+            .unwrap();
         answer
     }
 
@@ -280,7 +264,7 @@ mod tests {
         let (flushes, thread) = flusher(&wal);
         let answers: Vec<_> = (0..3).map(|_| ask(&flushes)).collect();
         for answer in answers {
-            assert_eq!(answer.blocking_recv().unwrap(), Ok(()));
+            assert_eq!(answer.recv().unwrap(), Ok(()));
         }
         drop(flushes);
         thread.join().unwrap();
@@ -291,11 +275,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal = dir.path().join("rampart.db-wal");
         let (flushes, thread) = flusher(&wal);
-        let failure = ask(&flushes).blocking_recv().unwrap().unwrap_err();
+        let failure = ask(&flushes).recv().unwrap().unwrap_err();
         assert!(failure.contains("rampart.db-wal"), "{failure}");
         // Even once the file is there: the pages the failed sync covered may be gone.
         std::fs::write(&wal, b"frames").unwrap();
-        assert_eq!(ask(&flushes).blocking_recv().unwrap(), Err(failure));
+        assert_eq!(ask(&flushes).recv().unwrap(), Err(failure));
         drop(flushes);
         thread.join().unwrap();
     }
