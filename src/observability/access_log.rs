@@ -30,7 +30,7 @@ pub struct AccessRecord {
     /// Keeps the request in `rampart_http_requests_in_flight` until the body is done.
     pub in_flight: InFlight,
     /// Where the request is recorded when `[audit] requests` is on.
-    pub trail: Option<RequestTrail>,
+    pub trail: Option<Arc<RequestTrail>>,
 }
 
 /// The response body as sent to the client, counting bytes; logs and records metrics on drop.
@@ -90,22 +90,29 @@ impl Drop for ObservedBody {
         let finished = self.finished || self.inner.is_end_stream();
         self.metrics
             .record(self.record.status, elapsed.as_secs_f64(), self.bytes);
-        if let Some(trail) = &self.record.trail {
+        if self.record.log {
+            self.log(elapsed, finished);
+        }
+        if let Some(trail) = self.record.trail.take() {
+            // Last, so the fields move instead of being copied.
+            let r = &mut self.record;
             trail.record(RequestEntry {
                 time_ms: crate::store::unix_now_ms(),
-                request_id: self.record.request_id.clone(),
-                client: self.record.client,
-                method: method_name(&self.record.method),
-                path: std::mem::take(&mut self.record.path),
-                route: self.record.route.clone(),
-                status: self.record.status,
+                request_id: std::mem::replace(&mut r.request_id, HeaderValue::from_static("")),
+                client: r.client,
+                method: method_name(&r.method),
+                path: std::mem::take(&mut r.path),
+                route: r.route.take(),
+                status: r.status,
                 bytes: self.bytes,
                 duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             });
         }
-        if !self.record.log {
-            return;
-        }
+    }
+}
+
+impl ObservedBody {
+    fn log(&self, elapsed: std::time::Duration, finished: bool) {
         let r = &self.record;
         tracing::info!(
             target: "access",

@@ -122,7 +122,9 @@ pub struct Gateway {
     csrf: CsrfGuard,
     cookies: CookiesConfig,
     audit: Audit,
-    trail: Option<RequestTrail>,
+    /// This worker's queue; an `Arc` of its own, so sharing it with each request touches no
+    /// counter another worker touches.
+    trail: Option<Arc<RequestTrail>>,
 }
 
 impl Gateway {
@@ -179,7 +181,10 @@ impl Gateway {
             csrf: CsrfGuard::new(shared.header_signer.derive_key("rampart csrf v1")),
             cookies: config.cookies.clone(),
             audit: shared.audit.clone(),
-            trail: shared.trail.as_ref().map(RequestTrail::for_worker),
+            trail: shared
+                .trail
+                .as_ref()
+                .map(|trail| Arc::new(trail.for_worker())),
         })
     }
 

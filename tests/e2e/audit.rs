@@ -290,6 +290,10 @@ async fn every_request_lands_in_the_request_trail() {
         assert_eq!(response.status(), 200);
         response.bytes().await.unwrap();
     }
+    // The access log still names the path the trail records.
+    rampart.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains("\"target\":\"access\"") && l.contains("\"path\":\"/items?id=\"")
+    });
     // A clean stop syncs and signs what is left.
     rampart.signal("TERM");
     rampart.wait_exit(Duration::from_secs(10));
