@@ -18,6 +18,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod identity;
 pub mod observability;
+pub mod outbound;
 pub mod pipeline;
 pub mod privacy;
 pub mod server;

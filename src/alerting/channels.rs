@@ -3,15 +3,10 @@
 //! timeout; failures are logged and counted, and the alert stays open for the next repeat.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Uri, header};
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::Uri;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -19,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::eval::Labels;
+use crate::outbound::OutboundClient;
 
 /// Time allowed for one delivery.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -115,7 +111,7 @@ pub struct HttpChannel {
     /// Slack's `{"text": ...}` rather than the notification as JSON.
     slack: bool,
     url: Uri,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: OutboundClient,
 }
 
 impl Channel {
@@ -132,38 +128,11 @@ impl Channel {
         if config.kind == ChannelKind::Email {
             return email(config, &url).map(|email| Self::Email(Box::new(email)));
         }
-        let url: Uri = url
-            .parse()
-            .map_err(|_| "url is not a valid URL".to_owned())?;
-        if !matches!(url.scheme_str(), Some("http" | "https")) {
-            return Err("url must start with http:// or https://".to_owned());
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider.clone())
-        {
-            Ok(builder) => builder,
-            // A plain-HTTP webhook needs no roots; an https one does.
-            Err(_) if url.scheme_str() == Some("http") => {
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder_with_provider(provider)
-                        .with_safe_default_protocol_versions()
-                        .map_err(|err| err.to_string())?
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-            }
-            Err(err) => {
-                return Err(format!(
-                    "no trusted root certificates for https ({err}); install ca-certificates"
-                ));
-            }
-        };
-        let connector = builder.https_or_http().enable_http1().build();
+        let (url, client) = crate::outbound::client_for(&url)?;
         Ok(Self::Http(Box::new(HttpChannel {
             slack: config.kind == ChannelKind::Slack,
             url,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client,
         })))
     }
 
@@ -217,23 +186,8 @@ impl Channel {
                 } else {
                     json!(notification)
                 };
-                let request = Request::post(url.clone())
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .header(
-                        header::USER_AGENT,
-                        concat!("rampart/", env!("CARGO_PKG_VERSION")),
-                    )
-                    .body(Full::new(Bytes::from(body.to_string())))
-                    .map_err(|err| err.to_string())?;
-                let response = tokio::time::timeout(DELIVERY_TIMEOUT, client.request(request))
-                    .await
-                    .map_err(|_| "timed out".to_owned())?
-                    .map_err(|err| err.to_string())?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("answered {}", response.status()))
-                }
+                let body = Bytes::from(body.to_string());
+                crate::outbound::post_json(client, url, body, DELIVERY_TIMEOUT).await
             }
         }
     }

@@ -138,7 +138,7 @@ fn read(
 }
 
 /// Top-level keys; anything else in the file is a mistake.
-const SECTIONS: [&str; 20] = [
+const SECTIONS: [&str; 21] = [
     "mode",
     "data_dir",
     "listen",
@@ -156,6 +156,7 @@ const SECTIONS: [&str; 20] = [
     "privacy",
     "alerts",
     "sla",
+    "otlp",
     "role",
     "upstream",
     "route",
@@ -191,6 +192,7 @@ fn read_sections(mut table: toml::Table, report: &mut Report<'_>) -> Config {
         privacy: section(take("privacy"), "privacy", report),
         alerts: section(take("alerts"), "alerts", report),
         sla: section(take("sla"), "sla", report),
+        otlp: section(take("otlp"), "otlp", report),
         roles: list(take("role"), "role", report),
         upstreams: list(take("upstream"), "upstream", report),
         routes: list(take("route"), "route", report),

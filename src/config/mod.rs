@@ -43,6 +43,7 @@ pub struct Config {
     pub privacy: crate::privacy::PrivacyConfig,
     pub alerts: crate::alerting::AlertsConfig,
     pub sla: crate::observability::sla::SlaConfig,
+    pub otlp: crate::observability::otlp::OtlpConfig,
     pub roles: Vec<RoleConfig>,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,

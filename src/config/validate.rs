@@ -177,6 +177,27 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
             "must be at least 100ms (the default, 1m, suits every report)".into(),
         );
     }
+    let otlp = &config.otlp;
+    if !(0.0..=1.0).contains(&otlp.sample_ratio) {
+        problem(
+            KeyPath::key("otlp").child("sample_ratio"),
+            "is a share of traces: between 0 and 1, e.g. 0.1".into(),
+        );
+    }
+    if let Some(endpoint) = &otlp.endpoint
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        problem(
+            KeyPath::key("otlp").child("endpoint"),
+            "must be an OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces".into(),
+        );
+    }
+    if otlp.export_interval.0.is_zero() {
+        problem(
+            KeyPath::key("otlp").child("export_interval"),
+            "must be longer than zero (the default is 1s)".into(),
+        );
+    }
     if config.audit.checkpoint_every == 0 {
         problem(
             KeyPath::key("audit").child("checkpoint_every"),
@@ -409,6 +430,22 @@ mod tests {
             "{found:?}"
         );
         assert!(problems(&format!("{base}[identity]\nnudge_after = \"15m\"\nnudge_webhook = \"http://app:5000/idle\"\n")).is_empty());
+    }
+
+    #[test]
+    fn otlp_mistakes_name_the_key_and_the_fix() {
+        let base = "[listen]\nplaintext = true\n[[upstream]]\nname = \"app\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\npath = \"/\"\nupstream = \"app\"\n";
+        let found = problems(&format!(
+            "{base}[otlp]\nendpoint = \"127.0.0.1:4318\"\nsample_ratio = 10\n"
+        ));
+        assert_eq!(
+            found,
+            vec![
+                "r.toml:11: otlp.sample_ratio: is a share of traces: between 0 and 1, e.g. 0.1",
+                "r.toml:10: otlp.endpoint: must be an OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces",
+            ]
+        );
+        assert!(problems(&format!("{base}[otlp]\nendpoint = \"https://otel.example.com/v1/traces\"\nsample_ratio = 0.1\n")).is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use super::metrics::{InFlight, RouteMetrics};
 use crate::audit::trail::{RequestEntry, RequestTrail};
 use crate::body::{BoxError, ResponseBody};
+use crate::observability::otlp::RequestSpan;
 
 /// What the access-log line says about one request, filled in along the pipeline.
 pub struct AccessRecord {
@@ -31,6 +32,8 @@ pub struct AccessRecord {
     pub in_flight: InFlight,
     /// Where the request is recorded when `[audit] requests` is on.
     pub trail: Option<Arc<RequestTrail>>,
+    /// The request's trace span, when `[otlp]` is on.
+    pub trace: Option<RequestSpan>,
 }
 
 /// The response body as sent to the client, counting bytes; logs and records metrics on drop.
@@ -92,6 +95,16 @@ impl Drop for ObservedBody {
             .record(self.record.status, elapsed.as_secs_f64(), self.bytes);
         if self.record.log {
             self.log(elapsed, finished);
+        }
+        if let Some(trace) = self.record.trace.take() {
+            let r = &self.record;
+            trace.end(
+                r.method.as_str(),
+                &r.path,
+                r.route.as_deref(),
+                r.status,
+                r.request_id.to_str().unwrap_or_default(),
+            );
         }
         if let Some(trail) = self.record.trail.take() {
             // Last, so the fields move instead of being copied.

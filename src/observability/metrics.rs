@@ -134,6 +134,7 @@ pub struct Metrics {
     websocket_upgrades: Family<UpstreamLabels, Counter>,
     audit_last_checkpoint: Gauge,
     request_trail: Family<ResultLabels, Counter>,
+    spans: Family<ResultLabels, Counter>,
     alerts_firing: Family<SeverityLabels, Gauge>,
     alert_notifications: Family<ChannelResultLabels, Counter>,
     /// Sampled, not counted: process, store, disk, upstream targets, audit queue.
@@ -427,6 +428,15 @@ impl Metrics {
         for result in ["written", "failed", "dropped"] {
             let _ = request_trail.get_or_create(&ResultLabels { result });
         }
+        let spans = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "rampart_otlp_spans",
+            "Trace spans sent over OTLP, by result (exported; failed: the collector did not take them; dropped: the queue was full)",
+            spans.clone(),
+        );
+        for result in ["exported", "failed", "dropped"] {
+            let _ = spans.get_or_create(&ResultLabels { result });
+        }
         let alerts_firing = Family::<SeverityLabels, Gauge>::default();
         registry.register(
             "rampart_alerts_firing",
@@ -529,6 +539,7 @@ impl Metrics {
             websocket_upgrades,
             audit_last_checkpoint,
             request_trail,
+            spans,
             alerts_firing,
             alert_notifications,
             system,
@@ -542,6 +553,12 @@ impl Metrics {
                 .get_or_create(&SeverityLabels { severity })
                 .set(by_severity.get(severity).copied().unwrap_or(0));
         }
+    }
+
+    pub fn spans(&self, result: &'static str, count: u64) {
+        self.spans
+            .get_or_create(&ResultLabels { result })
+            .inc_by(count);
     }
 
     pub fn request_trail(&self, result: &'static str, count: u64) {

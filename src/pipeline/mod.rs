@@ -65,6 +65,8 @@ use crate::identity::service::{
 };
 use crate::observability::access_log::{AccessRecord, ObservedBody, path_for_log};
 use crate::observability::metrics::{Metrics, RouteMetrics};
+use crate::observability::otlp::{self, RequestSpan, Tracer};
+use crate::observability::trace_context::TRACEPARENT;
 use crate::privacy;
 use crate::store::{Store, unix_now};
 use crate::upstream::SharedHealth;
@@ -91,6 +93,8 @@ pub struct Shared {
     pub upstream_health: Arc<SharedHealth>,
     /// The request trail, when `[audit] requests` is on.
     pub trail: Option<RequestTrail>,
+    /// Trace export, when `[otlp] endpoint` is set.
+    pub tracer: Option<Tracer>,
     pub identity: Arc<IdentityService>,
     pub roles: Arc<Roles>,
     pub header_signer: Arc<IdentityHeaderSigner>,
@@ -125,6 +129,8 @@ pub struct Gateway {
     /// This worker's queue; an `Arc` of its own, so sharing it with each request touches no
     /// counter another worker touches.
     trail: Option<Arc<RequestTrail>>,
+    /// This worker's handle to the trace exporter, shared the same way.
+    tracer: Option<Arc<Tracer>>,
 }
 
 impl Gateway {
@@ -185,6 +191,7 @@ impl Gateway {
                 .trail
                 .as_ref()
                 .map(|trail| Arc::new(trail.for_worker())),
+            tracer: shared.tracer.clone().map(Arc::new),
         })
     }
 
@@ -210,7 +217,7 @@ impl Gateway {
             request_id: request_id.clone(),
             client: client.ip,
             method: request.method().clone(),
-            path: if self.access_log || self.trail.is_some() {
+            path: if self.access_log || self.trail.is_some() || self.tracer.is_some() {
                 path_for_log(request.uri())
             } else {
                 String::new()
@@ -222,6 +229,10 @@ impl Gateway {
             log: self.access_log,
             in_flight: self.metrics.request_started(),
             trail: self.trail.clone(),
+            trace: self.tracer.as_ref().map(|tracer| RequestSpan {
+                span: tracer.begin(request.headers()),
+                tracer: tracer.clone(),
+            }),
         };
 
         // Banned clients get no further, not even to the login page.
@@ -506,6 +517,12 @@ impl Gateway {
             },
         );
 
+        // The app continues the trace under a span for this call.
+        let call_span = record.trace.as_ref().map(|trace| {
+            let context = trace.span.context.child();
+            request.headers_mut().insert(TRACEPARENT, context.header());
+            (context, otlp::now_ns())
+        });
         let forwarded = upstream::forward(
             &route.upstream,
             request,
@@ -514,7 +531,17 @@ impl Gateway {
             &self.metrics,
             request_id,
         )
-        .await?;
+        .await;
+        if let (Some(trace), Some((context, start_ns))) = (&record.trace, call_span) {
+            let answer = forwarded.as_ref().ok().map(|answer| {
+                (
+                    answer.target.target.authority.to_string(),
+                    answer.response.status().as_u16(),
+                )
+            });
+            trace.end_call(context, start_ns, &route.upstream.name, answer);
+        }
+        let forwarded = forwarded?;
         if self.access_log {
             record.upstream = Some(format!(
                 "{}/{}",

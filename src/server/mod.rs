@@ -39,6 +39,7 @@ use crate::identity::roles::Roles;
 use crate::identity::service::{IdentityService, Lifetimes};
 use crate::identity::tokens::TokenService;
 use crate::observability::metrics::Metrics;
+use crate::observability::otlp;
 use crate::observability::sla::SlaRecorder;
 use crate::observability::system::{self, Sampled};
 use crate::pipeline::bans::Bans;
@@ -71,6 +72,8 @@ pub enum StartError {
     Audit(String),
     #[error("alerts: {0}")]
     Alerts(String),
+    #[error("[otlp]: {0}")]
+    Otlp(String),
     #[error("cannot start a worker thread: {0}")]
     Worker(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -105,6 +108,8 @@ pub struct Server {
     sampled: Sampled,
     /// Closed last, so the requests of the drain are in it.
     trail: Option<RequestTrail>,
+    /// The trace exporter, flushed last for the same reason.
+    exporter: Option<otlp::Exporter>,
     /// The alert evaluator and how often it runs, when alerting is on.
     alerts: Option<(AlertManager, Duration)>,
     /// Records what the SLA report reads.
@@ -162,7 +167,7 @@ impl Server {
             None => (None, None),
         };
 
-        let (shared, audit_retention) = shared_state(config, metrics.clone()).await?;
+        let (shared, audit_retention, exporter) = shared_state(config, metrics.clone()).await?;
         let mut reloader = reloader;
         if let Some(reloader) = &mut reloader {
             reloader.audit = shared.audit.clone();
@@ -276,6 +281,7 @@ impl Server {
                 audit: shared.audit.clone(),
             },
             audit_retention,
+            exporter,
             nudger: nudger(config, &shared.identity),
             reloader,
             grace: listen.shutdown_grace.0,
@@ -393,6 +399,9 @@ impl Server {
         if let Some(trail) = self.trail {
             let _ = tokio::task::spawn_blocking(move || trail.close()).await;
         }
+        if let Some(exporter) = self.exporter {
+            exporter.close().await;
+        }
         tracing::info!(event = "stopped", "all connections closed");
         Ok(())
     }
@@ -403,7 +412,7 @@ impl Server {
 async fn shared_state(
     config: &Config,
     metrics: Arc<Metrics>,
-) -> Result<(Shared, Option<audit::Retention>), StartError> {
+) -> Result<(Shared, Option<audit::Retention>, Option<otlp::Exporter>), StartError> {
     let store = Arc::new(Store::open(&config.storage_url()).await?);
     let (audit, audit_retention) =
         audit::open(config, &store, &metrics).map_err(StartError::Audit)?;
@@ -466,6 +475,11 @@ async fn shared_state(
     )
     .await?;
     let trail = audit::request_trail(config, &metrics).map_err(StartError::Audit)?;
+    let (tracer, exporter) =
+        match otlp::start(&config.otlp, metrics.clone()).map_err(StartError::Otlp)? {
+            Some((tracer, exporter)) => (Some(tracer), Some(exporter)),
+            None => (None, None),
+        };
     let shared = Shared {
         rate_limits: Arc::new(rate_limits),
         login_limits,
@@ -484,8 +498,9 @@ async fn shared_state(
         store,
         upstream_health: Arc::new(SharedHealth::new(&config.upstreams)),
         trail,
+        tracer,
     };
-    Ok((shared, audit_retention))
+    Ok((shared, audit_retention, exporter))
 }
 
 /// The alert evaluator of `[alerts]`, or `None` when alerting is off.

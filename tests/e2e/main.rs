@@ -20,4 +20,5 @@ mod metrics;
 mod proxy;
 mod sla;
 mod tls;
+mod tracing;
 mod users_cli;
