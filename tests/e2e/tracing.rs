@@ -127,14 +127,7 @@ async fn requests_are_traced_to_an_otlp_collector_and_the_app_joins_the_trace() 
         .unwrap_or_else(|| panic!("no span for the second request in {spans:?}"));
     assert!(own.get("parentSpanId").is_none(), "{own}");
 
-    let metrics = client
-        .get(rampart.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = rampart.metrics().await;
     let exported: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("rampart_otlp_spans_total{result=\"exported\"} "))
