@@ -203,6 +203,10 @@ pub struct RequestSpan {
 impl RequestSpan {
     /// Ends the request's span: `path` without query values, `route` as configured.
     pub fn end(self, method: &str, path: &str, route: Option<&str>, status: u16, request_id: &str) {
+        // Most requests of a sampled-down trace build nothing.
+        if !self.span.context.sampled {
+            return;
+        }
         let mut attributes = vec![
             (
                 "http.request.method",
@@ -243,15 +247,18 @@ impl RequestSpan {
         context: SpanContext,
         start_ns: u64,
         upstream: &str,
-        answer: Option<(String, u16)>,
+        answer: Option<(&str, u16)>,
     ) {
+        if !self.span.context.sampled {
+            return;
+        }
         let mut attributes = vec![(
             "rampart.upstream",
             AttributeValue::Text(upstream.to_owned()),
         )];
         let error = match &answer {
             Some((target, status)) => {
-                attributes.push(("server.address", AttributeValue::Text(target.clone())));
+                attributes.push(("server.address", AttributeValue::Text((*target).to_owned())));
                 attributes.push((
                     "http.response.status_code",
                     AttributeValue::Int(i64::from(*status)),

@@ -535,7 +535,7 @@ impl Gateway {
         if let (Some(trace), Some((context, start_ns))) = (&record.trace, call_span) {
             let answer = forwarded.as_ref().ok().map(|answer| {
                 (
-                    answer.target.target.authority.to_string(),
+                    answer.target.target.authority.as_str(),
                     answer.response.status().as_u16(),
                 )
             });
