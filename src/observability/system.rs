@@ -133,7 +133,7 @@ impl SystemMetrics {
         );
         registry.register_with_unit(
             "rampart_data_dir_size",
-            "Size of the file system of the data directory",
+            "Used plus free space on the file system of the data directory, as df counts it",
             Unit::Bytes,
             metrics.disk_size.clone(),
         );
@@ -245,12 +245,19 @@ pub fn sample(metrics: &SystemMetrics, sampled: &Sampled, last_cpu: &mut f64) {
         .set(i64::try_from(sampled.audit.queued()).unwrap_or(i64::MAX));
 }
 
-/// Free space for unprivileged writers and the total size, in bytes.
+/// Free space for unprivileged writers and the size it is a share of, in bytes. The size is
+/// what is used plus that free space, as `df` counts it: blocks reserved for root, or a thin
+/// volume's unallocated blocks, are not room Rampart can fill, and counting them made a
+/// disk look fuller than `df` says.
 pub fn disk_space(path: &Path) -> Option<(i64, i64)> {
     let stats = rustix::fs::statvfs(path).ok()?;
     let block = stats.f_frsize;
     let free = stats.f_bavail.saturating_mul(block);
-    let total = stats.f_blocks.saturating_mul(block);
+    let used = stats
+        .f_blocks
+        .saturating_sub(stats.f_bfree)
+        .saturating_mul(block);
+    let total = used.saturating_add(free);
     Some((
         i64::try_from(free).unwrap_or(i64::MAX),
         i64::try_from(total).unwrap_or(i64::MAX),
@@ -307,5 +314,27 @@ mod tests {
         assert!(count_entries("/proc/self/fd").unwrap() >= 3);
         let (free, total) = disk_space(Path::new("/")).unwrap();
         assert!(total > 0 && free <= total);
+    }
+
+    #[test]
+    fn disk_use_agrees_with_df() {
+        let df = std::process::Command::new("df")
+            .args(["-P", "/"])
+            .output()
+            .expect("df runs");
+        let text = String::from_utf8(df.stdout).unwrap();
+        let percent: f64 = text
+            .lines()
+            .nth(1)
+            .and_then(|line| line.split_whitespace().nth(4))
+            .and_then(|used| used.trim_end_matches('%').parse().ok())
+            .unwrap_or_else(|| panic!("no use% in {text}"));
+        let (free, total) = disk_space(Path::new("/")).unwrap();
+        let ours = 100.0 * (1.0 - free as f64 / total as f64);
+        // df rounds up, and files change between the two readings.
+        assert!(
+            (ours - percent).abs() <= 2.0,
+            "ours {ours:.1}% vs df {percent}%"
+        );
     }
 }
