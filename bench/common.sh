@@ -154,13 +154,13 @@ ${5:-}
 CONF
 }
 
-# post_script: a wrk script sending a 1 KB JSON body.
+# post_script: a wrk script sending a 1 KB JSON body shaped like a chat request: a few fields and
+# two messages of ordinary English prose (apostrophes, numbers, punctuation), the kind of body
+# the attack filter reads on an LLM route.
 post_script() {
-    local pad
-    pad="$(head -c 980 /dev/zero | tr '\0' 'x')"
-    cat <<LUA
+    cat <<'LUA'
 wrk.method = "POST"
-wrk.body = '{"message": "$pad"}'
+wrk.body = '{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "You are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday (order 55-1032) and only one arrived. The box looked fine, but the second pair wasn\'t inside. I\'ve already checked with my neighbours and the post office. Could you tell me whether the rest of the order was shipped separately, and if not, what my options are? I\'d prefer a replacement in size 42 rather than a refund, since the price has gone up by about 15% since then. Also, is it possible to change the delivery address to my office for the replacement? I\'m there from 9 to 5 on weekdays. Thanks a lot for your help, and sorry for the long message!"}]}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 }

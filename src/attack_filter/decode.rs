@@ -16,19 +16,12 @@ const MAX_ROUNDS: usize = 4;
 
 /// Fully decoded text of `raw`.
 pub fn decode(raw: &str) -> Cow<'_, str> {
-    if !raw
-        .bytes()
-        .any(|b| matches!(b, b'%' | b'&' | b'\\' | 0) || b >= 0x80)
-    {
-        return Cow::Borrowed(raw);
-    }
     let mut current = Cow::Borrowed(raw);
     for _ in 0..MAX_ROUNDS {
-        let next = decode_once(&current);
-        if next == current {
-            break;
+        match decode_once(&current) {
+            Some(next) => current = Cow::Owned(next),
+            None => break,
         }
-        current = Cow::Owned(next);
     }
     current
 }
@@ -61,101 +54,132 @@ pub fn base64_payload(raw: &str) -> Option<String> {
     (printable * 10 >= text.chars().count() * 9).then_some(text)
 }
 
-fn decode_once(input: &str) -> String {
-    let bytes = percent_decode(input.as_bytes());
-    let text = utf8_lenient(&bytes);
-    let text = html_unescape(&text);
-    js_unescape(&text)
+/// One layer of every encoding, or `None` when `input` holds none. Each layer is skipped
+/// unless the byte that starts its escapes is present, so ordinary text costs one scan per
+/// layer and no copy.
+fn decode_once(input: &str) -> Option<String> {
+    let mut changed: Option<String> = None;
+    if let Some(bytes) = percent_decode(input.as_bytes()) {
+        changed = Some(utf8_lenient(&bytes));
+    }
+    let layers: [fn(&str) -> Option<String>; 3] = [normalize_chars, html_unescape, js_unescape];
+    for layer in layers {
+        if let Some(next) = layer(changed.as_deref().unwrap_or(input)) {
+            changed = Some(next);
+        }
+    }
+    changed
 }
 
-/// `%XX` and `%uXXXX`; malformed escapes stay as they are.
-fn percent_decode(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'%' {
-            if let Some(byte) = hex_pair(input.get(i + 1..i + 3)) {
-                out.push(byte);
-                i += 3;
-                continue;
+/// `%XX` and `%uXXXX`, or `None` when there is no well-formed escape; malformed escapes
+/// stay as they are.
+fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut at = memchr::memchr(b'%', input)?;
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    while at < input.len() {
+        let escape = if let Some(byte) = hex_pair(input.get(at + 1..at + 3)) {
+            Some((Escape::Byte(byte), 3))
+        } else if matches!(input.get(at + 1), Some(b'u' | b'U')) {
+            hex_char(input.get(at + 2..at + 6)).map(|c| (Escape::Char(c), 6))
+        } else {
+            None
+        };
+        let next = match escape {
+            Some((escape, len)) => {
+                let out = out.get_or_insert_with(|| Vec::with_capacity(input.len()));
+                out.extend_from_slice(&input[copied..at]);
+                match escape {
+                    Escape::Byte(byte) => out.push(byte),
+                    Escape::Char(c) => {
+                        out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes())
+                    }
+                }
+                copied = at + len;
+                copied
             }
-            if matches!(input.get(i + 1), Some(b'u' | b'U'))
-                && let Some(c) = hex_char(input.get(i + 2..i + 6))
-            {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                i += 6;
-                continue;
-            }
-        }
-        out.push(input[i]);
-        i += 1;
+            None => at + 1,
+        };
+        at = match memchr::memchr(b'%', &input[next..]) {
+            Some(offset) => next + offset,
+            None => input.len(),
+        };
     }
-    out
+    let mut out = out?;
+    out.extend_from_slice(&input[copied..]);
+    Some(out)
+}
+
+enum Escape {
+    Byte(u8),
+    Char(char),
 }
 
 fn hex_pair(digits: Option<&[u8]>) -> Option<u8> {
-    let digits = std::str::from_utf8(digits?).ok()?;
-    u8::from_str_radix(digits, 16).ok()
+    match digits? {
+        [high, low] => Some(hex_digit(*high)? << 4 | hex_digit(*low)?),
+        _ => None,
+    }
 }
 
 fn hex_char(digits: Option<&[u8]>) -> Option<char> {
-    let digits = std::str::from_utf8(digits?).ok()?;
-    char::from_u32(u32::from_str_radix(digits, 16).ok()?)
+    let digits = digits?;
+    let value = digits.iter().try_fold(0u32, |value, &d| {
+        Some(value << 4 | u32::from(hex_digit(d)?))
+    })?;
+    char::from_u32(value)
 }
 
-/// UTF-8 that also accepts the overlong forms of ASCII some decoders let through, maps
-/// fullwidth ASCII to ASCII and drops NUL; other invalid bytes are read as Latin-1.
+fn hex_digit(digit: u8) -> Option<u8> {
+    char::from(digit).to_digit(16).map(|d| d as u8)
+}
+
+/// UTF-8 that also accepts the overlong forms of ASCII some decoders let through; other
+/// invalid bytes are read as Latin-1. (Fullwidth forms and NUL are the next layer's.)
 fn utf8_lenient(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        // Overlong two-byte ASCII: 110_0000x 10xxxxxx.
-        if (b == 0xC0 || b == 0xC1) && bytes.get(i + 1).is_some_and(|c| c & 0xC0 == 0x80) {
-            let c = ((b & 0x1F) << 6) | (bytes[i + 1] & 0x3F);
-            push_char(&mut out, char::from(c));
-            i += 2;
-            continue;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let chunk = rest.utf8_chunks().next().expect("rest is not empty");
+        out.push_str(chunk.valid());
+        rest = &rest[chunk.valid().len()..];
+        if rest.is_empty() {
+            break;
         }
-        // Overlong three-byte ASCII: E0 80..81 xx.
-        if b == 0xE0
-            && bytes.get(i + 1).is_some_and(|c| c & 0xFE == 0x80)
-            && bytes.get(i + 2).is_some_and(|c| c & 0xC0 == 0x80)
-        {
-            let c = ((bytes[i + 1] & 0x01) << 6) | (bytes[i + 2] & 0x3F);
-            push_char(&mut out, char::from(c));
-            i += 3;
-            continue;
-        }
-        let width = utf8_width(b);
-        match bytes
-            .get(i..i + width)
-            .and_then(|s| std::str::from_utf8(s).ok())
-        {
-            Some(s) => {
-                for c in s.chars() {
-                    push_char(&mut out, c);
-                }
-                i += width;
-            }
-            None => {
-                push_char(&mut out, char::from(b));
-                i += 1;
-            }
-        }
+        // `rest` starts with an invalid sequence.
+        let (c, len) = overlong_ascii(rest).unwrap_or((char::from(rest[0]), 1));
+        out.push(c);
+        rest = &rest[len..];
     }
     out
 }
 
-fn utf8_width(first: u8) -> usize {
-    match first {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF7 => 4,
-        _ => 1,
+/// An overlong encoding of an ASCII character at the start of `bytes`: two bytes
+/// (`C0`/`C1` `10xxxxxx`) or three (`E0` `80`/`81` `10xxxxxx`).
+fn overlong_ascii(bytes: &[u8]) -> Option<(char, usize)> {
+    let continuation = |b: &u8| b & 0xC0 == 0x80;
+    match bytes {
+        [first @ (0xC0 | 0xC1), second, ..] if continuation(second) => {
+            Some((char::from(((first & 0x1F) << 6) | (second & 0x3F)), 2))
+        }
+        [0xE0, second @ (0x80 | 0x81), third, ..] if continuation(third) => {
+            Some((char::from(((second & 0x01) << 6) | (third & 0x3F)), 3))
+        }
+        _ => None,
     }
+}
+
+/// Fullwidth ASCII read as ASCII and NUL dropped, or `None` when there is neither. Every
+/// fullwidth form (U+FF01..U+FF5E) is UTF-8 `EF BC xx` or `EF BD xx`.
+fn normalize_chars(input: &str) -> Option<String> {
+    if !input.bytes().any(|b| b == 0 || b == 0xEF) {
+        return None;
+    }
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        push_char(&mut out, c);
+    }
+    (out != input).then_some(out)
 }
 
 fn push_char(out: &mut String, c: char) {
@@ -171,12 +195,11 @@ fn push_char(out: &mut String, c: char) {
 
 /// Numeric (`&#60;`, `&#x3c;`, also without `;`) and the named references that matter for
 /// markup and URLs.
-fn html_unescape(input: &str) -> String {
-    if !input.contains('&') {
-        return input.to_owned();
-    }
+fn html_unescape(input: &str) -> Option<String> {
+    memchr::memchr(b'&', input.as_bytes())?;
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
+    let mut changed = false;
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
@@ -184,6 +207,7 @@ fn html_unescape(input: &str) -> String {
             Some((c, len)) => {
                 push_char(&mut out, c);
                 rest = &rest[len..];
+                changed = true;
             }
             None => {
                 out.push('&');
@@ -192,7 +216,7 @@ fn html_unescape(input: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    changed.then_some(out)
 }
 
 /// The character a reference at the start of `s` stands for, and the reference's length.
@@ -240,10 +264,8 @@ fn html_reference(s: &str) -> Option<(char, usize)> {
 }
 
 /// `\xNN` and `\uNNNN` (also `\u{N}`), as in JavaScript and JSON strings.
-fn js_unescape(input: &str) -> String {
-    if !input.contains('\\') {
-        return input.to_owned();
-    }
+fn js_unescape(input: &str) -> Option<String> {
+    memchr::memchr(b'\\', input.as_bytes())?;
     let bytes = input.as_bytes();
     let mut out = String::with_capacity(input.len());
     let mut i = 0;
@@ -257,11 +279,9 @@ fn js_unescape(input: &str) -> String {
             b'x' | b'X' => hex_pair(bytes.get(i + 2..i + 4)).map(|b| (char::from(b), 4)),
             b'u' | b'U' if bytes.get(i + 2) == Some(&b'{') => {
                 let close = bytes[i + 3..].iter().position(|&b| b == b'}');
-                close.filter(|&n| (1..=6).contains(&n)).and_then(|n| {
-                    let digits = std::str::from_utf8(&bytes[i + 3..i + 3 + n]).ok()?;
-                    let c = char::from_u32(u32::from_str_radix(digits, 16).ok()?)?;
-                    Some((c, n + 4))
-                })
+                close
+                    .filter(|&n| (1..=6).contains(&n))
+                    .and_then(|n| Some((hex_char(bytes.get(i + 3..i + 3 + n))?, n + 4)))
             }
             b'u' | b'U' => hex_char(bytes.get(i + 2..i + 6)).map(|c| (c, 6)),
             _ => None,
@@ -276,8 +296,11 @@ fn js_unescape(input: &str) -> String {
             None => i += 1,
         }
     }
+    if copied == 0 {
+        return None;
+    }
     out.push_str(&input[copied..]);
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -305,6 +328,13 @@ mod tests {
             ("50%", "50%"),
             ("C:\\Users\\me", "C:\\Users\\me"),
             ("Zürich – naïve", "Zürich – naïve"),
+            ("%e0%80%bcb", "<b"),
+            ("%ff%3C", "\u{ff}<"),
+            ("%+f %2 %zz %u12", "%+f %2 %zz %u12"),
+            ("a%00b\\u0000c", "abc"),
+            ("\\u{1F600}", "\u{1F600}"),
+            ("&amp;lt;", "<"),
+            ("AT&T & co", "AT&T & co"),
         ];
         for (raw, expected) in cases {
             assert_eq!(decode(raw), expected, "{raw:?}");

@@ -42,25 +42,37 @@ pub fn shell(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut in_brace_list = false;
     let mut i = 0;
-    while i < bytes.len() {
-        let rest = &text[i..];
-        if let Some(len) = ifs_len(rest) {
-            out.push(' ');
-            i += len;
-            continue;
+    loop {
+        // Ordinary text is copied a run at a time; every special byte is ASCII, so the run
+        // ends on a character boundary.
+        let run = bytes[i..]
+            .iter()
+            .position(|&b| SHELL_SPECIAL[usize::from(b)])
+            .unwrap_or(bytes.len() - i);
+        out.push_str(&text[i..i + run]);
+        i += run;
+        if i == bytes.len() {
+            break;
         }
+        let rest = &text[i..];
         match bytes[i] {
+            b'$' if let Some(len) = ifs_len(rest) => {
+                out.push(' ');
+                i += len;
+                continue;
+            }
             b'\'' | b'"' | b'\\' | b'^' => {}
             // `$@`, `$*` and positional parameters expand to nothing outside functions.
             b'$' if matches!(bytes.get(i + 1), Some(b'@' | b'*' | b'0'..=b'9')) => i += 1,
             // Glob classes: `/etc/pa[s]swd` is `/etc/passwd`; wider classes stand for `?`.
-            b'[' if rest.len() >= 3 && rest.as_bytes()[2] == b']' && rest.as_bytes()[1] != b'!' => {
-                let c = rest[1..].chars().next().unwrap_or('?');
-                if c.len_utf8() == 1 {
-                    out.push(c);
-                    i += 3;
-                    continue;
-                }
+            b'[' if rest.len() >= 3
+                && rest.as_bytes()[2] == b']'
+                && rest.as_bytes()[1] != b'!'
+                && rest.as_bytes()[1].is_ascii() =>
+            {
+                out.push(char::from(rest.as_bytes()[1]));
+                i += 3;
+                continue;
             }
             b'{' if rest[1..]
                 .find('}')
@@ -74,17 +86,30 @@ pub fn shell(text: &str) -> Cow<'_, str> {
                 out.push(' ');
             }
             b'\t' | b'\r' => out.push(' '),
-            _ => {
-                let c = rest.chars().next().unwrap_or(' ');
-                out.push(c);
-                i += c.len_utf8();
-                continue;
-            }
+            other => out.push(char::from(other)),
         }
         i += 1;
     }
-    Cow::Owned(collapse_spaces(&out))
+    let folded = collapse_spaces(out);
+    // A stray `}` or `$` changes nothing: then the caller need not read the text twice.
+    if folded == text {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(folded)
+    }
 }
+
+/// The bytes [`shell`] may rewrite.
+const SHELL_SPECIAL: [bool; 256] = {
+    let special = b"'\"\\^${}[,\t\r";
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < special.len() {
+        table[special[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// Length of an `$IFS` / `${IFS}` / `$IFS$9` separator at the start of `text`.
 fn ifs_len(text: &str) -> Option<usize> {
@@ -159,14 +184,17 @@ fn lookup_value(inner: &str) -> Option<String> {
 }
 
 /// Runs of spaces become one; line breaks stay, since they separate shell commands.
-fn collapse_spaces(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if !(c == ' ' && out.ends_with(' ')) {
-            out.push(c);
+fn collapse_spaces(text: String) -> String {
+    if !text.contains("  ") {
+        return text;
+    }
+    let mut out = Vec::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if !(b == b' ' && out.last() == Some(&b' ')) {
+            out.push(b);
         }
     }
-    out
+    String::from_utf8(out).expect("only ASCII spaces were dropped")
 }
 
 fn collapse_whitespace(text: &str) -> String {
