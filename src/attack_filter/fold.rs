@@ -41,6 +41,7 @@ pub fn shell(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len());
     let bytes = text.as_bytes();
     let mut in_brace_list = false;
+    let mut brace_lists = BraceLists::new(bytes);
     let mut i = 0;
     loop {
         // Ordinary text is copied a run at a time; every special byte is ASCII, so the run
@@ -74,10 +75,7 @@ pub fn shell(text: &str) -> Cow<'_, str> {
                 i += 3;
                 continue;
             }
-            b'{' if rest[1..]
-                .find('}')
-                .is_some_and(|end| rest[1..end + 1].contains(',')) =>
-            {
+            b'{' if brace_lists.opens_list(i) => {
                 in_brace_list = true;
                 out.push(' ');
             }
@@ -97,6 +95,41 @@ pub fn shell(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Owned(folded)
     }
+}
+
+/// Answers whether the `{` at a position opens a brace list (`{a,b}`: a `,` before the next
+/// `}`). Positions are asked in increasing order, so each search resumes where the last one
+/// ended and a run of `{{{{…` costs one pass, not one pass per brace.
+struct BraceLists<'a> {
+    bytes: &'a [u8],
+    next_close: usize,
+    next_comma: usize,
+}
+
+impl<'a> BraceLists<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        // Every `{` is asked about from the byte after it, so 0 is never still ahead.
+        Self {
+            bytes,
+            next_close: 0,
+            next_comma: 0,
+        }
+    }
+
+    fn opens_list(&mut self, open: usize) -> bool {
+        let from = open + 1;
+        let close = next_at(self.bytes, b'}', from, &mut self.next_close);
+        close < self.bytes.len() && next_at(self.bytes, b',', from, &mut self.next_comma) < close
+    }
+}
+
+/// Position of the first `byte` at or after `from` (the length when none), reusing `cached`
+/// when it is still ahead.
+fn next_at(bytes: &[u8], byte: u8, from: usize, cached: &mut usize) -> usize {
+    if *cached < from {
+        *cached = memchr::memchr(byte, &bytes[from..]).map_or(bytes.len(), |at| from + at);
+    }
+    *cached
 }
 
 /// The bytes [`shell`] may rewrite.

@@ -410,10 +410,12 @@ fn is_query_operator(name: &str) -> bool {
 
 /// `text` lowercased, without a copy when it has no uppercase letter.
 fn lowercase(text: &str) -> Cow<'_, str> {
-    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Borrowed(text)
-    } else {
+    if !text.is_ascii() {
         Cow::Owned(text.to_lowercase())
+    } else if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
     }
 }
 

@@ -580,6 +580,11 @@ impl PatternRules {
         enabled: &impl Fn(Family) -> bool,
         hits: &mut Vec<PatternHit>,
     ) {
+        // Most values match nothing: a search that may stop at the first match is cheaper
+        // than the overlapping one that names every rule, which only an attack then pays for.
+        if !group.set.is_match(text) {
+            return;
+        }
         for matched in group.set.matches(text).iter() {
             let index = group.rules[matched];
             let rule = &RULES[index];
