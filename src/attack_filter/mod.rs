@@ -221,8 +221,7 @@ impl AttackFilter {
         // The SQL and shell forms are read in the same pass as the plain text when their
         // folds changed nothing, which is the common case.
         let mut same_text = Forms::PLAIN;
-        let sql = (families.contains(Family::Sqli) && has_any_byte(&lower, b" /+\t\n"))
-            .then(|| fold::sql(&lower));
+        let sql = families.contains(Family::Sqli).then(|| fold::sql(&lower));
         match &sql {
             Some(Cow::Borrowed(_)) => same_text = same_text.with(Form::Sql),
             Some(Cow::Owned(sql)) => {
@@ -519,6 +518,39 @@ mod tests {
     fn base64_wrapped_attacks_are_found() {
         // `<script>alert(1)</script>`
         assert!(findings("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==").contains(&"xss-script-tag"));
+    }
+
+    /// Each value is blocked, by the rule named (among others).
+    #[test]
+    fn evasions_and_less_common_shells_are_found() {
+        let cases = [
+            // SQL without a space to fold: the SQL rules still read it.
+            ("sleep(5000)", "sqli-time-delay"),
+            ("....//....//....//etc/passwd", "lfi-traversal"),
+            ("| dir c:\\", "rce-separator-command"),
+            ("& nslookup evil.example &", "rce-separator-command"),
+            ("cat /[?]tc/pa[?]swd", "rce-glob-path"),
+            ("$SHELL -c \"echo hi\"", "rce-shell-variable"),
+            ("() {", "rce-shellshock"),
+            (
+                "for /f \"tokens=*\" %G in ('dir /b') do echo %G",
+                "rce-windows",
+            ),
+            (
+                "IF EXIST C:\\pagefile.sys (CMD) ELSE (CMD)",
+                "rce-windows-if",
+            ),
+            ("IF %ERRORLEVEL% GEQ 2 echo test", "rce-windows-if"),
+            ("<!--#exec cmd=\"id\" -->", "ssti-ssi-directive"),
+        ];
+        let filter = AttackFilter::new();
+        for (value, rule) in cases {
+            let verdict = verdict(&filter, value);
+            assert!(
+                verdict.score >= 5 && verdict.findings.iter().any(|f| f.rule == rule),
+                "{value}: {verdict:?}"
+            );
+        }
     }
 
     #[test]

@@ -211,7 +211,7 @@ static RULES: &[Rule] = &[
         Lfi,
         5,
         Plain,
-        r"\.\.[\\/]+\.\.[\\/]|\.\.;[\\/]|\.\.[\\/]+\.[a-z]|[\\/]\.\.[\\/]|(?:^|[=:])\.\.[\\/]+[\w.-]*$",
+        r"\.{2,}[\\/]+\.{2,}[\\/]|\.\.;[\\/]|\.\.[\\/]+\.[a-z]|[\\/]\.\.[\\/]|(?:^|[=:])\.\.[\\/]+[\w.-]*$",
     ),
     rule(
         "lfi-traversal-step",
@@ -312,14 +312,38 @@ static RULES: &[Rule] = &[
         Rce,
         5,
         Shell,
-        r"\bfor\s+(?:/[a-z]\s+(?:[a-z]:\\\S*\s+)?)*(?:\x22[^\x22]*\x22\s+)?%%?[^\s]\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup)\b(?:\s*$|\s+[^\s]*\s*/(?:add|delete|del|domain|active)\b|\s+/)|\bwmic\s+(?:process|os|useraccount)\b",
+        r"\bfor\s+(?:/[dlrf]\b[^%()]{0,100})?%%?~?[a-z_]\w*\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup)\b(?:\s*$|\s+[^\s]*\s*/(?:add|delete|del|domain|active)\b|\s+/)|\bwmic\s+(?:process|os|useraccount)\b",
+    ),
+    // cmd.exe conditionals: `IF EXIST x (…)`, `IF %V% GEQ 2 …`, `IF a==b GOTO …`.
+    rule(
+        "rce-windows-if",
+        Rce,
+        5,
+        Shell,
+        r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:(?:exist|defined)\s+\S+\s+(?:\(|(?:cmd|echo|goto|set|call|exit|del|copy|type|start|rem)\b)|(?:errorlevel|cmdextversion)\s+\d|\(?\S+\s+(?:equ|neq|lss|leq|gtr|geq)\s+\S|\S+==\S*\s+\(?(?:cmd|echo|goto|set|call|exit|del|copy|type|start|rem|do)\b)",
+    ),
+    // A path whose name is hidden behind glob wildcards (`/???/c?t`, `/[e]tc/pa[s]swd`):
+    // a signal, conclusive with a command before it.
+    rule(
+        "rce-glob-path",
+        Rce,
+        4,
+        Shell,
+        r"(?:^|[\s;&|`(=<>])(?:/[\w.-]*)*/[\w.-]*(?:\?+[\w.]*(?:[/\s?]|$)|\[[^\]\s]{1,12}\])",
+    ),
+    rule(
+        "rce-shell-variable",
+        Rce,
+        5,
+        Plain,
+        r"\$\{?(?:shell|bash|0)\}?\s+-c\b",
     ),
     rule(
         "rce-shellshock",
         Rce,
         5,
         Plain,
-        r"\(\s*\)\s*\{\s*(?::\s*;|[a-z_]+\s*;)?[^}]*\}\s*;",
+        r"\(\s*\)\s*\{\s*(?::\s*;|[a-z_]+\s*;)?[^}]*\}\s*;|^\s*\(\s*\)\s*\{",
     ),
     // PHP code injection.
     rule("php-open-tag", Php, 5, Plain, r"<\?(?:php\b|=)"),
@@ -395,6 +419,14 @@ static RULES: &[Rule] = &[
         r"(?:^|[\s=:])(?:ro0ab|aced0005)|\borg\.apache\.commons\.collections\d*\.functors\b|\bcom\.sun\.org\.apache\.xalan\.internal\.xsltc\.trax\b|\bysoserial\b",
     ),
     // Server-side template injection.
+    // Server-side includes: `<!--#exec cmd="id" -->`.
+    rule(
+        "ssti-ssi-directive",
+        Ssti,
+        5,
+        Plain,
+        r"<!--\s*#\s*(?:exec|include|echo|config|set|printenv|fsize|flastmod|if)\b",
+    ),
     rule(
         "ssti-arithmetic-probe",
         Ssti,
@@ -449,7 +481,7 @@ mod shell_patterns {
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
         r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|ba?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&|<>`)#]|\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:\\|\s+[\w.-]+@[\w.-]+)",
+        r")(?:\.exe)?(?:\s*$|\s*[;&|<>`)#]|\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
     );
     /// `$(command ...)` or a backtick substitution that runs a command.
     pub(super) const SUBSTITUTION: &str = concat!(
