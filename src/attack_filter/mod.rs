@@ -542,6 +542,20 @@ mod tests {
             ),
             ("IF %ERRORLEVEL% GEQ 2 echo test", "rce-windows-if"),
             ("<!--#exec cmd=\"id\" -->", "ssti-ssi-directive"),
+            (
+                "window[\"alert\"](window[\"document\"][\"cookie\"])",
+                "xss-js-global-index",
+            ),
+            ("document/*foo*/./*bar*/cookie", "xss-js-comment-split"),
+            ("(![]+[])[+!+[]]", "xss-jsfuck"),
+            ("+ADw-script+AD4-alert(1)+ADw-/script+AD4-", "xss-utf7"),
+            ("<v:vmlframe src=\"foo.com/sup.fml\"/>", "xss-legacy-markup"),
+            ("<? php echo \"test\"", "php-open-tag"),
+            ("@$__['o'](5)", "php-variable-function"),
+            (
+                "{\"rce\":\"_$$ND_FUNC$$_function(){}()\"}",
+                "node-code-injection",
+            ),
         ];
         let filter = AttackFilter::new();
         for (value, rule) in cases {

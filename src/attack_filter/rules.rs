@@ -198,13 +198,48 @@ static RULES: &[Rule] = &[
         Plain,
         r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:document|window|top|self|parent|this)\s*[.\[]"#,
     ),
-    rule(
+    rule_in(
         "xss-js-probe",
         Xss,
         4,
-        Plain,
+        // The SQL form too: it reads `document/**/.cookie` as `document .cookie`.
+        &[Plain, Sql],
         r"\b(?:alert|prompt|confirm)(?:\(\s*(?:\d|document|window|origin|['`])|`)|\bdocument\s*\.\s*(?:cookie|domain|write)\b|\bstring\s*\.\s*fromcharcode\s*\(|\bsrcdoc\s*=",
     ),
+    // Script reached through a global by name: `window["alert"](…)`, `(document)["cookie"]`.
+    rule_in(
+        "xss-js-global-index",
+        Xss,
+        5,
+        &[Plain, Sql],
+        r#"\b(?:document|window|self|top|parent|frames|globalthis)\s*\)?\s*\[\s*['"`]\s*(?:alert|prompt|confirm|eval|cookie|domain|document|location|\$|\\x24|globaleval|constructor)\b"#,
+    ),
+    // Markup only old Internet Explorer ran: VML frames and HTML components.
+    rule(
+        "xss-legacy-markup",
+        Xss,
+        5,
+        Plain,
+        r"<\s*(?:v:)?vmlframe\b|<\?import\b",
+    ),
+    // Comments hiding a property access of a browser global: `document/**/.cookie`.
+    rule(
+        "xss-js-comment-split",
+        Xss,
+        5,
+        Plain,
+        r"\b(?:document|window|self|top|parent)\s*(?:(?:/\*[^*]*\*/\s*)+[.\[]|[.\[]\s*(?:/\*[^*]*\*/\s*)+)",
+    ),
+    // JSFuck: JavaScript written with only `[]()!+`.
+    rule(
+        "xss-jsfuck",
+        Xss,
+        5,
+        Plain,
+        r"(?:[\[\]()!+]*(?:!\[\]|\+\[\])){3}",
+    ),
+    // UTF-7 markup (`+ADw-script+AD4-`), which old browsers decoded.
+    rule("xss-utf7", Xss, 5, Plain, r"\+adw-.{0,40}\+ad4-"),
     // Path traversal and local file inclusion.
     rule(
         "lfi-traversal",
@@ -346,7 +381,21 @@ static RULES: &[Rule] = &[
         r"\(\s*\)\s*\{\s*(?::\s*;|[a-z_]+\s*;)?[^}]*\}\s*;|^\s*\(\s*\)\s*\{",
     ),
     // PHP code injection.
-    rule("php-open-tag", Php, 5, Plain, r"<\?(?:php\b|=)"),
+    rule(
+        "php-open-tag",
+        Php,
+        5,
+        Plain,
+        r"<\?\s*php\b|<\?=|<\?\s+(?:echo|print|system|eval|exec|passthru|include|require|\$)",
+    ),
+    // A variable called as a function: `$a(1)`, `$$b(2)`, `@$__['o'](5)`.
+    rule(
+        "php-variable-function",
+        Php,
+        5,
+        Plain,
+        r"(?:^|[;@{])\s*@?\$+[a-z_]\w*(?:\[[^\]]*\])*\(",
+    ),
     rule(
         "php-wrapper",
         Php,
@@ -454,7 +503,7 @@ static RULES: &[Rule] = &[
         Ssti,
         5,
         Plain,
-        r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|vm)['"`]\s*\)|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|kill|exit)\b|\bconstructor\s*(?:\.\s*constructor|\[\s*['"`]constructor)|\bthis\.constructor\.constructor\b"#,
+        r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|vm)['"`]\s*\)|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|kill|exit)\b|\bconstructor\s*(?:\.\s*constructor|\[\s*['"`]constructor)|\bthis\.constructor\.constructor\b|_\$\$nd_func\$\$_|\$\w+:(?:\w+:)*(?:constructor|prototype|__proto__)\b"#,
     ),
     rule(
         "node-prototype-pollution",

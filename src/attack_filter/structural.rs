@@ -26,7 +26,16 @@ pub fn sqli(text: &str) -> Option<String> {
     // UNION, a SELECT-like keyword, a stacked query, a variable or an expression; a string
     // that breaks out (unbalanced quotes) or is joined by logic or a comment; or a tautology
     // (logic and an equality): the parts of an injection prose does not produce.
-    let structural = fingerprint.contains(['U', 'E', ';', 'v', 'X']);
+    // A statement keyword that opens the text is an English imperative as often as SQL
+    // ("Set price = $total(after tax)", "Select one from the list"): it counts later on, or
+    // when an operator, function, parenthesis, number or variable follows it
+    // (`select * from`, `SELECT CHAR(113)`), never a plain word.
+    let statement = match fingerprint.as_bytes() {
+        [b'E', next, ..] => b"of(1v".contains(next),
+        [_, rest @ ..] => rest.contains(&b'E'),
+        [] => false,
+    };
+    let structural = statement || fingerprint.contains(['U', ';', 'v', 'X']);
     let quotes = text
         .chars()
         .filter(|c| matches!(c, '\'' | '"' | '`'))
@@ -93,6 +102,8 @@ mod tests {
             "1; DROP TABLE users",
             "-1 union select password from users",
             "x' AND 1=1",
+            "select * from users where id=1",
+            "SELECT CHAR(113)+CHAR(122)",
         ] {
             assert!(sqli(attack).is_some(), "{attack}");
         }
@@ -112,6 +123,8 @@ mod tests {
             "sqrt(16) = 4",
             "require('express') is how you import express",
             "the union select committee",
+            "Set price=$total(after tax) in the template.",
+            "Select one from the list (twice).",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
