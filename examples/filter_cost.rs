@@ -3,8 +3,10 @@
 //!
 //!     cargo run --release --example filter_cost
 //!
-//! Two 1 KB bodies: the benchmark's (`"x"` repeated, as bench/shield.sh sends) and prose with
-//! punctuation, the harder and more common case. Results are in docs/BENCHMARKS.md.
+//! Three 1 KB bodies: one long word (`"x"` repeated, what bench/shield.sh sent until
+//! 2026-11-24), prose with punctuation in one field, and a chat request shaped like the one
+//! bench/shield.sh sends now (a few fields, a system and a user message). The per-step columns
+//! time the longest text of each. Results are in docs/BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -28,20 +30,40 @@ fn main() {
     let policy = FilterPolicy::default();
     let sentence = "Hello there, I'd like to know whether the blue cotton shirt (size M) is still \
                     available; my order #4411 didn't arrive. Thanks! ";
+    let chat = serde_json::json!({
+        "model": "assistant-large",
+        "temperature": 0.7,
+        "max_tokens": 512,
+        "user": "customer-4821",
+        "messages": [
+            {"role": "system", "content": "You are a helpful support assistant for an online \
+                shop. Answer briefly and politely."},
+            {"role": "user", "content": sentence.repeat(6)},
+        ],
+    });
     let bodies = [
-        ("x", format!("{{\"message\": \"{}\"}}", "x".repeat(980))),
+        (
+            "x",
+            format!("{{\"message\": \"{}\"}}", "x".repeat(980)),
+            "/message",
+        ),
         (
             "prose",
             format!("{{\"message\": \"{}\"}}", sentence.repeat(8)),
+            "/message",
         ),
+        ("chat", chat.to_string(), "/messages/1/content"),
     ];
     println!(
         "{:<6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8}",
         "body", "parse", "inspect", "decode", "folds", "sqli", "xss"
     );
-    for (label, body) in &bodies {
+    for (label, body, longest) in &bodies {
         let value: serde_json::Value = serde_json::from_str(body).expect("the bodies are JSON");
-        let text = value["message"].as_str().expect("a message");
+        let text = value
+            .pointer(longest)
+            .and_then(|text| text.as_str())
+            .expect("a message");
         let parse = per_call(|| {
             black_box(serde_json::from_str::<serde_json::Value>(body).ok());
         });

@@ -172,9 +172,7 @@ fn overlong_ascii(bytes: &[u8]) -> Option<(char, usize)> {
 /// Fullwidth ASCII read as ASCII and NUL dropped, or `None` when there is neither. Every
 /// fullwidth form (U+FF01..U+FF5E) is UTF-8 `EF BC xx` or `EF BD xx`.
 fn normalize_chars(input: &str) -> Option<String> {
-    if !input.bytes().any(|b| b == 0 || b == 0xEF) {
-        return None;
-    }
+    memchr::memchr2(0, 0xEF, input.as_bytes())?;
     let mut out = String::with_capacity(input.len());
     for c in input.chars() {
         push_char(&mut out, c);
