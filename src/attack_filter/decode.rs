@@ -26,6 +26,14 @@ pub fn decode(raw: &str) -> Cow<'_, str> {
     current
 }
 
+/// True if `raw` holds a NUL byte, or `%00` still encoded (a value decoded once by the form or
+/// query parser). Text never does; a NUL is there to cut a string short in a C-based layer
+/// (`shell.php%00.jpg`).
+pub fn has_null_byte(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    memchr::memchr(0, bytes).is_some() || memchr::memmem::find(bytes, b"%00").is_some()
+}
+
 /// The text inside `raw` if the whole value is base64 of mostly printable UTF-8.
 pub fn base64_payload(raw: &str) -> Option<String> {
     let trimmed = raw.trim();

@@ -145,13 +145,14 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 6] = [
+pub const STRUCTURAL_RULES: [&str; 7] = [
     "sqli-libinjection",
     "xss-libinjection",
     "nosql-operator-key",
     "node-prototype-pollution",
     "lfi-hidden-path",
     "lfi-xml-external-entity",
+    "lfi-null-byte",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
@@ -186,6 +187,16 @@ impl AttackFilter {
         let families = policy.families_for(location, name);
         if families.is_empty() {
             return;
+        }
+        if families.contains(Family::Lfi) && decode::has_null_byte(raw) {
+            verdict.add(Finding {
+                rule: "lfi-null-byte",
+                family: Family::Lfi,
+                score: 5,
+                location,
+                name: name.to_owned(),
+                fragment: mask_fragment(raw),
+            });
         }
         self.inspect_text(&families, location, name, raw, verdict);
         if let Some(payload) = decode::base64_payload(raw) {
@@ -556,6 +567,19 @@ mod tests {
                 "{\"rce\":\"_$$ND_FUNC$$_function(){}()\"}",
                 "node-code-injection",
             ),
+            ("https://evil.example/shell.php%00", "lfi-null-byte"),
+            ("http://127.1/", "rfi-loopback-url"),
+            (
+                "{{_self.env.registerUndefinedFilterCallback(\"exec\")}}",
+                "ssti-template-object",
+            ),
+            (
+                "${class.getResource(\"\").getPath()}",
+                "java-expression-language",
+            ),
+            ("'; return db.users.find(); var x='", "nosql-operator"),
+            ("*)(uid=*))(|(uid=*", "nosql-ldap-filter"),
+            ("admin)(&)", "nosql-ldap-filter"),
         ];
         let filter = AttackFilter::new();
         for (value, rule) in cases {

@@ -289,7 +289,7 @@ static RULES: &[Rule] = &[
         Rfi,
         5,
         Plain,
-        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127\.\d+\.\d+\.\d+|localhost|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177\.|\[(?:0*:)*:?0*1\]|\[::ffff:127\.)(?:[:/?#]|$)",
+        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|localhost|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177\.|\[(?:0*:)*:?0*1\]|\[::ffff:127\.)(?:[:/?#]|$)",
     ),
     rule(
         "rfi-ip-url",
@@ -458,7 +458,7 @@ static RULES: &[Rule] = &[
         Java,
         5,
         Plain,
-        r"[$#%]\{\s*(?:#|@|t\s*\(\s*java\.|new\s+java\.|''\.getclass|\(#)|#_memberaccess|@java\.lang\.|#context\s*\[",
+        r"[$#%]\{\s*(?:#|@|t\s*\(\s*java\.|new\s+java\.|''\.getclass|\(#)|#_memberaccess|@java\.lang\.|#context\s*\[|[$#]\{[^}]*\b(?:getclass|getresource|forname|getruntime|getmethod|getdeclaredmethod|newinstance|invoke)\s*\(",
     ),
     rule(
         "java-serialized-object",
@@ -495,7 +495,7 @@ static RULES: &[Rule] = &[
         Ssti,
         5,
         Plain,
-        r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages|range|''|""|\[\]|\(\))\s*(?:[.|\[(]|\}\})|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
+        r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages|range|''|""|\[\]|\(\))\s*(?:[.|\[(]|\}\})|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*_self\b|\bregisterundefinedfiltercallback\b|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
     ),
     // Node.js / JavaScript injection and prototype pollution.
     rule(
@@ -513,12 +513,20 @@ static RULES: &[Rule] = &[
         r"__proto__|\bconstructor\s*[.\[]\s*['\x22]?prototype\b",
     ),
     // NoSQL operator injection written into a value (keys are checked structurally).
+    // LDAP filter injection: `*)(uid=*))(|(uid=*`, `admin)(&)`.
+    rule(
+        "nosql-ldap-filter",
+        Nosql,
+        5,
+        Plain,
+        r"\)\s*\(\s*[|&!]\s*\(\s*[\w-]+\s*[~<>]?=|\*\s*\)\s*\(\s*[|&!]?\s*\(?\s*[\w-]+\s*[~<>]?=|\(\s*&\s*\)",
+    ),
     rule(
         "nosql-operator",
         Nosql,
         5,
         Plain,
-        r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|type|size|all|function|accumulator)\s*\]|\{\s*['"]?\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|function|accumulator)['"]?\s*:|\$where\s*:|['"]\s*;\s*return\s+(?:true|1|this\.)"#,
+        r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|type|size|all|function|accumulator)\s*\]|\{\s*['"]?\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|function|accumulator)['"]?\s*:|\$where\s*:|['"]\s*;\s*return\s+(?:true|1|this\.|db\.)"#,
     ),
 ];
 

@@ -261,10 +261,10 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     }
     let detected: usize = tallies.values().map(|t| t.detected).sum();
     let flagged: usize = tallies.values().map(|t| t.flagged).sum();
-    // Measured on 2026-11-24: 1,228 detected, 68 flagged (most of them attacks that assert
+    // Measured on 2026-11-24: 1,231 detected, 68 flagged (most of them attacks that assert
     // only that one other CRS rule stays quiet, like 932230-21: `\ncat /etc/passwd;`, or
     // 942160-12: `/BENChmARk(2999/**/999,Md5(/`).
-    assert!(detected >= 1_220, "detection fell to {detected}");
+    assert!(detected >= 1_225, "detection fell to {detected}");
     assert!(flagged <= 68, "false positives rose to {flagged}");
 }
 
