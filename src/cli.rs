@@ -299,7 +299,7 @@ fn run() -> anyhow::Result<ExitCode> {
         },
         Command::User { config, action } => {
             let config = match config {
-                Some(path) => match load(&path) {
+                Some(path) => match load_for_management(&path) {
                     Some(config) => Some(config),
                     None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
                 },
@@ -309,7 +309,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Apikey { config, action } => {
             let config = match config {
-                Some(path) => match load(&path) {
+                Some(path) => match load_for_management(&path) {
                     Some(config) => Some(config),
                     None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
                 },
@@ -319,7 +319,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Keys { config, action } => {
             let url = match config {
-                Some(path) => match load(&path) {
+                Some(path) => match load_for_management(&path) {
                     Some(config) => config.storage_url(),
                     None => return Ok(ExitCode::from(CONFIG_PROBLEMS)),
                 },
@@ -369,7 +369,7 @@ fn check(path: &Path) -> ExitCode {
 /// printing its problems.
 fn load_or_defaults(path: Option<PathBuf>) -> Option<Config> {
     match path {
-        Some(path) => load(&path),
+        Some(path) => load_for_management(&path),
         None => match config::defaults(std::env::vars()) {
             Ok(config) => Some(config),
             Err(problems) => {
@@ -380,9 +380,19 @@ fn load_or_defaults(path: Option<PathBuf>) -> Option<Config> {
     }
 }
 
-/// Loads the config, printing every problem; `None` if there were any.
+/// Loads the config for serving, printing every problem; `None` if there were any.
 fn load(path: &Path) -> Option<Config> {
-    match config::load(path) {
+    report_problems(config::load(path))
+}
+
+/// Loads the config for a management command, which starts no listener and so does not read
+/// its certificate files ([`config::load_for_management`]).
+fn load_for_management(path: &Path) -> Option<Config> {
+    report_problems(config::load_for_management(path))
+}
+
+fn report_problems(loaded: Result<Config, config::Problems>) -> Option<Config> {
+    match loaded {
         Ok(config) => Some(config),
         Err(problems) => {
             eprintln!("{problems}");

@@ -63,6 +63,27 @@ impl std::error::Error for Problems {}
 
 /// Loads and validates the config file at `path`, applying `RAMPART_*` environment overrides.
 pub fn load(path: &Path) -> Result<Config, Problems> {
+    load_checked(path, Checks::All)
+}
+
+/// Like [`load`], for the management commands (`rampart audit`, `ban`, `user`, …), which start
+/// no listener: the listener's certificate files are not read. An expired or broken
+/// certificate is an incident of its own; it must not also lock the operator out of
+/// `rampart audit export` or `rampart ban`.
+pub fn load_for_management(path: &Path) -> Result<Config, Problems> {
+    load_checked(path, Checks::ForManagement)
+}
+
+/// How much cross-section checking a load does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    All,
+    /// Everything but the files only the listener reads.
+    ForManagement,
+    None,
+}
+
+fn load_checked(path: &Path, checks: Checks) -> Result<Config, Problems> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|err| {
         Problems(vec![Problem {
@@ -74,7 +95,7 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
             reason: format!("cannot read the config file: {err}"),
         }])
     })?;
-    load_str(&origin, &text, std::env::vars())
+    read(&origin, &text, std::env::vars(), checks)
 }
 
 /// Like [`load`], on text already read; `origin` names it in messages.
@@ -83,21 +104,21 @@ pub fn load_str(
     text: &str,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, Problems> {
-    read(origin, text, env, true)
+    read(origin, text, env, Checks::All)
 }
 
 /// Every section at its defaults with the `RAMPART_*` overrides of `env` applied, not
 /// checked as a whole: what the management commands (`rampart ban`, `audit`, `alerts`) work
 /// with when no config file is given. It has no routes, which they do not need.
 pub fn defaults(env: impl IntoIterator<Item = (String, String)>) -> Result<Config, Problems> {
-    read("defaults", "", env, false)
+    read("defaults", "", env, Checks::None)
 }
 
 fn read(
     origin: &str,
     text: &str,
     env: impl IntoIterator<Item = (String, String)>,
-    validate: bool,
+    checks: Checks,
 ) -> Result<Config, Problems> {
     let spans = match DeTable::parse(text) {
         Ok(spans) => spans,
@@ -125,8 +146,8 @@ fn read(
         .expect("the same text already parsed as TOML above");
     apply_env_overrides(&mut table, env, &mut report);
     let config = read_sections(table, &mut report);
-    if validate && report.problems.is_empty() {
-        for (path, reason) in validate::check(&config) {
+    if checks != Checks::None && report.problems.is_empty() {
+        for (path, reason) in validate::check(&config, checks == Checks::All) {
             report.push(&path, reason);
         }
     }
@@ -497,6 +518,21 @@ targets = ["http://127.0.0.1:5000"]
 path = "/"
 upstream = "app"
 "#;
+
+    #[test]
+    fn management_commands_load_a_config_whose_certificate_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rampart.toml");
+        let text = MINIMAL.replace(
+            "plaintext = true",
+            "[listen.tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"",
+        );
+        std::fs::write(&path, text).unwrap();
+        let refused = load(&path).unwrap_err().to_string();
+        assert!(refused.contains("listen.tls"), "{refused}");
+        let config = load_for_management(&path).expect("loads without reading the certificate");
+        assert!(config.listen.tls.is_some());
+    }
 
     fn problems(text: &str) -> Vec<String> {
         problems_with_env(text, &[])

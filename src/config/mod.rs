@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-pub use load::{Location, Problem, Problems, defaults, load, load_str};
+pub use load::{Location, Problem, Problems, defaults, load, load_for_management, load_str};
 pub use units::{ByteSize, HumanDuration};
 
 /// The whole configuration, as the running gateway sees it.

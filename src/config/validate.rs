@@ -16,8 +16,9 @@ const MAX_TARGETS: usize = 64;
 /// Hyper refuses smaller read buffers; a request head must fit in one.
 const MIN_HEADER_BYTES: u64 = 8 * 1024;
 
-/// Every cross-section problem in `config`, with the key it belongs to.
-pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
+/// Every cross-section problem in `config`, with the key it belongs to. The listener's
+/// certificate files are read only when `listener_files` is set.
+pub(crate) fn check(config: &Config, listener_files: bool) -> Vec<(KeyPath, String)> {
     let mut problems = Vec::new();
     let mut problem = |path: KeyPath, reason: String| problems.push((path, reason));
     let listen = &config.listen;
@@ -35,7 +36,7 @@ pub(crate) fn check(config: &Config) -> Vec<(KeyPath, String)> {
         ),
         _ => {}
     }
-    if let Some(tls) = &listen.tls
+    if let Some(tls) = listen.tls.as_ref().filter(|_| listener_files)
         && let Err(reason) = tls::check_files(&tls.cert, &tls.key)
     {
         problem(KeyPath::key("listen").child("tls"), reason);
