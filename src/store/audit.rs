@@ -65,6 +65,33 @@ impl AuditRecord {
     }
 }
 
+impl<'a> RecordView<'a> {
+    /// A row read in [`COLUMNS`] order: `seq` and `time_ms` first, then `text(i)` reads
+    /// column `i` as text borrowed from the row.
+    pub(super) fn from_columns<E>(
+        seq: i64,
+        time_ms: i64,
+        text: impl Fn(usize) -> Result<&'a str, E>,
+    ) -> Result<Self, E> {
+        Ok(RecordView {
+            seq,
+            time_ms,
+            texts: [
+                text(2)?,
+                text(3)?,
+                text(4)?,
+                text(5)?,
+                text(6)?,
+                text(7)?,
+                text(8)?,
+                text(9)?,
+                text(10)?,
+            ],
+            hash: text(11)?,
+        })
+    }
+}
+
 /// Sees records one by one during a scan; returns false to stop it.
 pub type Visit = Box<dyn FnMut(&RecordView<'_>) -> bool + Send>;
 
@@ -191,23 +218,9 @@ async fn scan_postgres(
         .fetch(pool);
     let mut last = None;
     while let Some(row) = rows.try_next().await? {
-        let text = |i: usize| row.try_get::<&str, _>(i);
-        let record = RecordView {
-            seq: row.try_get(0)?,
-            time_ms: row.try_get(1)?,
-            texts: [
-                text(2)?,
-                text(3)?,
-                text(4)?,
-                text(5)?,
-                text(6)?,
-                text(7)?,
-                text(8)?,
-                text(9)?,
-                text(10)?,
-            ],
-            hash: text(11)?,
-        };
+        let record = RecordView::from_columns(row.try_get(0)?, row.try_get(1)?, |i| {
+            row.try_get::<&str, _>(i)
+        })?;
         last = Some(record.seq);
         if !visit(&record) {
             break;

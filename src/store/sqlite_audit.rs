@@ -148,22 +148,7 @@ impl SqliteAudit {
                     )
                 })
             };
-            let record = RecordView {
-                seq: row.get(0)?,
-                time_ms: row.get(1)?,
-                texts: [
-                    text(2)?,
-                    text(3)?,
-                    text(4)?,
-                    text(5)?,
-                    text(6)?,
-                    text(7)?,
-                    text(8)?,
-                    text(9)?,
-                    text(10)?,
-                ],
-                hash: text(11)?,
-            };
+            let record = RecordView::from_columns(row.get(0)?, row.get(1)?, text)?;
             last = Some(record.seq);
             if !visit(&record) {
                 break;
