@@ -2,7 +2,8 @@
 //! hash-chained JSON-lines file per day (`DATA_DIR/audit-requests/requests-2026-11-24.jsonl`),
 //! with an Ed25519-signed checkpoint line every `checkpoint_interval`. Security events go to
 //! the database log, one durable write each; requests are many, so they go to a file written
-//! by one thread that fsyncs every 100 ms, which costs the request path one channel send.
+//! by one thread that fsyncs every 100 ms. The request path only pushes a plain-data entry
+//! onto its worker's own queue: no allocation, no wake-up, nothing freed on another thread.
 //!
 //! Each record line is a JSON object whose last field is `"hash"`: SHA-256 over the previous
 //! record's hash (hex) and the line's bytes before `,"hash":`. Client addresses are keyed
@@ -13,22 +14,22 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ring::digest::{Context, SHA256};
-use serde::Serialize;
 
 use super::chain::GENESIS;
 use super::signing::{CheckpointSigner, CheckpointVerifier};
-use crate::identity::secret::hex;
 use crate::observability::metrics::Metrics;
 use crate::privacy::pseudonym::Pseudonymizer;
 use crate::store::{Checkpoint, unix_now_ms as now_ms};
 
-/// Requests waiting for the trail's thread before new ones are dropped (and counted).
+/// Requests waiting in one worker's queue before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;
+/// Bytes of request id, path and route an entry holds without an allocation of its own.
+const INLINE_TEXT: usize = 168;
 /// Written data reaches the disk at least this often.
 const SYNC_EVERY: Duration = Duration::from_millis(100);
 /// How often the thread wakes to take what is queued.
@@ -39,33 +40,109 @@ const PSEUDONYM_CACHE: usize = 16_384;
 const HASH_FIELD: &str = ",\"hash\":\"";
 const DAY_MS: i64 = 86_400_000;
 
-/// One answered request, as the pipeline hands it over.
+/// One answered request, as the pipeline hands it over: plain data, its text copied inline,
+/// so the writer thread frees nothing the worker allocated (a cross-thread free costs more
+/// than the copy).
 pub struct RequestEntry {
-    pub time_ms: i64,
-    pub request_id: http::HeaderValue,
+    /// When the answer was finished; the writer turns it into wall-clock time, which saves
+    /// the request a clock read.
+    pub finished: Instant,
     pub client: IpAddr,
     pub method: &'static str,
-    pub path: String,
-    pub route: Option<Arc<str>>,
     pub status: u16,
     pub bytes: u64,
     pub duration_us: u64,
+    text: EntryText,
 }
 
-/// What the writer thread is sent.
-enum Message {
-    Entry(RequestEntry),
+impl RequestEntry {
+    /// `path` is what the access log shows (query values left out); `route` is `-` when none.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        finished: Instant,
+        request_id: &str,
+        client: IpAddr,
+        method: &'static str,
+        path: &str,
+        route: &str,
+        status: u16,
+        bytes: u64,
+        duration_us: u64,
+    ) -> Self {
+        Self {
+            finished,
+            client,
+            method,
+            status,
+            bytes,
+            duration_us,
+            text: EntryText::new([request_id, path, route]),
+        }
+    }
+}
+
+/// The request id, path and route, one after the other; inline when they fit, which is
+/// nearly always.
+struct EntryText {
+    /// Where the request id and the path end.
+    ends: [usize; 2],
+    len: usize,
+    inline: [u8; INLINE_TEXT],
+    spilled: Option<Box<[u8]>>,
+}
+
+impl EntryText {
+    fn new([id, path, route]: [&str; 3]) -> Self {
+        let len = id.len() + path.len() + route.len();
+        let mut text = Self {
+            ends: [id.len(), id.len() + path.len()],
+            len,
+            inline: [0; INLINE_TEXT],
+            spilled: None,
+        };
+        if len <= INLINE_TEXT {
+            let [a, b] = text.ends;
+            text.inline[..a].copy_from_slice(id.as_bytes());
+            text.inline[a..b].copy_from_slice(path.as_bytes());
+            text.inline[b..len].copy_from_slice(route.as_bytes());
+        } else {
+            text.spilled = Some([id, path, route].concat().into_bytes().into_boxed_slice());
+        }
+        text
+    }
+
+    /// The request id, the path and the route.
+    fn parts(&self) -> [&[u8]; 3] {
+        let all = match &self.spilled {
+            Some(spilled) => spilled,
+            None => &self.inline[..self.len],
+        };
+        let [a, b] = self.ends;
+        [&all[..a], &all[a..b], &all[b..]]
+    }
+}
+
+/// Sent to the writer thread on its control channel.
+enum Control {
     /// Sync, sign and stop; answered when done.
     Close(SyncSender<()>),
 }
 
-/// A handle to the trail's writer thread; cheap to clone. Each worker thread takes a queue
-/// of its own ([`RequestTrail::for_worker`]), so workers never contend on one.
+/// One worker's entries waiting for the writer thread, which swaps the whole vector out
+/// every [`DRAIN_EVERY`]: the worker's pushes stay in its own cache, uncontended.
+#[derive(Default)]
+struct Inbox {
+    entries: Mutex<Vec<RequestEntry>>,
+}
+
+/// A handle to the trail's writer thread. Each worker thread takes a queue of its own
+/// ([`RequestTrail::for_worker`]), so workers never contend on one; a clone shares its queue.
 #[derive(Clone)]
 pub struct RequestTrail {
-    sender: SyncSender<Message>,
+    control: SyncSender<Control>,
+    inbox: Arc<Inbox>,
     /// Every worker's queue, drained by the writer thread.
-    inboxes: Arc<Mutex<Vec<Receiver<Message>>>>,
+    inboxes: Arc<Mutex<Vec<Arc<Inbox>>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -73,7 +150,7 @@ impl RequestTrail {
     /// Writes what is queued, signs a last checkpoint and stops the writer thread.
     pub fn close(&self) {
         let (done, finished) = sync_channel(1);
-        if self.sender.send(Message::Close(done)).is_ok() {
+        if self.control.send(Control::Close(done)).is_ok() {
             let _ = finished.recv_timeout(Duration::from_secs(10));
         }
     }
@@ -88,8 +165,9 @@ impl RequestTrail {
     ) -> Result<Self, String> {
         std::fs::create_dir_all(&dir)
             .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-        let (sender, receiver) = sync_channel(QUEUE);
-        let inboxes: Arc<Mutex<Vec<Receiver<Message>>>> = Arc::default();
+        let (control, receiver) = sync_channel(1);
+        let inbox = Arc::<Inbox>::default();
+        let inboxes = Arc::new(Mutex::new(vec![inbox.clone()]));
         let thread_inboxes = inboxes.clone();
         let thread_metrics = metrics.clone();
         std::thread::Builder::new()
@@ -109,7 +187,8 @@ impl RequestTrail {
             })
             .map_err(|err| format!("cannot start the request trail thread: {err}"))?;
         Ok(Self {
-            sender,
+            control,
+            inbox,
             inboxes,
             metrics,
         })
@@ -117,26 +196,32 @@ impl RequestTrail {
 
     /// A handle with a queue of its own, for one worker thread.
     pub fn for_worker(&self) -> Self {
-        let (sender, receiver) = sync_channel(QUEUE);
+        let inbox = Arc::<Inbox>::default();
         self.inboxes
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(receiver);
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(inbox.clone());
         Self {
-            sender,
+            control: self.control.clone(),
+            inbox,
             inboxes: self.inboxes.clone(),
             metrics: self.metrics.clone(),
         }
     }
 
-    /// Queues `entry`; never waits. A full queue (the disk cannot keep up) drops the entry
-    /// and counts it in `rampart_audit_requests_total{result="dropped"}`.
+    /// Queues `entry`; never waits for the disk. A full queue (the disk cannot keep up)
+    /// drops the entry and counts it in `rampart_audit_requests_total{result="dropped"}`.
     pub fn record(&self, entry: RequestEntry) {
-        match self.sender.try_send(Message::Entry(entry)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.metrics.request_trail("dropped", 1);
-            }
+        let mut entries = self
+            .inbox
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if entries.len() < QUEUE {
+            entries.push(entry);
+        } else {
+            drop(entries);
+            self.metrics.request_trail("dropped", 1);
         }
     }
 }
@@ -164,59 +249,48 @@ struct TrailWriter {
     line: Vec<u8>,
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    seq: i64,
-    time_ms: i64,
-    request_id: &'a str,
-    ip: &'a str,
-    method: &'a str,
-    path: &'a str,
-    route: &'a str,
-    status: u16,
-    bytes: u64,
-    duration_us: u64,
-}
-
 impl TrailWriter {
-    fn run(&mut self, control: &Receiver<Message>, inboxes: &Mutex<Vec<Receiver<Message>>>) {
+    fn run(&mut self, control: &Receiver<Control>, inboxes: &Mutex<Vec<Arc<Inbox>>>) {
         let mut last_sync = Instant::now();
         let mut last_checkpoint = Instant::now();
         let mut pending = 0u64;
-        let mut closed: Option<SyncSender<()>> = None;
+        let mut batch: Vec<RequestEntry> = Vec::new();
         loop {
             // Sleep, then take everything queued: a sender never has to wake this thread,
             // which on a busy machine costs more than the record itself.
             std::thread::sleep(DRAIN_EVERY);
-            let mut stopping = false;
-            {
-                let inboxes = inboxes.lock().unwrap_or_else(|e| e.into_inner());
-                for inbox in inboxes.iter().chain(std::iter::once(control)) {
-                    loop {
-                        match inbox.try_recv() {
-                            Ok(Message::Entry(entry)) => match self.append(&entry) {
-                                Ok(()) => pending += 1,
-                                Err(err) => {
-                                    self.metrics.request_trail("failed", 1);
-                                    tracing::error!(error = %err, "writing the request trail failed");
-                                }
-                            },
-                            Ok(Message::Close(done)) => {
-                                closed = Some(done);
-                                stopping = true;
-                                break;
-                            }
-                            Err(TryRecvError::Empty) => break,
-                            // A worker that stopped; the control queue ends only when every
-                            // handle is gone.
-                            Err(TryRecvError::Disconnected) => {
-                                stopping |= std::ptr::eq(inbox, control);
-                                break;
-                            }
+            // Close comes after the entries queued before it.
+            let closing = match control.try_recv() {
+                Ok(Control::Close(done)) => Some(Some(done)),
+                Err(TryRecvError::Empty) => None,
+                // Every handle is gone.
+                Err(TryRecvError::Disconnected) => Some(None),
+            };
+            // Every entry finished before this moment, which anchors their wall-clock times.
+            let (now_wall_ms, now) = (now_ms(), Instant::now());
+            let mut inboxes = inboxes.lock().unwrap_or_else(PoisonError::into_inner);
+            inboxes.retain(|inbox| {
+                // Only this list holds it: its worker is gone and can add nothing more.
+                let orphaned = Arc::strong_count(inbox) == 1;
+                std::mem::swap(
+                    &mut *inbox.entries.lock().unwrap_or_else(PoisonError::into_inner),
+                    &mut batch,
+                );
+                for entry in batch.drain(..) {
+                    let ago = now.saturating_duration_since(entry.finished).as_millis();
+                    let time_ms = now_wall_ms - i64::try_from(ago).unwrap_or(0);
+                    match self.append(&entry, time_ms) {
+                        Ok(()) => pending += 1,
+                        Err(err) => {
+                            self.metrics.request_trail("failed", 1);
+                            tracing::error!(error = %err, "writing the request trail failed");
                         }
                     }
                 }
-            }
+                !orphaned
+            });
+            drop(inboxes);
+            let stopping = closing.is_some();
             if pending > 0 && (last_sync.elapsed() >= SYNC_EVERY || stopping) {
                 match self.sync() {
                     Ok(()) => self.metrics.request_trail("written", pending),
@@ -234,8 +308,8 @@ impl TrailWriter {
                 }
                 last_checkpoint = Instant::now();
             }
-            if stopping {
-                if let Some(done) = closed {
+            if let Some(done) = closing {
+                if let Some(done) = done {
                     let _ = done.send(());
                 }
                 return;
@@ -243,15 +317,15 @@ impl TrailWriter {
         }
     }
 
-    fn append(&mut self, entry: &RequestEntry) -> std::io::Result<()> {
+    fn append(&mut self, entry: &RequestEntry, time_ms: i64) -> std::io::Result<()> {
         let same_day = self
             .file
             .as_ref()
-            .is_some_and(|f| (f.day_start_ms..f.day_start_ms + DAY_MS).contains(&entry.time_ms));
+            .is_some_and(|f| (f.day_start_ms..f.day_start_ms + DAY_MS).contains(&time_ms));
         if !same_day {
             self.checkpoint()?;
             self.sync()?;
-            self.file = Some(open_day(&self.dir, entry.time_ms)?);
+            self.file = Some(open_day(&self.dir, time_ms)?);
         }
         if self.pseudonym_cache.len() >= PSEUDONYM_CACHE {
             self.pseudonym_cache.clear();
@@ -264,29 +338,49 @@ impl TrailWriter {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        let line = Line {
-            seq: file.seq + 1,
-            time_ms: entry.time_ms,
-            request_id: entry.request_id.to_str().unwrap_or_default(),
-            ip,
-            method: entry.method,
-            path: &entry.path,
-            route: entry.route.as_deref().unwrap_or("-"),
-            status: entry.status,
-            bytes: entry.bytes,
-            duration_us: entry.duration_us,
+        let [request_id, path, route] = entry.text.parts();
+        let line = &mut self.line;
+        line.clear();
+        let mut number = itoa::Buffer::new();
+        let mut field = |name: &str, value: &[u8], quoted: bool| {
+            line.extend_from_slice(name.as_bytes());
+            if quoted {
+                line.push(b'"');
+                push_json_escaped(line, value);
+                line.push(b'"');
+            } else {
+                line.extend_from_slice(value);
+            }
         };
-        let bytes = &mut self.line;
-        bytes.clear();
-        serde_json::to_writer(&mut *bytes, &line)?;
-        bytes.pop(); // the closing brace: the hash covers what comes before its field
-        let hash = line_hash(&file.prev, bytes);
-        bytes.extend_from_slice(HASH_FIELD.as_bytes());
-        bytes.extend_from_slice(hash.as_bytes());
-        bytes.extend_from_slice(b"\"}\n");
+        field("{\"seq\":", number.format(file.seq + 1).as_bytes(), false);
+        field(",\"time_ms\":", number.format(time_ms).as_bytes(), false);
+        field(",\"request_id\":", request_id, true);
+        field(",\"ip\":", ip.as_bytes(), true);
+        field(",\"method\":", entry.method.as_bytes(), true);
+        field(",\"path\":", path, true);
+        field(",\"route\":", route, true);
+        field(
+            ",\"status\":",
+            number.format(entry.status).as_bytes(),
+            false,
+        );
+        field(",\"bytes\":", number.format(entry.bytes).as_bytes(), false);
+        field(
+            ",\"duration_us\":",
+            number.format(entry.duration_us).as_bytes(),
+            false,
+        );
+        // The hash covers everything before its own field.
+        let hash = line_hash(&file.prev, line);
+        let hash = hash_text(&hash);
+        line.extend_from_slice(HASH_FIELD.as_bytes());
+        line.extend_from_slice(hash.as_bytes());
+        line.extend_from_slice(b"\"}\n");
+        let bytes = &self.line;
         file.out.write_all(bytes)?;
         file.seq += 1;
-        file.prev = hash;
+        file.prev.clear();
+        file.prev.push_str(hash);
         file.unsigned = true;
         Ok(())
     }
@@ -313,11 +407,48 @@ impl TrailWriter {
     }
 }
 
-fn line_hash(prev: &str, before_hash: &[u8]) -> String {
+/// Appends `value` as the inside of a JSON string: quotes, backslashes and control bytes
+/// escaped, everything else (UTF-8 included) as it is.
+fn push_json_escaped(out: &mut Vec<u8>, value: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (at, &byte) in value.iter().enumerate() {
+        if byte >= 0x20 && byte != b'"' && byte != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&value[start..at]);
+        match byte {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', byte]),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]),
+        }
+        start = at + 1;
+    }
+    out.extend_from_slice(&value[start..]);
+}
+
+/// The record's hash in hexadecimal, on the stack: one is computed per request.
+fn line_hash(prev: &str, before_hash: &[u8]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut context = Context::new(&SHA256);
     context.update(prev.as_bytes());
     context.update(before_hash);
-    hex(context.finish().as_ref())
+    let mut hex = [0u8; 64];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(context.finish().as_ref()) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    hex
+}
+
+fn hash_text(hex: &[u8; 64]) -> &str {
+    std::str::from_utf8(hex).expect("hexadecimal digits are ASCII")
 }
 
 /// `2026-11-24` of a Unix time in milliseconds (UTC).
@@ -422,7 +553,7 @@ pub fn verify(dir: &Path, verifier: &CheckpointVerifier) -> std::io::Result<Trai
             };
             let stored = &line[at + HASH_FIELD.len()..];
             let expected = line_hash(&prev, &line.as_bytes()[..at]);
-            if !stored.starts_with(&expected) {
+            if !stored.as_bytes().starts_with(&expected) {
                 broken("the record does not match its hash: changed, inserted or moved");
                 return Ok(report);
             }
@@ -433,7 +564,8 @@ pub fn verify(dir: &Path, verifier: &CheckpointVerifier) -> std::io::Result<Trai
                     return Ok(report);
                 }
             }
-            prev = expected;
+            prev.clear();
+            prev.push_str(hash_text(&expected));
             report.records += 1;
         }
     }
@@ -444,18 +576,18 @@ pub fn verify(dir: &Path, verifier: &CheckpointVerifier) -> std::io::Result<Trai
 mod tests {
     use super::*;
 
-    fn entry(n: u64, time_ms: i64) -> RequestEntry {
-        RequestEntry {
-            time_ms,
-            request_id: http::HeaderValue::try_from(format!("req-{n}")).unwrap(),
-            client: "203.0.113.9".parse().unwrap(),
-            method: "GET",
-            path: "/items?id=".into(),
-            route: Some("/".into()),
-            status: 200,
-            bytes: 512,
-            duration_us: 300,
-        }
+    fn entry(n: u64) -> RequestEntry {
+        RequestEntry::new(
+            Instant::now(),
+            &format!("req-{n}"),
+            "203.0.113.9".parse().unwrap(),
+            "GET",
+            "/items?id=",
+            "/",
+            200,
+            512,
+            300,
+        )
     }
 
     fn writer(dir: &Path, signer: Arc<CheckpointSigner>) -> TrailWriter {
@@ -480,16 +612,16 @@ mod tests {
         let day_one = 1_764_000_000_000; // 2025-11-24
         let mut w = writer(dir.path(), signer.clone());
         for n in 0..5 {
-            w.append(&entry(n, day_one)).unwrap();
+            w.append(&entry(n), day_one).unwrap();
         }
         w.checkpoint().unwrap();
         // A restart continues the same file's chain.
         let mut w = writer(dir.path(), signer.clone());
         for n in 5..8 {
-            w.append(&entry(n, day_one)).unwrap();
+            w.append(&entry(n), day_one).unwrap();
         }
         // The next day starts a file of its own.
-        w.append(&entry(8, day_one + 86_400_000)).unwrap();
+        w.append(&entry(8), day_one + 86_400_000).unwrap();
         w.checkpoint().unwrap();
         let report = verify(dir.path(), &verifier).unwrap();
         assert_eq!(report.broken, None);
@@ -512,6 +644,37 @@ mod tests {
         let without_second = [&lines[..1], &lines[2..]].concat().join("\n") + "\n";
         std::fs::write(&path, without_second).unwrap();
         assert_eq!(verify(dir.path(), &verifier).unwrap().broken.unwrap().1, 2);
+    }
+
+    #[test]
+    fn lines_are_json_whatever_the_path_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let signer = Arc::new(CheckpointSigner::from_file(&keys.path().join("k"), true).unwrap());
+        let verifier = CheckpointVerifier::from_base64(&signer.public_key()).unwrap();
+        let mut w = writer(dir.path(), signer);
+        let odd = "/a\"b\\c\u{1}\tZürich";
+        let long = format!("/{}", "x".repeat(400));
+        for (path, route) in [(odd, "/"), (long.as_str(), "-")] {
+            let mut e = entry(1);
+            e.text = EntryText::new(["req-1", path, route]);
+            w.append(&e, 1_764_000_000_000).unwrap();
+        }
+        w.checkpoint().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("requests-2025-11-24.jsonl")).unwrap();
+        let paths: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with("{\"checkpoint\""))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                serde_json::json!(odd).to_string(),
+                serde_json::json!(long).to_string()
+            ]
+        );
+        assert_eq!(verify(dir.path(), &verifier).unwrap().broken, None);
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl Body for ObservedBody {
 
 impl Drop for ObservedBody {
     fn drop(&mut self) {
-        let elapsed = self.record.started.elapsed();
+        let finished_at = Instant::now();
+        let elapsed = finished_at - self.record.started;
         let finished = self.finished || self.inner.is_end_stream();
         self.metrics
             .record(self.record.status, elapsed.as_secs_f64(), self.bytes);
@@ -107,19 +108,18 @@ impl Drop for ObservedBody {
             );
         }
         if let Some(trail) = self.record.trail.take() {
-            // Last, so the fields move instead of being copied.
-            let r = &mut self.record;
-            trail.record(RequestEntry {
-                time_ms: crate::store::unix_now_ms(),
-                request_id: std::mem::replace(&mut r.request_id, HeaderValue::from_static("")),
-                client: r.client,
-                method: method_name(&r.method),
-                path: std::mem::take(&mut r.path),
-                route: r.route.take(),
-                status: r.status,
-                bytes: self.bytes,
-                duration_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            });
+            let r = &self.record;
+            trail.record(RequestEntry::new(
+                finished_at,
+                r.request_id.to_str().unwrap_or_default(),
+                r.client,
+                method_name(&r.method),
+                &r.path,
+                r.route.as_deref().unwrap_or("-"),
+                r.status,
+                self.bytes,
+                u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            ));
         }
     }
 }
