@@ -201,34 +201,6 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-/// [`AuditStore::scan_audit`] on PostgreSQL's native driver: each row is shown to `visit` as
-/// text borrowed from the row's buffer, and rows stream in as the server sends them.
-async fn scan_postgres(
-    pool: &sqlx::PgPool,
-    after_seq: i64,
-    limit: i64,
-    visit: &mut Visit,
-) -> Result<Option<i64>, StoreError> {
-    use futures_util::TryStreamExt;
-
-    let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(after_seq)
-        .bind(limit)
-        .fetch(pool);
-    let mut last = None;
-    while let Some(row) = rows.try_next().await? {
-        let record = RecordView::from_columns(row.try_get(0)?, row.try_get(1)?, |i| {
-            row.try_get::<&str, _>(i)
-        })?;
-        last = Some(record.seq);
-        if !visit(&record) {
-            break;
-        }
-    }
-    Ok(last)
-}
-
 pub(super) const COLUMNS: &str = "seq, time_ms, actor, action, resource, resource_id, outcome, ip, \
                        request_id, purpose, details, hash";
 pub(super) const COLUMN_COUNT: usize = 12;
@@ -435,7 +407,7 @@ impl AuditStore for Store {
             return run_blocking(move || sqlite.scan(after_seq, limit, &mut visit)).await;
         }
         if let Some(postgres) = &self.postgres_reader {
-            return scan_postgres(postgres, after_seq, limit, &mut visit).await;
+            return super::postgres_audit::scan(postgres, after_seq, limit, &mut visit).await;
         }
         let filter = AuditFilter {
             after_seq,

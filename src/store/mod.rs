@@ -9,6 +9,7 @@ mod attempts;
 mod audit;
 mod bans;
 mod mfa;
+mod postgres_audit;
 mod sessions;
 mod sla;
 mod sqlite_audit;
