@@ -173,6 +173,7 @@ impl RequestTrail {
         std::thread::Builder::new()
             .name("rampart-request-trail".into())
             .spawn(move || {
+                lower_priority();
                 let mut writer = TrailWriter {
                     dir,
                     pseudonyms,
@@ -223,6 +224,16 @@ impl RequestTrail {
             drop(entries);
             self.metrics.request_trail("dropped", 1);
         }
+    }
+}
+
+/// The writer takes the CPU for a burst every [`DRAIN_EVERY`]; at full priority that burst
+/// preempts a worker and stalls every connection it serves. At nice 10 it still gets far more
+/// CPU than it needs (about a tenth of a core when all are busy) but yields to the workers.
+/// On Linux the nice value is per thread, and lowering it needs no privilege.
+fn lower_priority() {
+    if let Err(err) = rustix::process::setpriority_process(None, 10) {
+        tracing::debug!(error = %err, "cannot lower the request trail thread's priority");
     }
 }
 
