@@ -234,7 +234,9 @@ fn collapse_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
     for c in text.chars() {
-        if c.is_whitespace() || c == '+' && space {
+        // `+` is a space to every form decoder, and `union+select` in a path or raw body
+        // reaches apps that decode it as one; no SQL keyword needs a literal `+` beside it.
+        if c.is_whitespace() || c == '+' {
             if !space {
                 out.push(' ');
             }

@@ -537,6 +537,13 @@ mod tests {
         let cases = [
             // SQL without a space to fold: the SQL rules still read it.
             ("sleep(5000)", "sqli-time-delay"),
+            // `+` is a space to form decoders and many apps' path handling.
+            ("24'union+all+select+1,2,3+from+aa", "sqli-union-select"),
+            ("1'+or+'1'='1", "sqli-libinjection"),
+            // A delay whose argument is an expression.
+            ("select sleep(mod(10,5))", "sqli-time-delay"),
+            ("sleep(if(1=1,5,0))", "sqli-time-delay"),
+            ("benchmark(5000000,md5(1))", "sqli-time-delay"),
             ("....//....//....//etc/passwd", "lfi-traversal"),
             ("| dir c:\\", "rce-separator-command"),
             ("& nslookup evil.example &", "rce-separator-command"),

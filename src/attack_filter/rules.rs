@@ -88,7 +88,9 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r"\b(?:sleep|benchmark|pg_sleep|randomblob)\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(",
+        // `sleep(5)`, `sleep((select …))`, `sleep(if(…))`, `sleep(mod(10,5))`, but not the
+        // prose `sleep (8 hours)`: a bare number must close the call.
+        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:[\d.]+\s*\)|\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(",
     ),
     rule(
         "sqli-file-or-command",

@@ -15,6 +15,9 @@ pub fn sqli(text: &str) -> Option<String> {
     if words_only(text) {
         return None;
     }
+    // `+` read as the space form decoders make of it (`1'+or+'1'='1`), as in the SQL fold.
+    let spaced = text.contains('+').then(|| text.replace('+', " "));
+    let text = spaced.as_deref().unwrap_or(text);
     let result = libinjectionrs::detect_sqli(text.as_bytes());
     if !result.is_injection() {
         return None;
