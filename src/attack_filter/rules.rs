@@ -97,7 +97,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r"\bload_file\s*\(|\binto\s+(?:out|dump)file\b|\butl_(?:http|inaddr|file)\.|\bxp_(?:cmdshell|dirtree|regread)\b|\bsp_(?:oacreate|execute|makewebtask)\b|\bopenrowset\s*\(|\bcopy\s+\w+\s+(?:from|to)\s+program\b",
+        r"\bload_file\s*\(|\blo_(?:import|export|get|put)\s*\(|\binto\s+(?:out|dump)file\b|\butl_(?:http|inaddr|file)\.|\bxp_(?:cmdshell|dirtree|regread)\b|\bsp_(?:oacreate|execute|makewebtask)\b|\bopenrowset\s*\(|\bcopy\s+\w+\s+(?:from|to)\s+program\b",
     ),
     rule(
         "sqli-stacked-query",
@@ -111,7 +111,25 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r"\(\s*select\s+(?:\*|@@|top\s+\d|count\s*\(|(?:distinct\s+)?[\w.`]+\s*(?:,|\bfrom\b))",
+        r"\(\s*select\s+(?:\*|@@|top\s+\d|count\s*\(|(?:distinct\s+)?[\w.`]+\s*(?:,|\bfrom\b)|\(?\s*case\s+when\b|\w+\s*\(\s*(?:\d|'|@@|select\b|\*\s*\)|\)))",
+    ),
+    // SELECT straight into a function only SQL has (`select char(113)`, `SELECT GROUP_CONCAT(`,
+    // `select user()`): the probes of sqlmap and friends. English "select user (admin)" has
+    // no empty call.
+    rule(
+        "sqli-select-function",
+        Sqli,
+        5,
+        Sql,
+        r"\bselect\s+(?:(?:char|chr|group_concat|concat_ws|concat|pg_sleep|sleep|benchmark|load_file|substring|substr|ascii|unhex|hex|md5|sha1|extractvalue|updatexml)\s*\(|(?:user|current_user|system_user|session_user|database|schema|version)\s*\(\s*\)|@@\w+|pg_sleep\b)|\bprocedure\s+analyse\s*\(",
+    ),
+    // Schema changes and routines: statements no form field carries.
+    rule(
+        "sqli-ddl",
+        Sqli,
+        5,
+        Sql,
+        r"\balter\s+table\s+[\w`.\x22\[\]]+\s+(?:add|change|drop|modify|rename|alter)\b|\bcreate\s+(?:or\s+replace\s+)?(?:function|procedure|trigger)\s+[\w`.]+\s*\(",
     ),
     rule(
         "sqli-catalog",
@@ -132,7 +150,10 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r#"['"`]\s*\)*\s*(?:--|#)\s*$|'\s*(?:--|#|/\*)"#,
+        // A quote closed into a comment: at the end (`admin'--`, `') #`), or right against it
+        // (`1'/*`, `x'-- -`). Prose quotes a `#` (`press '#'`) or dashes after a quote with a
+        // space (`'great' -- really`).
+        r#"['"`]\s*\)*\s*(?:--|#)[\s-]*$|'(?:--(?:[\s-]|$)|#(?:[^'\w]|$)|/\*)"#,
     ),
     rule(
         "sqli-order-probe",
@@ -146,7 +167,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\b|\bis\b|\bin\s*\(|\bbetween\b|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b"#,
+        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b"#,
     ),
     rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
     rule(

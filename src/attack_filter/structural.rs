@@ -43,10 +43,39 @@ pub fn sqli(text: &str) -> Option<String> {
         .chars()
         .filter(|c| matches!(c, '\'' | '"' | '`'))
         .count();
-    let string_break =
-        fingerprint.contains('s') && (quotes % 2 == 1 || fingerprint.contains(['&', 'c']));
+    let string_break = fingerprint.contains('s')
+        && (quotes % 2 == 1
+            || fingerprint.contains('c')
+            || fingerprint.contains('&') && !quotes_a_logic_word(text));
     let tautology = fingerprint.contains('&') && text.contains('=');
     (structural || string_break || tautology).then_some(fingerprint)
+}
+
+/// `The word "or" is a conjunction`: a logic word quoted as a word of its own reads to the
+/// tokenizer as a string closed, `or`, a string opened (`s&s`), the shape of `x' or 'y`.
+/// An injection puts something against the closing quote (`'or'1`) or compares (`=`),
+/// which the tautology check sees.
+fn quotes_a_logic_word(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(at, &quote)| {
+        if !matches!(quote, b'\'' | b'"' | b'`') {
+            return false;
+        }
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        if before.is_some_and(|b| b.is_ascii_alphanumeric()) {
+            return false;
+        }
+        ["or", "and", "xor", "not"].iter().any(|word| {
+            let end = at + 1 + word.len();
+            bytes
+                .get(at + 1..end)
+                .is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+                && bytes.get(end) == Some(&quote)
+                && !bytes
+                    .get(end + 1)
+                    .is_some_and(|b| b.is_ascii_alphanumeric())
+        })
+    })
 }
 
 fn words_only(text: &str) -> bool {
