@@ -223,9 +223,10 @@ pub async fn report(
     let interval = i64::try_from(config.sample_interval.0.as_millis())
         .unwrap_or(60_000)
         .max(1);
-    // Minutes nobody recorded (every instance down) count as down.
+    // Minutes nobody recorded (every instance down) count as down. The sample due right now
+    // may still be on its way (a busy machine delays the timer), so it is not expected yet.
     let uptime = first.map(|first| {
-        let expected = ((now_ms - first.max(since)) / interval + 1).max(samples);
+        let expected = ((now_ms - first.max(since)) / interval).max(samples);
         100.0 * healthy as f64 / expected as f64
     });
     let latency_target_ms = config.latency_p95.0.as_secs_f64() * 1000.0;
