@@ -22,6 +22,7 @@ use ring::digest::{Context, SHA256};
 
 use super::chain::GENESIS;
 use super::signing::{CheckpointSigner, CheckpointVerifier};
+use crate::identity::secret::hex_into;
 use crate::observability::metrics::Metrics;
 use crate::privacy::pseudonym::Pseudonymizer;
 use crate::store::{Checkpoint, unix_now_ms as now_ms};
@@ -446,15 +447,11 @@ fn push_json_escaped(out: &mut Vec<u8>, value: &[u8]) {
 
 /// The record's hash in hexadecimal, on the stack: one is computed per request.
 fn line_hash(prev: &str, before_hash: &[u8]) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut context = Context::new(&SHA256);
     context.update(prev.as_bytes());
     context.update(before_hash);
     let mut hex = [0u8; 64];
-    for (pair, byte) in hex.chunks_exact_mut(2).zip(context.finish().as_ref()) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
+    hex_into(context.finish().as_ref(), &mut hex);
     hex
 }
 

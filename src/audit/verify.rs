@@ -216,12 +216,9 @@ fn start_of_chain(
 
 /// Whether `hex` is the lower-case hex form of `bytes`, without allocating.
 fn hex_matches(bytes: &[u8; 32], hex: &str) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let hex = hex.as_bytes();
-    hex.len() == 64
-        && bytes.iter().zip(hex.chunks_exact(2)).all(|(byte, pair)| {
-            pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 15)]
-        })
+    let mut expected = [0u8; 64];
+    crate::identity::secret::hex_into(bytes, &mut expected);
+    hex.as_bytes() == expected
 }
 
 #[cfg(test)]

@@ -48,13 +48,19 @@ pub fn hash_token(token: &str) -> String {
 
 /// Lower-case hexadecimal, without an allocation per byte.
 pub fn hex(bytes: &[u8]) -> String {
+    let mut out = vec![0; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    String::from_utf8(out).expect("hexadecimal digits are ASCII")
+}
+
+/// Writes the lower-case hexadecimal of `bytes` to the start of `out` (which must hold two
+/// bytes for each), for callers on hot paths that keep it on the stack.
+pub fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
-    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! W3C Trace Context: the `traceparent` header that ties Rampart's spans to the caller's trace
 //! and the app's spans to Rampart's (<https://www.w3.org/TR/trace-context/>).
 
+use crate::identity::secret::hex_into;
 use http::HeaderValue;
 use http::header::HeaderName;
 
@@ -61,16 +62,11 @@ impl SpanContext {
     /// The `traceparent` value naming this span as the parent.
     /// Written into one buffer: this runs for every traced request.
     pub fn header(&self) -> HeaderValue {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut value = [b'-'; 55];
         value[..2].copy_from_slice(b"00");
-        let ids = self.trace_id.iter().chain(&self.span_id);
-        // Trace id at 3..35, span id at 36..52: skip the dash between them.
-        let positions = (3..35).step_by(2).chain((36..52).step_by(2));
-        for (byte, at) in ids.zip(positions) {
-            value[at] = DIGITS[usize::from(byte >> 4)];
-            value[at + 1] = DIGITS[usize::from(byte & 15)];
-        }
+        // Trace id at 3..35, span id at 36..52, the dash between them kept.
+        hex_into(&self.trace_id, &mut value[3..35]);
+        hex_into(&self.span_id, &mut value[36..52]);
         value[53..].copy_from_slice(if self.sampled { b"01" } else { b"00" });
         HeaderValue::from_bytes(&value).expect("hex digits and dashes are a valid header value")
     }
