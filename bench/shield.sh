@@ -5,8 +5,10 @@
 #
 #   bench/shield.sh [seconds-per-run] [rounds]
 #
-# GET with a query string and POST with a 1 KB JSON body, at -c64 and -c1; the order of the
-# four rotates each round. Prints medians, Rampart-with-shield against its own plain proxy and
+# GET with a query string and two kinds of 1 KB JSON POST, at -c64 and -c1; the order of the
+# four rotates each round. `post` is the next turn of a chat: the conversation so far, which the
+# client resends every time, and a new message (bench/common.sh, chat_turn_script). `fresh` has
+# no text the proxy has seen before (fresh_chat_script): the attack filter reads all of it. Prints medians, Rampart-with-shield against its own plain proxy and
 # against nginx + ModSecurity, and the latency the shield adds at -c1. Needs nginx, wrk,
 # libnginx-mod-http-modsecurity and modsecurity-crs (installed from Debian's packages when
 # missing) and builds Rampart in release mode.
@@ -63,7 +65,8 @@ json_max_string_length = 4000
 max_query_params = 50
 max_header_length = 8192' > "$WORK/shield.toml"
 
-post_script > "$WORK/post.lua"
+chat_turn_script > "$WORK/post.lua"
+fresh_chat_script > "$WORK/fresh.lua"
 
 nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 nginx -c "$WORK/nginx.conf" & PIDS+=($!)
@@ -84,9 +87,9 @@ PORTS=($NGINX_PORT $MODSEC_PORT $PLAIN_PORT $SHIELD_PORT)
 echo "Rampart $("$RAMPART" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //') (+ ModSecurity, CRS $(dpkg-query -W -f='${Version}' modsecurity-crs 2>/dev/null || echo '?')), ${DURATION}s per run, $ROUNDS rounds, $(nproc) cores"
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
-    for kind in get post; do
+    for kind in get post fresh; do
         script=()
-        [ "$kind" = post ] && script=(-s "$WORK/post.lua")
+        [ "$kind" != get ] && script=(-s "$WORK/$kind.lua")
         for conns in 64 1; do
             for i in 0 1 2 3; do
                 # Rotate who goes first so that nobody always gets the warmer machine.
@@ -102,7 +105,7 @@ done
 echo
 echo "Medians over $ROUNDS rounds (rps; p50 in ms)"
 printf '%-5s %-4s %10s %10s %10s %10s %10s %10s %9s %9s %10s\n' kind conn nginx "+modsec" "ramp.plain" "ramp.shld" "shld/plain" "shld/mods" "plain p50" "shld p50" "added p50"
-for kind in get post; do
+for kind in get post fresh; do
     for conns in 64 1; do
         awk -v k="$kind" -v c="$conns" \
             -v n="$(stat "nginx-$kind" "$conns" 3)" -v m="$(stat "modsec-$kind" "$conns" 3)" \

@@ -62,9 +62,16 @@ pub fn shell(text: &str) -> Cow<'_, str> {
                 i += len;
                 continue;
             }
+            b'\'' | b'"' if is_prose_apostrophe(bytes, i) => out.push(char::from(bytes[i])),
             b'\'' | b'"' | b'\\' | b'^' => {}
-            // `$@`, `$*` and positional parameters expand to nothing outside functions.
-            b'$' if matches!(bytes.get(i + 1), Some(b'@' | b'*' | b'0'..=b'9')) => i += 1,
+            // `$@`, `$*` and positional parameters expand to nothing outside functions; a
+            // price (`$15`, `$4.99`) is left as it is.
+            b'$' if matches!(bytes.get(i + 1), Some(b'@' | b'*'))
+                || bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+                    && !is_price(&bytes[i + 1..]) =>
+            {
+                i += 1
+            }
             // Glob classes: `/etc/pa[s]swd` is `/etc/passwd`; wider classes stand for `?`.
             b'[' if rest.len() >= 3
                 && rest.as_bytes()[2] == b']'
@@ -94,6 +101,40 @@ pub fn shell(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(folded)
+    }
+}
+
+/// The apostrophe of `wasn't` or `I'd`: a lone quote between two letters, with no other quote
+/// in its word and more words after it. To a shell it opens a quoted span that can only close
+/// in a later word, so the command it would hide (`ca't /etc/passwd`) becomes one word holding
+/// a space, which runs nothing. Keeping it leaves prose unchanged by the fold, which spares a
+/// second scan of the text. A lone quote in the value's last word is still removed: a quote
+/// the surrounding command supplies may close it (`x'; i'd` + `'`).
+fn is_prose_apostrophe(bytes: &[u8], at: usize) -> bool {
+    let is_letter = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphabetic);
+    if at == 0 || !is_letter(at - 1) || !is_letter(at + 1) {
+        return false;
+    }
+    let is_quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
+    let start = bytes[..at]
+        .iter()
+        .rposition(u8::is_ascii_whitespace)
+        .map_or(0, |i| i + 1);
+    let Some(end) = bytes[at..].iter().position(u8::is_ascii_whitespace) else {
+        return false;
+    };
+    let end = at + end;
+    let more_words = bytes[end..].iter().any(|b| !b.is_ascii_whitespace());
+    more_words && !bytes[start..at].iter().any(is_quote) && !bytes[at + 1..end].iter().any(is_quote)
+}
+
+/// `15`, `4.99`, `1,000` after a `$`: a price, where a shell would read `$1` and a digit,
+/// which can hide no letter of a command.
+fn is_price(after_dollar: &[u8]) -> bool {
+    match after_dollar {
+        [_, next, ..] if next.is_ascii_digit() => true,
+        [_, b'.' | b',', digit, ..] => digit.is_ascii_digit(),
+        _ => false,
     }
 }
 
@@ -271,6 +312,20 @@ mod tests {
         assert_eq!(shell("w^h^o^a^m^i"), "whoami");
         assert_eq!(shell("/etc/pa[s]swd /bi[n]/sh"), "/etc/passwd /bin/sh");
         assert_eq!(shell("a'b'\nid"), "ab\nid", "newlines separate commands");
+        // Evasions with one quote in a word: at the value's end, or beside a non-letter.
+        assert_eq!(shell("x'; i'd"), "x; id");
+        assert_eq!(shell("x'; cat '/etc/passwd"), "x; cat /etc/passwd");
+        assert_eq!(shell(";$1cat /etc/passwd"), ";cat /etc/passwd");
+        assert_eq!(shell("c$9at /etc/passwd"), "cat /etc/passwd");
+        assert_eq!(shell("ca''t /etc/passwd"), "cat /etc/passwd");
+        // Prose keeps its apostrophes and prices: the fold leaves it as it is.
+        for prose in [
+            "it wasn't there and i'd like a refund",
+            "we're sure it's fine, aren't we",
+            "it costs $15, or $4.99 on sale, $1,000 in total",
+        ] {
+            assert!(matches!(shell(prose), Cow::Borrowed(_)), "{prose}");
+        }
         assert!(matches!(shell("plain words"), Cow::Borrowed(_)));
         assert!(matches!(sql("plain words"), Cow::Borrowed(_)));
     }

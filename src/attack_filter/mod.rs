@@ -8,6 +8,7 @@
 //! anomaly score; a route blocks when the score reaches its threshold. Where things are
 //! looked for lives in [`inputs`]; per-route modes, thresholds and exclusions in [`policy`].
 
+mod clean_cache;
 pub mod decode;
 pub mod fold;
 pub mod inputs;
@@ -17,7 +18,9 @@ pub mod structural;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
 
+use self::clean_cache::CleanCache;
 use self::rules::{Form, Forms, PatternHit, PatternRules};
 
 pub use self::policy::{FilterMode, FilterPolicy};
@@ -135,9 +138,20 @@ impl fmt::Display for Finding {
 pub struct Verdict {
     pub score: u32,
     pub findings: Vec<Finding>,
+    /// The client the request came from, when known: values this client sent before and the
+    /// filter found clean are not inspected again ([`clean_cache`]).
+    client: Option<IpAddr>,
 }
 
 impl Verdict {
+    /// An empty verdict for a request from `client`.
+    pub fn for_client(client: IpAddr) -> Self {
+        Self {
+            client: Some(client),
+            ..Self::default()
+        }
+    }
+
     /// The finding with the highest score: the one a log line or an error names.
     pub fn strongest(&self) -> Option<&Finding> {
         self.findings.iter().max_by_key(|f| f.score)
@@ -158,6 +172,7 @@ pub const STRUCTURAL_RULES: [&str; 7] = [
 /// The compiled detectors; built once at start and shared by every worker.
 pub struct AttackFilter {
     patterns: PatternRules,
+    clean: CleanCache,
 }
 
 /// Longest value inspected; longer values are inspected in their first this many bytes
@@ -168,6 +183,7 @@ impl AttackFilter {
     pub fn new() -> Self {
         Self {
             patterns: PatternRules::compile(),
+            clean: CleanCache::new(),
         }
     }
 
@@ -188,6 +204,34 @@ impl AttackFilter {
         if families.is_empty() {
             return;
         }
+        let key = verdict
+            .client
+            .and_then(|client| self.clean.key(client, families, raw));
+        if key.as_ref().is_some_and(|key| self.clean.contains(key)) {
+            return;
+        }
+        let mut found = Verdict::default();
+        self.inspect_value(families, location, name, raw, &mut found);
+        if found.findings.is_empty() {
+            if let Some(key) = key {
+                self.clean.insert(key);
+            }
+            return;
+        }
+        for finding in found.findings {
+            verdict.add(finding);
+        }
+    }
+
+    /// Checks one value (and its base64 payload, if it is one), adding findings to `verdict`.
+    fn inspect_value(
+        &self,
+        families: FamilySet,
+        location: Location,
+        name: &str,
+        raw: &str,
+        verdict: &mut Verdict,
+    ) {
         if families.contains(Family::Lfi) && decode::has_null_byte(raw) {
             verdict.add(Finding {
                 rule: "lfi-null-byte",
@@ -384,6 +428,10 @@ impl FamilySet {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+
+    pub fn bits(self) -> u16 {
+        self.0
+    }
 }
 
 /// MongoDB query and update operators that only make sense as injected keys.
@@ -489,6 +537,7 @@ pub fn mask_fragment(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::policy::Exclusion;
     use super::*;
 
     fn verdict(filter: &AttackFilter, value: &str) -> Verdict {
@@ -604,6 +653,34 @@ mod tests {
                 "{value}: {verdict:?}"
             );
         }
+    }
+
+    /// A client's clean values are remembered; nothing with a finding is, and a value clean
+    /// where a family is excluded is still read where that family is not.
+    #[test]
+    fn remembered_clean_values_never_hide_an_attack() {
+        let filter = AttackFilter::new();
+        let client: IpAddr = "192.0.2.1".parse().unwrap();
+        let inspect = |policy: &FilterPolicy, name: &str, value: &str| {
+            let mut verdict = Verdict::for_client(client);
+            filter.inspect(policy, Location::Query, name, value, &mut verdict);
+            verdict
+        };
+        let attack = "1' or '1'='1' -- and some more words to make it worth remembering";
+        let prose = "Hello, I'd like to know whether my order from last Tuesday has shipped yet.";
+        let policy = FilterPolicy::default();
+        for _ in 0..3 {
+            assert!(inspect(&policy, "q", attack).score >= 5);
+            assert!(inspect(&policy, "q", prose).findings.is_empty());
+        }
+        let lenient = FilterPolicy {
+            exclusions: vec![Exclusion::parse("sqli@query:q").unwrap()],
+            ..FilterPolicy::default()
+        };
+        assert!(inspect(&lenient, "q", attack).findings.is_empty());
+        assert!(inspect(&lenient, "q", attack).findings.is_empty());
+        assert!(inspect(&policy, "q", attack).score >= 5);
+        assert!(inspect(&lenient, "other", attack).score >= 5);
     }
 
     #[test]

@@ -597,7 +597,7 @@ impl Gateway {
             .check_head(request.uri(), request.headers(), with_body)?;
         let policy = &route.attack_filter;
         let filtering = policy.mode != FilterMode::Off;
-        let mut verdict = Verdict::default();
+        let mut verdict = Verdict::for_client(client.ip);
         if filtering {
             inputs::inspect_head(
                 &self.attack_filter,
