@@ -32,8 +32,8 @@ const MAX_CACHED_BYTES: usize = 64 * 1024;
 const SHARDS: usize = 16;
 /// The budget of one generation of one shard: at most 16 × 2 × 1 MiB is held in all.
 const GENERATION_BYTES: usize = 1024 * 1024;
-/// What an entry costs besides its text: the table slot, the box and the allocator's header.
-const ENTRY_OVERHEAD: usize = 48;
+/// What an entry costs besides its text: the table slot and the allocator's header.
+const ENTRY_OVERHEAD: usize = 64;
 
 pub(super) struct CleanCache {
     hasher: RandomState,
@@ -49,13 +49,23 @@ struct Shard {
 
 struct Entry {
     hash: u64,
-    key: Box<[u8]>,
+    client: [u8; 16],
+    families: u16,
+    text: Box<str>,
 }
 
-/// The cache key of one value: the client, the families inspected and the text, in one buffer.
-pub(super) struct Key {
+impl Entry {
+    fn is(&self, key: &Key<'_>) -> bool {
+        self.client == key.client && self.families == key.families && *self.text == *key.text
+    }
+}
+
+/// The cache key of one value: the client, the families inspected and the text.
+pub(super) struct Key<'a> {
     hash: u64,
-    bytes: Vec<u8>,
+    client: [u8; 16],
+    families: u16,
+    text: &'a str,
 }
 
 impl CleanCache {
@@ -67,7 +77,12 @@ impl CleanCache {
     }
 
     /// The key of `text` for `client`, if the value is worth caching.
-    pub(super) fn key(&self, client: IpAddr, families: FamilySet, text: &str) -> Option<Key> {
+    pub(super) fn key<'a>(
+        &self,
+        client: IpAddr,
+        families: FamilySet,
+        text: &'a str,
+    ) -> Option<Key<'a>> {
         if !(MIN_CACHED_BYTES..=MAX_CACHED_BYTES).contains(&text.len()) {
             return None;
         }
@@ -75,18 +90,20 @@ impl CleanCache {
             IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
             IpAddr::V6(v6) => v6.octets(),
         };
-        let mut bytes = Vec::with_capacity(client.len() + 2 + text.len());
-        bytes.extend_from_slice(&client);
-        bytes.extend_from_slice(&families.bits().to_le_bytes());
-        bytes.extend_from_slice(text.as_bytes());
-        let hash = self.hasher.hash_one(bytes.as_slice());
-        Some(Key { hash, bytes })
+        let families = families.bits();
+        let hash = self.hasher.hash_one((client, families, text));
+        Some(Key {
+            hash,
+            client,
+            families,
+            text,
+        })
     }
 
     /// True if the value was found clean recently.
-    pub(super) fn contains(&self, key: &Key) -> bool {
+    pub(super) fn contains(&self, key: &Key<'_>) -> bool {
         let mut shard = self.shard(key);
-        let matches = |entry: &Entry| *entry.key == key.bytes[..];
+        let matches = |entry: &Entry| entry.is(key);
         if shard.current.find(key.hash, matches).is_some() {
             return true;
         }
@@ -100,18 +117,23 @@ impl CleanCache {
     }
 
     /// Remembers a value the filter found clean.
-    pub(super) fn insert(&self, key: Key) {
+    pub(super) fn insert(&self, key: Key<'_>) {
         let mut shard = self.shard(&key);
-        let matches = |entry: &Entry| *entry.key == key.bytes[..];
-        if shard.current.find(key.hash, matches).is_none() {
+        if shard
+            .current
+            .find(key.hash, |entry| entry.is(&key))
+            .is_none()
+        {
             shard.insert(Entry {
                 hash: key.hash,
-                key: key.bytes.into_boxed_slice(),
+                client: key.client,
+                families: key.families,
+                text: key.text.into(),
             });
         }
     }
 
-    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
+    fn shard(&self, key: &Key<'_>) -> std::sync::MutexGuard<'_, Shard> {
         // The table uses the low bits of the hash, the shard the high ones.
         let index = (key.hash >> 60) as usize % SHARDS;
         // A panic while holding the lock leaves the tables consistent (no update spans two
@@ -130,9 +152,12 @@ impl Default for CleanCache {
 
 impl Shard {
     fn insert(&mut self, entry: Entry) {
-        let cost = entry.key.len() + ENTRY_OVERHEAD;
+        let cost = entry.text.len() + ENTRY_OVERHEAD;
         if self.current_bytes + cost > GENERATION_BYTES {
-            self.previous = std::mem::take(&mut self.current);
+            // The old generation's table keeps its capacity for the new one: no regrowing
+            // (and page faulting) a table from empty on the request path.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
             self.current_bytes = 0;
         }
         self.current_bytes += cost;
@@ -195,7 +220,7 @@ mod tests {
                 .current
                 .iter()
                 .chain(shard.previous.iter())
-                .map(|entry| entry.key.len() + ENTRY_OVERHEAD)
+                .map(|entry| entry.text.len() + ENTRY_OVERHEAD)
                 .sum();
             assert!(held <= 2 * GENERATION_BYTES, "{held}");
         }
