@@ -12,7 +12,9 @@ use crate::pipeline::input::{InputConfig, InputPolicy};
 /// The boundary of multipart bodies the body target builds.
 pub const BOUNDARY: &str = "fuzz-boundary";
 
-/// Decodes, folds and inspects `data` as a query value.
+/// Decodes, folds and inspects `data` as a query value, then inspects it twice more for a
+/// client: the second time its clean result may come from the filter's memory of clean values,
+/// and must not differ.
 pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let decoded = decode::decode(&text);
@@ -27,7 +29,18 @@ pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
         &text,
         &mut verdict,
     );
-    std::hint::black_box(verdict);
+    let client = std::net::IpAddr::from([192, 0, 2, 1]);
+    for _ in 0..2 {
+        let mut remembered = Verdict::for_client(client);
+        filter.inspect(
+            &FilterPolicy::default(),
+            Location::Query,
+            "q",
+            &text,
+            &mut remembered,
+        );
+        assert_eq!(remembered.findings, verdict.findings, "{text:?}");
+    }
 }
 
 /// Reads `data` as a request body: the first byte picks JSON, form, multipart, XML or text;
