@@ -165,23 +165,12 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 }
 
-# chat_turn_script: a wrk script sending the next turn of a chat, as chat clients do: the
-# system prompt and the conversation so far (the same every time) and a new user message,
-# different in every request (one of six questions with a fresh order number). About 1 KB.
-chat_turn_script() {
+# counting_post_lua: the start of a wrk script POSTing JSON with a `counter` that is new in every
+# request of every thread and run; the script that follows builds its bodies with it.
+counting_post_lua() {
     cat <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-local head = [[{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "You are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday and only one arrived. The box looked fine, but the second pair wasn't inside. Could you tell me whether the rest of the order was shipped separately?"}, {"role": "assistant", "content": "I'm sorry about that! I've checked your order: the second pair was sent in a separate parcel on Thursday, and it should arrive within 2-3 working days. You'll get a tracking link by e-mail (about 10 minutes from now)."}, {"role": "user", "content": "]]
-local questions = {
-    "Thanks! Can I change the delivery address for order %d to my office? I'm there from 9 to 5 on weekdays.",
-    "Great. If it doesn't fit, can I swap it for size 42 (order %d) or do I have to return it first?",
-    "One more thing: I was charged twice for order %d, about 15%% more than the price shown. Could you check?",
-    "OK, and what if the parcel for order %d doesn't show up by Monday? I'd rather not wait another week.",
-    "Could you send the invoice for order %d to my colleague as well? She handles our team's expenses.",
-    "Is it possible to add a second pair of socks to order %d before it ships, or is it too late now?",
-}
-local tail = [["}]}]]
 -- Each thread of each run counts from its own start (a million apart per second of the clock):
 -- no body repeats an earlier one, in this run or in the runs before.
 local threads = 0
@@ -193,6 +182,25 @@ local counter = 0
 init = function(args)
     counter = first
 end
+LUA
+}
+
+# chat_turn_script: a wrk script sending the next turn of a chat, as chat clients do: the
+# system prompt and the conversation so far (the same every time) and a new user message,
+# different in every request (one of six questions with a fresh order number). About 1 KB.
+chat_turn_script() {
+    counting_post_lua
+    cat <<'LUA'
+local head = [[{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "You are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday and only one arrived. The box looked fine, but the second pair wasn't inside. Could you tell me whether the rest of the order was shipped separately?"}, {"role": "assistant", "content": "I'm sorry about that! I've checked your order: the second pair was sent in a separate parcel on Thursday, and it should arrive within 2-3 working days. You'll get a tracking link by e-mail (about 10 minutes from now)."}, {"role": "user", "content": "]]
+local questions = {
+    "Thanks! Can I change the delivery address for order %d to my office? I'm there from 9 to 5 on weekdays.",
+    "Great. If it doesn't fit, can I swap it for size 42 (order %d) or do I have to return it first?",
+    "One more thing: I was charged twice for order %d, about 15%% more than the price shown. Could you check?",
+    "OK, and what if the parcel for order %d doesn't show up by Monday? I'd rather not wait another week.",
+    "Could you send the invoice for order %d to my colleague as well? She handles our team's expenses.",
+    "Is it possible to add a second pair of socks to order %d before it ships, or is it too late now?",
+}
+local tail = [["}]}]]
 request = function()
     counter = counter + 1
     local question = questions[counter % #questions + 1]:format(counter)
@@ -204,25 +212,13 @@ LUA
 # fresh_chat_script: the worst case for the attack filter's cache of clean values: the body of
 # post_script with a fresh number in both messages, so no text was ever seen before.
 fresh_chat_script() {
+    counting_post_lua
     cat <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
 local parts = {
     [[{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "Session ]],
     [[: you are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday (order ]],
     [[) and only one arrived. The box looked fine, but the second pair wasn't inside. I've already checked with my neighbours and the post office. Could you tell me whether the rest of the order was shipped separately, and if not, what my options are? I'd prefer a replacement in size 42 rather than a refund, since the price has gone up by about 15% since then. Also, is it possible to change the delivery address to my office for the replacement? I'm there from 9 to 5 on weekdays. Thanks a lot for your help, and sorry for the long message!"}]}]],
 }
--- Each thread of each run counts from its own start (a million apart per second of the clock):
--- no body repeats an earlier one, in this run or in the runs before.
-local threads = 0
-setup = function(thread)
-    threads = threads + 1
-    thread:set("first", threads * 1e11 + (os.time() % 100000) * 1e6)
-end
-local counter = 0
-init = function(args)
-    counter = first
-end
 request = function()
     counter = counter + 1
     return wrk.format(nil, nil, nil, parts[1] .. counter .. parts[2] .. counter .. parts[3])
