@@ -115,17 +115,27 @@ fn is_prose_apostrophe(bytes: &[u8], at: usize) -> bool {
     if at == 0 || !is_letter(at - 1) || !is_letter(at + 1) {
         return false;
     }
-    let is_quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
-    let start = bytes[..at]
+    // Both searches stop at another quote as well as at the word's end: a word of many quotes
+    // (`a'a'a'…`) then costs one pass in all, not one per quote.
+    let is_quote = |b: u8| matches!(b, b'\'' | b'"' | b'`');
+    let stops = |b: &u8| b.is_ascii_whitespace() || is_quote(*b);
+    if bytes[..at]
         .iter()
-        .rposition(u8::is_ascii_whitespace)
-        .map_or(0, |i| i + 1);
-    let Some(end) = bytes[at..].iter().position(u8::is_ascii_whitespace) else {
+        .rev()
+        .find(|b| stops(b))
+        .is_some_and(|&b| is_quote(b))
+    {
+        return false;
+    }
+    let Some(end) = bytes[at + 1..]
+        .iter()
+        .position(stops)
+        .map(|len| at + 1 + len)
+    else {
         return false;
     };
-    let end = at + end;
-    let more_words = bytes[end..].iter().any(|b| !b.is_ascii_whitespace());
-    more_words && !bytes[start..at].iter().any(is_quote) && !bytes[at + 1..end].iter().any(is_quote)
+    // More words follow: whitespace here, then something that is not.
+    !is_quote(bytes[end]) && bytes[end..].iter().any(|b| !b.is_ascii_whitespace())
 }
 
 /// `15`, `4.99`, `1,000` after a `$`: a price, where a shell would read `$1` and a digit,
