@@ -17,6 +17,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
+pub mod json_walk;
 pub mod observability;
 pub mod outbound;
 pub mod pipeline;

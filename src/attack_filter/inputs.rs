@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use http::Uri;
 use http::header::{self, HeaderMap};
-use serde_json::Value;
+
+use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
 use super::{AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding};
 
@@ -119,23 +120,60 @@ impl BodyKind {
 /// Why an inspected body could not be read; inspected bodies fail closed.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
-    #[error("the JSON body is not valid JSON: {0}")]
-    Json(serde_json::Error),
+    #[error(transparent)]
+    Json(WalkError),
     #[error("the multipart body is malformed: {0}")]
     Multipart(multer::Error),
     #[error("the XML body is malformed: {0}")]
     Xml(quick_xml::Error),
 }
 
-/// Checks a JSON body parsed by the caller (who also validates it).
+/// Hands a JSON body's keys and strings to the filter, as [`json_walk::walk`] finds them
+/// (the pipeline's walk also checks the route's limits).
+pub struct JsonInspector<'a> {
+    filter: &'a AttackFilter,
+    policy: &'a FilterPolicy,
+    verdict: &'a mut Verdict,
+}
+
+impl<'a> JsonInspector<'a> {
+    pub fn new(
+        filter: &'a AttackFilter,
+        policy: &'a FilterPolicy,
+        verdict: &'a mut Verdict,
+    ) -> Self {
+        Self {
+            filter,
+            policy,
+            verdict,
+        }
+    }
+}
+
+impl JsonVisitor for JsonInspector<'_> {
+    fn key(&mut self, path: &str, key: &str) {
+        let (filter, policy) = (self.filter, self.policy);
+        filter.inspect_key(policy, Location::Body, path, key, self.verdict);
+        filter.inspect(policy, Location::Body, path, key, self.verdict);
+    }
+
+    fn string(&mut self, path: &str, text: &str) {
+        (self.filter).inspect(self.policy, Location::Body, path, text, self.verdict);
+    }
+}
+
+/// Checks a JSON body's keys and values.
 pub fn inspect_json_body(
     filter: &AttackFilter,
     policy: &FilterPolicy,
-    value: &Value,
+    body: &[u8],
     verdict: &mut Verdict,
-) {
-    let mut path = String::new();
-    inspect_json(filter, policy, value, &mut path, verdict);
+) -> Result<(), WalkError> {
+    json_walk::walk(
+        body,
+        &JsonLimits::NONE,
+        &mut JsonInspector::new(filter, policy, verdict),
+    )
 }
 
 /// Checks a buffered body.
@@ -151,8 +189,7 @@ pub async fn inspect_body(
     }
     match kind {
         BodyKind::Json => {
-            let value: Value = serde_json::from_slice(body).map_err(BodyError::Json)?;
-            inspect_json_body(filter, policy, &value, verdict);
+            inspect_json_body(filter, policy, body, verdict).map_err(BodyError::Json)?;
         }
         BodyKind::Form => inspect_pairs(filter, policy, Location::Body, body, verdict),
         // Untyped text that is an XML document is read as one (`<?xml` first).
@@ -214,37 +251,6 @@ fn inspect_cookies(
 
 /// Walks a JSON document: keys for operator injection, string values for everything; names
 /// are dotted key paths without array indexes (`messages.content`).
-fn inspect_json(
-    filter: &AttackFilter,
-    policy: &FilterPolicy,
-    value: &Value,
-    path: &mut String,
-    verdict: &mut Verdict,
-) {
-    match value {
-        Value::String(text) => filter.inspect(policy, Location::Body, path, text, verdict),
-        Value::Array(items) => {
-            for item in items {
-                inspect_json(filter, policy, item, path, verdict);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                let parent_len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(key);
-                filter.inspect_key(policy, Location::Body, path, key, verdict);
-                filter.inspect(policy, Location::Body, path, key, verdict);
-                inspect_json(filter, policy, item, path, verdict);
-                path.truncate(parent_len);
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
-
 /// An XML document: text, CDATA and attribute values, each named by its element (entity
 /// references are decoded with the rest of the value). A DTD that declares external entities
 /// is XXE, found here because no value shows it.

@@ -3,7 +3,8 @@
 //!
 //! A violation names the field: JSON fields by JSON Pointer (`/messages/3/content`), query
 //! parameters as `query:NAME`, headers as `header:NAME`. Body size (`max_body`) is enforced
-//! while the body streams in; JSON checks run on the one parse the attack filter also uses.
+//! while the body streams in; JSON limits are checked in the one pass over the body that also
+//! hands its values to the attack filter ([`crate::json_walk`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use http::{HeaderMap, StatusCode, Uri, header};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
 use super::uploads::UploadPolicy;
 use crate::error::GatewayError;
@@ -63,14 +66,6 @@ pub struct InputPolicy {
     max_query_length: Option<usize>,
     max_header_length: Option<usize>,
     pub uploads: UploadPolicy,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct JsonLimits {
-    depth: usize,
-    keys: usize,
-    array: usize,
-    string: usize,
 }
 
 impl InputPolicy {
@@ -175,17 +170,25 @@ impl InputPolicy {
             || self.json.string != usize::MAX
     }
 
-    /// Checks a parsed JSON body against the limits, then the schema.
-    pub fn check_json(&self, value: &Value) -> Result<(), GatewayError> {
-        let mut pointer = String::new();
-        check_value(value, &self.json, 1, &mut pointer)
-            .map_err(|(field, reason)| rejected(&field, reason))?;
-        if let Some(schema) = &self.schema
-            && let Err(error) = schema.validate(value)
-        {
-            let mut reason = error.masked().to_string();
-            truncate_at_char(&mut reason, 200);
-            return Err(rejected(&error.instance_path().to_string(), reason));
+    /// Checks a JSON body against the limits, handing its keys and strings to `visitor` on
+    /// the way, then against the schema.
+    pub fn check_json(
+        &self,
+        body: &[u8],
+        visitor: &mut impl JsonVisitor,
+    ) -> Result<(), GatewayError> {
+        json_walk::walk(body, &self.json, visitor).map_err(|err| match err {
+            WalkError::Syntax(_) => GatewayError::InvalidRequest(err.to_string()),
+            WalkError::Limit { pointer, reason } => rejected(&pointer, reason),
+        })?;
+        if let Some(schema) = &self.schema {
+            let value: Value = serde_json::from_slice(body)
+                .map_err(|err| GatewayError::InvalidRequest(WalkError::Syntax(err).to_string()))?;
+            if let Err(error) = schema.validate(&value) {
+                let mut reason = error.masked().to_string();
+                truncate_at_char(&mut reason, 200);
+                return Err(rejected(&error.instance_path().to_string(), reason));
+            }
         }
         Ok(())
     }
@@ -229,78 +232,6 @@ fn media_type_matches(pattern: &str, essence: &str) -> bool {
     }
 }
 
-/// Walks `value`; on the first violation returns its JSON Pointer and what is wrong.
-fn check_value(
-    value: &Value,
-    limits: &JsonLimits,
-    depth: usize,
-    pointer: &mut String,
-) -> Result<(), (String, String)> {
-    let fail = |pointer: &str, reason: String| Err((pointer.to_owned(), reason));
-    match value {
-        Value::String(text) => {
-            if text.len() > limits.string {
-                let chars = text.chars().count();
-                if chars > limits.string {
-                    return fail(
-                        pointer,
-                        format!("is {chars} characters long, the limit is {}", limits.string),
-                    );
-                }
-            }
-        }
-        Value::Array(_) | Value::Object(_) if depth > limits.depth => {
-            return fail(
-                pointer,
-                format!("nests deeper than {} levels", limits.depth),
-            );
-        }
-        Value::Array(items) => {
-            if items.len() > limits.array {
-                return fail(
-                    pointer,
-                    format!(
-                        "has {} elements, the limit is {}",
-                        items.len(),
-                        limits.array
-                    ),
-                );
-            }
-            for (index, item) in items.iter().enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&index.to_string());
-                check_value(item, limits, depth + 1, pointer)?;
-                pointer.truncate(len);
-            }
-        }
-        Value::Object(map) => {
-            if map.len() > limits.keys {
-                return fail(
-                    pointer,
-                    format!("has {} keys, the limit is {}", map.len(), limits.keys),
-                );
-            }
-            for (key, item) in map {
-                let len = pointer.len();
-                pointer.push('/');
-                // JSON Pointer escapes: `~` as `~0`, `/` as `~1`.
-                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                if key.chars().count() > limits.string {
-                    return fail(
-                        pointer,
-                        format!("key is longer than {} characters", limits.string),
-                    );
-                }
-                check_value(item, limits, depth + 1, pointer)?;
-                pointer.truncate(len);
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-    Ok(())
-}
-
 fn truncate_at_char(text: &mut String, max: usize) {
     if text.len() > max {
         let cut = (0..=max)
@@ -338,6 +269,12 @@ mod tests {
         }
     }
 
+    fn check(policy: &InputPolicy, value: &Value) -> Result<(), GatewayError> {
+        policy.check_json(value.to_string().as_bytes(), &mut ())
+    }
+
+    /// The walk itself is tested in `json_walk`; here, that the keys reach it and its
+    /// answers become 400s naming the field.
     #[test]
     fn json_limits_name_the_field() {
         let policy = policy(InputConfig {
@@ -348,28 +285,23 @@ mod tests {
             ..InputConfig::default()
         });
         assert!(policy.checks_json());
-        assert!(
-            policy
-                .check_json(&json!({"a": [1, 2], "b": {"c": "hello"}}))
-                .is_ok()
-        );
-        let (field, reason) = field_of(policy.check_json(&json!({"m": [{"text": "toolong"}]})));
+        assert!(check(&policy, &json!({"a": [1, 2], "b": {"c": "hello"}})).is_ok());
+        let (field, reason) = field_of(check(&policy, &json!({"m": [{"text": "toolong"}]})));
         assert_eq!(field, "/m/0/text");
         assert!(reason.contains("7 characters"), "{reason}");
+        assert_eq!(field_of(check(&policy, &json!({"a": [1, 2, 3]}))).0, "/a");
         assert_eq!(
-            field_of(policy.check_json(&json!({"a": [1, 2, 3]}))).0,
-            "/a"
-        );
-        assert_eq!(
-            field_of(policy.check_json(&json!({"a": 1, "b": 2, "c": 3, "d": 4}))).0,
+            field_of(check(&policy, &json!({"a": 1, "b": 2, "c": 3, "d": 4}))).0,
             ""
         );
         assert_eq!(
-            field_of(policy.check_json(&json!({"a/b": {"x": [[1]]}}))).0,
-            "/a~1b/x/0"
+            field_of(check(&policy, &json!({"a": {"x": [[1]]}}))).0,
+            "/a/x/0"
         );
-        // Characters, not bytes: five accented letters pass.
-        assert!(policy.check_json(&json!("żółty")).is_ok());
+        assert!(matches!(
+            policy.check_json(b"{\"a\": ", &mut ()),
+            Err(GatewayError::InvalidRequest(reason)) if reason.contains("not valid JSON")
+        ));
     }
 
     #[test]
@@ -380,9 +312,9 @@ mod tests {
         for _ in 0..DEFAULT_JSON_MAX_DEPTH {
             deep = json!([deep]);
         }
-        assert!(policy.check_json(&deep).is_ok());
+        assert!(check(&policy, &deep).is_ok());
         let too_deep = json!([deep]);
-        assert!(field_of(policy.check_json(&too_deep)).1.contains("deeper"));
+        assert!(field_of(check(&policy, &too_deep)).1.contains("deeper"));
     }
 
     #[test]
@@ -399,24 +331,20 @@ mod tests {
             json_schema: Some(path),
             ..InputConfig::default()
         });
-        assert!(policy.check_json(&json!({"message": "hi"})).is_ok());
+        assert!(check(&policy, &json!({"message": "hi"})).is_ok());
         let (field, reason) =
-            field_of(policy.check_json(&json!({"message": "a secret that is long"})));
+            field_of(check(&policy, &json!({"message": "a secret that is long"})));
         assert_eq!(field, "/message");
         assert!(
             !reason.contains("secret"),
             "values are not echoed: {reason}"
         );
         assert!(
-            field_of(policy.check_json(&json!({"message": 1, "x": 2})))
+            field_of(check(&policy, &json!({"message": 1, "x": 2})))
                 .0
                 .starts_with('/')
         );
-        assert!(
-            field_of(policy.check_json(&json!({})))
-                .1
-                .contains("message")
-        );
+        assert!(field_of(check(&policy, &json!({}))).1.contains("message"));
 
         let broken = dir.path().join("broken.json");
         std::fs::write(&broken, r#"{"type": "no-such-type"}"#).unwrap();

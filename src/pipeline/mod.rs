@@ -639,14 +639,14 @@ impl Gateway {
         let filtering = policy.mode != FilterMode::Off;
         match kind {
             BodyKind::Json if !body.is_empty() => {
-                let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
-                    GatewayError::InvalidRequest(format!("the JSON body is not valid JSON: {err}"))
-                })?;
-                route.input.check_json(&value)?;
-                if filtering {
-                    inputs::inspect_json_body(&self.attack_filter, policy, &value, verdict);
-                }
-                return Ok(());
+                // One pass: the route's limits and the filter's look at every value.
+                return if filtering {
+                    let mut inspector =
+                        inputs::JsonInspector::new(&self.attack_filter, policy, verdict);
+                    route.input.check_json(body, &mut inspector)
+                } else {
+                    route.input.check_json(body, &mut ())
+                };
             }
             BodyKind::Multipart { boundary } => {
                 route.input.uploads.check(boundary, body.clone()).await?;
