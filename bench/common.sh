@@ -75,6 +75,23 @@ wait_for() {
     echo "nothing answers on port $1" >&2; exit 1
 }
 
+# shield_route MODE: the route settings of the whole shield, with the attack filter in MODE
+# (block, detect or off): two limits that every request is counted against (set high enough
+# that the benchmark itself is not refused) and input rules. Bans are on by default.
+shield_route() {
+    cat <<TOML
+rate_limit = ["1000000/s burst 1000000", "100000000/min per route"]
+attack_filter = "$1"
+[route.input]
+content_types = ["application/json", "application/x-www-form-urlencoded"]
+json_max_depth = 20
+json_max_keys = 50
+json_max_string_length = 4000
+max_query_params = 50
+max_header_length = 8192
+TOML
+}
+
 # upstream_conf DIR PORT: a one-worker nginx answering every request with a short 200.
 upstream_conf() {
     cat <<CONF

@@ -52,18 +52,8 @@ nginx_proxy_conf "$WORK" modsec "$MODSEC_PORT" "$UPSTREAM_PORT" \
 
 rampart_conf "$WORK" "$PLAIN_PORT" $((PLAIN_PORT + 1)) "$UPSTREAM_PORT" 'attack_filter = "off"' \
     > "$WORK/plain.toml"
-# The whole shield: a limit that every request is counted against (set high enough that the
-# benchmark itself is not refused), the attack filter blocking, bans on, input rules.
-rampart_conf "$WORK" "$SHIELD_PORT" $((SHIELD_PORT + 1)) "$UPSTREAM_PORT" '
-rate_limit = ["1000000/s burst 1000000", "100000000/min per route"]
-attack_filter = "block"
-[route.input]
-content_types = ["application/json", "application/x-www-form-urlencoded"]
-json_max_depth = 20
-json_max_keys = 50
-json_max_string_length = 4000
-max_query_params = 50
-max_header_length = 8192' > "$WORK/shield.toml"
+rampart_conf "$WORK" "$SHIELD_PORT" $((SHIELD_PORT + 1)) "$UPSTREAM_PORT" \
+    "$(shield_route block)" > "$WORK/shield.toml"
 
 chat_turn_script > "$WORK/post.lua"
 fresh_chat_script > "$WORK/fresh.lua"

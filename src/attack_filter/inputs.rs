@@ -417,6 +417,19 @@ mod tests {
         assert!(found.contains(&(Location::Body, "messages.content".into())));
     }
 
+    /// JSON parsers disagree on a repeated key (most keep the last, some the first): the
+    /// filter reads every occurrence, so neither choice lets a value through unread.
+    #[tokio::test]
+    async fn every_occurrence_of_a_repeated_key_is_inspected() {
+        for body_text in [
+            r#"{"q": "1' union select password from users--", "q": "shoes"}"#,
+            r#"{"q": "shoes", "q": "1' union select password from users--"}"#,
+        ] {
+            let v = body("application/json", body_text).await.unwrap();
+            assert!(v.score >= 5, "{body_text}: {v:?}");
+        }
+    }
+
     #[tokio::test]
     async fn json_escapes_do_not_hide_or_invent_attacks() {
         let v = body("application/json", r#"{"q": "\u003cscript\u003ealert(1)"}"#)
