@@ -150,6 +150,7 @@ impl<'a> JsonInspector<'a> {
     }
 }
 
+/// Keys for operator injection (`$where`) and everything else, string values for everything.
 impl JsonVisitor for JsonInspector<'_> {
     fn key(&mut self, path: &str, key: &str) {
         let (filter, policy) = (self.filter, self.policy);
@@ -158,7 +159,8 @@ impl JsonVisitor for JsonInspector<'_> {
     }
 
     fn string(&mut self, path: &str, text: &str) {
-        (self.filter).inspect(self.policy, Location::Body, path, text, self.verdict);
+        self.filter
+            .inspect(self.policy, Location::Body, path, text, self.verdict);
     }
 }
 
@@ -249,8 +251,6 @@ fn inspect_cookies(
     }
 }
 
-/// Walks a JSON document: keys for operator injection, string values for everything; names
-/// are dotted key paths without array indexes (`messages.content`).
 /// An XML document: text, CDATA and attribute values, each named by its element (entity
 /// references are decoded with the rest of the value). A DTD that declares external entities
 /// is XXE, found here because no value shows it.
