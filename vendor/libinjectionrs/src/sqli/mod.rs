@@ -124,10 +124,9 @@ pub struct SqliState<'a> {
     pub tokens: SmallVec<[Token; 8]>,
     #[cfg(not(feature = "smallvec"))]
     pub tokens: Vec<Token>,
-    #[cfg(feature = "smallvec")]
-    token_vec: SmallVec<[Token; 8]>,
-    #[cfg(not(feature = "smallvec"))]
-    token_vec: Vec<Token>,
+    // (Rampart's patch: a fixed array. The folding loop indexes it dozens of times per token,
+    // and through a SmallVec each index paid for an inline-or-heap check.)
+    token_vec: [Token; LIBINJECTION_SQLI_MAX_TOKENS + 3],
     
     // Current position in input
     pos: usize,
@@ -167,10 +166,7 @@ impl<'a> SqliState<'a> {
             tokens: SmallVec::new(),
             #[cfg(not(feature = "smallvec"))]
             tokens: Vec::with_capacity(LIBINJECTION_SQLI_MAX_TOKENS + 3),
-            #[cfg(feature = "smallvec")]
-            token_vec: SmallVec::new(),
-            #[cfg(not(feature = "smallvec"))]
-            token_vec: Vec::with_capacity(LIBINJECTION_SQLI_MAX_TOKENS + 3),
+            token_vec: core::array::from_fn(|_| Token::new()),
             pos: 0,
             current_token: None,
             fingerprint: [0; 8],
@@ -351,8 +347,7 @@ impl<'a> SqliState<'a> {
         let mut tokenizer = SqliTokenizer::new(self.input, self.flags);
         
         // Clear and resize token vec
-        self.token_vec.clear();
-        self.token_vec.resize(LIBINJECTION_SQLI_MAX_TOKENS + 3, Token::new());
+        self.token_vec = core::array::from_fn(|_| Token::new());
         
         // pos is the position of where the NEXT token goes
         #[allow(unused_assignments)] // Follows C implementation - pos initially 0, then set to 1 if real token found
@@ -575,22 +570,22 @@ impl<'a> SqliState<'a> {
                        self.token_vec[left].token_type == TokenType::Variable) &&
                       self.token_vec[left + 1].token_type == TokenType::LeftParenthesis &&
                       {
-                          let val = self.token_vec[left].value_as_str();
+                          let val = self.token_vec[left].value_bytes();
                           // TSQL functions but common enough to be column names
-                          self.cstrcasecmp("USER_ID", val) == 0 ||
-                          self.cstrcasecmp("USER_NAME", val) == 0 ||
+                          val.eq_ignore_ascii_case(b"USER_ID") ||
+                          val.eq_ignore_ascii_case(b"USER_NAME") ||
                           // Function in MYSQL  
-                          self.cstrcasecmp("DATABASE", val) == 0 ||
-                          self.cstrcasecmp("PASSWORD", val) == 0 ||
-                          self.cstrcasecmp("USER", val) == 0 ||
+                          val.eq_ignore_ascii_case(b"DATABASE") ||
+                          val.eq_ignore_ascii_case(b"PASSWORD") ||
+                          val.eq_ignore_ascii_case(b"USER") ||
                           // Mysql words that act as a variable and are a function
                           // TSQL current_users is fake-variable
-                          self.cstrcasecmp("CURRENT_USER", val) == 0 ||
-                          self.cstrcasecmp("CURRENT_DATE", val) == 0 ||
-                          self.cstrcasecmp("CURRENT_TIME", val) == 0 ||
-                          self.cstrcasecmp("CURRENT_TIMESTAMP", val) == 0 ||
-                          self.cstrcasecmp("LOCALTIME", val) == 0 ||
-                          self.cstrcasecmp("LOCALTIMESTAMP", val) == 0
+                          val.eq_ignore_ascii_case(b"CURRENT_USER") ||
+                          val.eq_ignore_ascii_case(b"CURRENT_DATE") ||
+                          val.eq_ignore_ascii_case(b"CURRENT_TIME") ||
+                          val.eq_ignore_ascii_case(b"CURRENT_TIMESTAMP") ||
+                          val.eq_ignore_ascii_case(b"LOCALTIME") ||
+                          val.eq_ignore_ascii_case(b"LOCALTIMESTAMP")
                       } {
                 // pos is the same, other conversions need to go here... for instance
                 // password CAN be a function, coalesce CAN be a function
@@ -600,8 +595,8 @@ impl<'a> SqliState<'a> {
             // FOLD: keyword IN/NOT_IN + leftparens -> operator, else -> bareword - from apply_two_token_fold
             } else if self.token_vec[left].token_type == TokenType::Keyword &&
                       {
-                          let val = self.token_vec[left].value_as_str();
-                          self.cstrcasecmp("IN", val) == 0 || self.cstrcasecmp("NOT IN", val) == 0
+                          let val = self.token_vec[left].value_bytes();
+                          val.eq_ignore_ascii_case(b"IN") || val.eq_ignore_ascii_case(b"NOT IN")
                       } {
                 if self.token_vec[left + 1].token_type == TokenType::LeftParenthesis {
                     // got .... IN ( ... (or 'NOT IN') - it's an operator
@@ -623,8 +618,8 @@ impl<'a> SqliState<'a> {
             // NOTE: This rule falls through in C - no continue!
             } else if self.token_vec[left].token_type == TokenType::Operator &&
                       {
-                          let val = self.token_vec[left].value_as_str();
-                          self.cstrcasecmp("LIKE", val) == 0 || self.cstrcasecmp("NOT LIKE", val) == 0
+                          let val = self.token_vec[left].value_bytes();
+                          val.eq_ignore_ascii_case(b"LIKE") || val.eq_ignore_ascii_case(b"NOT LIKE")
                       } {
                 if self.token_vec[left + 1].token_type == TokenType::LeftParenthesis {
                     // SELECT LIKE(...  - it's a function
@@ -652,8 +647,8 @@ impl<'a> SqliState<'a> {
             } else if self.token_vec[left].token_type == TokenType::Collate &&
                       self.token_vec[left + 1].token_type == TokenType::Bareword {
                 // there are too many collation types.. so if the bareword has a "_" then it's TYPE_SQLTYPE
-                let val = self.token_vec[left + 1].value_as_str();
-                if val.contains('_') {
+                let val = self.token_vec[left + 1].value_bytes();
+                if val.contains(&b'_') {
                     self.token_vec[left + 1].token_type = TokenType::SqlType;
                     left = 0;
                 }
@@ -910,8 +905,8 @@ impl<'a> SqliState<'a> {
                 // Some SQL functions like USER() have 0 args
                 // if we get User(foo), then User is not a function
                 // This should be expanded since it eliminated a lot of false positives.
-                let val = self.token_vec[left].value_as_str();
-                if self.cstrcasecmp("USER", val) == 0 {
+                let val = self.token_vec[left].value_bytes();
+                if val.eq_ignore_ascii_case(b"USER") {
                     self.token_vec[left].token_type = TokenType::Bareword;
                 }
                 // NOTE: C version falls through here - no continue
@@ -974,11 +969,12 @@ impl<'a> SqliState<'a> {
             return false;
         }
         
-        let val = token.value_as_str();
-        match val.len() {
-            1 => matches!(val.chars().next(), Some('+' | '-' | '!' | '~')),
-            2 => val == "!!",
-            3 => self.cstrcasecmp("NOT", val) == 0,
+        // (Rampart's patch: compared as bytes; the original validated the value as UTF-8 on
+        // every call, and a value that is not UTF-8 cannot equal these ASCII words either.)
+        match token.value_bytes() {
+            [b'+' | b'-' | b'!' | b'~'] => true,
+            b"!!" => true,
+            word @ [_, _, _] => word.eq_ignore_ascii_case(b"NOT"),
             _ => false,
         }
     }
@@ -990,31 +986,6 @@ impl<'a> SqliState<'a> {
         
         let ch = token.val[0] as char;
         matches!(ch, '*' | '/' | '-' | '+' | '%')
-    }
-    
-    /// Case-insensitive string comparison that matches C's cstrcasecmp exactly
-    fn cstrcasecmp(&self, a: &str, b: &str) -> i32 {
-        let a_bytes = a.as_bytes();
-        let b_bytes = b.as_bytes();
-        let n = a_bytes.len();
-        
-        if n != b_bytes.len() {
-            return if a_bytes.len() < b_bytes.len() { -1 } else { 1 };
-        }
-        
-        for i in 0..n {
-            let mut cb = b_bytes[i];
-            if cb >= b'a' && cb <= b'z' {
-                cb -= 0x20;
-            }
-            if a_bytes[i] != cb {
-                return a_bytes[i] as i32 - cb as i32;
-            } else if a_bytes[i] == 0 {
-                return -1;
-            }
-        }
-        
-        if n == 0 { 0 } else { 0 }
     }
     
     fn generate_fingerprint(&mut self, token_count: usize) {

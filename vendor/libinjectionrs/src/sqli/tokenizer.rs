@@ -132,6 +132,12 @@ impl Token {
         }
     }
     
+    /// The token's value as bytes: the first 32 of them at most, as [`Token::value_as_str`]
+    /// reads it.
+    pub fn value_bytes(&self) -> &[u8] {
+        &self.val[..self.len.min(32)]
+    }
+
     pub fn value_as_str(&self) -> &str {
         let end = self.len.min(32);
         // For display purposes, show lossy conversion to handle 0xFF bytes
@@ -294,6 +300,19 @@ impl<'a> SqliTokenizer<'a> {
             lookup_fn(word)
         } else {
             sqli_data::lookup_word(word)
+        }
+    }
+
+    /// [`Self::lookup_word`] on bytes. (Rampart's patch: the built-in table is read without
+    /// validating the word as UTF-8 first; bytes that are not UTF-8 are no keyword there
+    /// either, as the original found by skipping the lookup.)
+    fn lookup_word_bytes(&self, word: &[u8]) -> TokenType {
+        match self.lookup_fn {
+            Some(lookup_fn) => match core::str::from_utf8(word) {
+                Ok(word) => lookup_fn(word),
+                Err(_) => TokenType::Bareword,
+            },
+            None => sqli_data::lookup_word_bytes(word),
         }
     }
     
@@ -951,28 +970,22 @@ impl<'a> SqliTokenizer<'a> {
                 // form a valid keyword. Since libinjection keywords are ASCII-only,
                 // if the slice contains any non-UTF8 bytes (like 0xFF), it can't be 
                 // a keyword anyway, so we can safely skip the lookup.
-                if let Ok(partial_word) = std::str::from_utf8(&word_slice[..i]) {
-                    let token_type = self.lookup_word(partial_word);
-                    if token_type != TokenType::None && token_type != TokenType::Bareword {
-                        self.current.clear();
-                        let type_byte = token_type_to_byte(token_type);
-                        self.current.assign(type_byte, pos, i, &word_slice[..i]);
-                        return pos + i;
-                    }
+                let token_type = self.lookup_word_bytes(&word_slice[..i]);
+                if token_type != TokenType::None && token_type != TokenType::Bareword {
+                    self.current.clear();
+                    let type_byte = token_type_to_byte(token_type);
+                    self.current.assign(type_byte, pos, i, &word_slice[..i]);
+                    return pos + i;
                 }
-                // If UTF-8 conversion fails, continue - can't be a keyword
             }
         }
         
         // Do full word lookup - only for valid UTF-8 sequences since keywords are ASCII-only
         if word_len < LIBINJECTION_SQLI_TOKEN_SIZE {
-            if let Ok(word_str) = std::str::from_utf8(word_slice) {
-                let token_type = self.lookup_word(word_str);
-                if token_type != TokenType::None {
-                    self.current.token_type = token_type;
-                }
+            let token_type = self.lookup_word_bytes(word_slice);
+            if token_type != TokenType::None {
+                self.current.token_type = token_type;
             }
-            // If UTF-8 conversion fails, leave as BAREWORD - bytes with 0xFF can't be keywords
         }
         
         end_pos
