@@ -81,61 +81,91 @@ fn upper_case(word: u64) -> u64 {
 #[cfg(feature = "std")]
 fn keyword_type(chunks: &[u64; MAX_KEYWORD_LEN / 8], len: usize) -> Option<u8> {
     use std::sync::LazyLock;
-    static INDEX: LazyLock<KeywordIndex> = LazyLock::new(KeywordIndex::build);
-    INDEX.get(chunks, len)
+    // The table holds 985 words and 8,367 fingerprints (`0` and up to five token types; no
+    // word starts with `0`). The tokenizer looks up words all the time and fingerprints two or
+    // three times per input, so the words get a small index of their own that stays in cache.
+    static WORDS: LazyLock<KeywordIndex> =
+        LazyLock::new(|| KeywordIndex::build(|word| !word.starts_with('0')));
+    static FINGERPRINTS: LazyLock<KeywordIndex> =
+        LazyLock::new(|| KeywordIndex::build(|word| word.starts_with('0')));
+    if chunks[0] as u8 == b'0' {
+        FINGERPRINTS.get(chunks, len)
+    } else {
+        WORDS.get(chunks, len)
+    }
 }
 
-/// An open-addressing index over [`SQL_KEYWORDS`]. (Rampart's patch.) Each slot is 0 when
-/// empty, or the entry's position + 1 in its low 16 bits under 16 bits of the word's hash:
-/// most words of prose are no keyword, and one read of one cache line turns them away
-/// without touching a keyword's text.
+/// An open-addressing index over part of [`SQL_KEYWORDS`]. (Rampart's patch.) Each slot is 0
+/// when empty, or an entry's position + 1 in its low 16 bits under 16 bits of the word's
+/// hash: most words of prose are no keyword, and one read of one cache line turns them away.
+/// The entries hold their words upper-cased in the same eight-byte chunks as a lookup.
 #[cfg(feature = "std")]
 struct KeywordIndex {
     slots: Box<[u32]>,
+    entries: Box<[IndexEntry]>,
+}
+
+#[cfg(feature = "std")]
+struct IndexEntry {
+    chunks: [u64; MAX_KEYWORD_LEN / 8],
+    len: u8,
+    token_type: u8,
 }
 
 #[cfg(feature = "std")]
 impl KeywordIndex {
-    /// Slots for 9,352 keywords at a load of 0.57; a miss reads about three slots, which
-    /// usually share a cache line.
-    const SLOTS: usize = 1 << 14;
-
-    fn build() -> Self {
-        assert!(SQL_KEYWORDS.len() < Self::SLOTS && SQL_KEYWORDS.len() < usize::from(u16::MAX));
-        let mut slots = vec![0u32; Self::SLOTS].into_boxed_slice();
-        for (position, keyword) in SQL_KEYWORDS.iter().enumerate() {
-            let word = keyword.word.as_bytes();
-            let mut chunks = [0u64; MAX_KEYWORD_LEN / 8];
-            for (chunk, bytes) in chunks.iter_mut().zip(word.chunks(8)) {
-                *chunk = load_le(bytes);
-            }
-            let hash = word_hash(&chunks, word.len());
-            let mut slot = hash as usize & (Self::SLOTS - 1);
+    /// The keywords `include` selects, at a load of at most one half: a miss reads about two
+    /// slots, which usually share a cache line.
+    fn build(include: impl Fn(&str) -> bool) -> Self {
+        let entries: Box<[IndexEntry]> = SQL_KEYWORDS
+            .iter()
+            .filter(|keyword| include(keyword.word))
+            .map(|keyword| {
+                let word = keyword.word.as_bytes();
+                let mut chunks = [0u64; MAX_KEYWORD_LEN / 8];
+                for (chunk, bytes) in chunks.iter_mut().zip(word.chunks(8)) {
+                    *chunk = load_le(bytes);
+                }
+                IndexEntry {
+                    chunks,
+                    len: u8::try_from(word.len()).expect("keywords are short"),
+                    token_type: keyword.token_type,
+                }
+            })
+            .collect();
+        assert!(entries.len() < usize::from(u16::MAX));
+        let size = (entries.len() * 2).next_power_of_two();
+        let mut slots = vec![0u32; size].into_boxed_slice();
+        for (position, entry) in entries.iter().enumerate() {
+            let hash = word_hash(&entry.chunks, usize::from(entry.len));
+            let mut slot = hash as usize & (size - 1);
             while slots[slot] != 0 {
-                slot = (slot + 1) & (Self::SLOTS - 1);
+                slot = (slot + 1) & (size - 1);
             }
             // `position` < u16::MAX (asserted above), so the cast loses nothing.
             slots[slot] = ((hash >> 48) as u32) << 16 | (position as u32 + 1);
         }
-        Self { slots }
+        Self { slots, entries }
     }
 
     fn get(&self, chunks: &[u64; MAX_KEYWORD_LEN / 8], len: usize) -> Option<u8> {
         let hash = word_hash(chunks, len);
         let tag = ((hash >> 48) as u32) << 16;
-        let mut slot = hash as usize & (Self::SLOTS - 1);
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
         loop {
-            let entry = self.slots[slot];
-            if entry == 0 {
+            let slot_value = self.slots[slot];
+            if slot_value == 0 {
                 return None;
             }
-            if entry & 0xffff_0000 == tag {
-                let keyword = &SQL_KEYWORDS[(entry & 0xffff) as usize - 1];
-                if same_word(keyword.word.as_bytes(), chunks, len) {
-                    return Some(keyword.token_type);
+            if slot_value & 0xffff_0000 == tag {
+                let entry = &self.entries[(slot_value & 0xffff) as usize - 1];
+                let used = len.div_ceil(8);
+                if usize::from(entry.len) == len && entry.chunks[..used] == chunks[..used] {
+                    return Some(entry.token_type);
                 }
             }
-            slot = (slot + 1) & (Self::SLOTS - 1);
+            slot = (slot + 1) & mask;
         }
     }
 }
@@ -152,16 +182,6 @@ fn word_hash(chunks: &[u64; MAX_KEYWORD_LEN / 8], len: usize) -> u64 {
     }
     // Fold the high bits down: the slot is taken from the low ones, the tag from the high.
     (hash ^ (hash >> 32)).wrapping_mul(K)
-}
-
-/// True if `keyword` is the word of `len` bytes in `chunks`.
-#[cfg(feature = "std")]
-fn same_word(keyword: &[u8], chunks: &[u64; MAX_KEYWORD_LEN / 8], len: usize) -> bool {
-    keyword.len() == len
-        && keyword
-            .chunks(8)
-            .zip(chunks)
-            .all(|(bytes, &chunk)| load_le(bytes) == chunk)
 }
 
 #[cfg(not(feature = "std"))]
