@@ -73,18 +73,27 @@ pub fn walk(
         path: String::new(),
         violation: None,
     };
-    let mut parser = serde_json::Deserializer::from_slice(body);
-    let parsed = Node {
-        walker: &mut walker,
-        depth: 1,
-    }
-    .deserialize(&mut parser)
-    .and_then(|()| parser.end());
+    // A body that is UTF-8 throughout (every valid JSON document) is checked once here rather
+    // than string by string by the parser; one that is not is parsed from its bytes, for the
+    // parser's error saying where.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => parse(&mut serde_json::Deserializer::from_str(text), &mut walker),
+        Err(_) => parse(&mut serde_json::Deserializer::from_slice(body), &mut walker),
+    };
     match (parsed, walker.violation) {
         (_, Some(violation)) => Err(violation.into_error()),
         (Err(err), None) => Err(WalkError::Syntax(err)),
         (Ok(()), None) => Ok(()),
     }
+}
+
+fn parse<'de, R: serde_json::de::Read<'de>, V: JsonVisitor>(
+    parser: &mut serde_json::Deserializer<R>,
+    walker: &mut Walker<'_, V>,
+) -> Result<(), serde_json::Error> {
+    Node { walker, depth: 1 }
+        .deserialize(&mut *parser)
+        .and_then(|()| parser.end())
 }
 
 struct Walker<'a, V> {

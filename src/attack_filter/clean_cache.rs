@@ -13,8 +13,13 @@
 //!   the client's address. One client's cache therefore tells another nothing, not even by
 //!   timing. The rules are compiled into the binary, so a clean result cannot go stale.
 //! - Memory is bounded: each shard keeps two generations of at most [`GENERATION_BYTES`]; a
-//!   full generation becomes the old one and the old one is dropped. A flood of distinct
-//!   values evicts entries, and costs nothing else.
+//!   full generation becomes the old one and the old one is emptied for reuse. A flood of
+//!   distinct values evicts entries, and costs nothing else.
+//!
+//! A generation keeps its texts one after another in one buffer that it reuses, rather than
+//! one allocation per value: a chat server stores a new message with nearly every request and
+//! drops thousands at each turnover, and the allocator handed those pages back to the kernel
+//! and faulted them in again.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -32,7 +37,7 @@ const MAX_CACHED_BYTES: usize = 64 * 1024;
 const SHARDS: usize = 16;
 /// The budget of one generation of one shard: at most 16 × 2 × 1 MiB is held in all.
 const GENERATION_BYTES: usize = 1024 * 1024;
-/// What an entry costs besides its text: the table slot and the allocator's header.
+/// What an entry costs besides its text: its table slot, with the table's spare room.
 const ENTRY_OVERHEAD: usize = 64;
 
 pub(super) struct CleanCache {
@@ -42,21 +47,49 @@ pub(super) struct CleanCache {
 
 #[derive(Default)]
 struct Shard {
-    current: HashTable<Entry>,
-    previous: HashTable<Entry>,
-    current_bytes: usize,
+    current: Generation,
+    previous: Generation,
+}
+
+/// Values found clean since the last turnover: their texts in `texts`, one after another,
+/// and a table of where each one is.
+#[derive(Default)]
+struct Generation {
+    table: HashTable<Entry>,
+    texts: Vec<u8>,
 }
 
 struct Entry {
     hash: u64,
     client: [u8; 16],
     families: u16,
-    text: Box<str>,
+    /// Where the text is in the generation's `texts`.
+    start: u32,
+    len: u32,
 }
 
-impl Entry {
-    fn is(&self, key: &Key<'_>) -> bool {
-        self.client == key.client && self.families == key.families && *self.text == *key.text
+impl Generation {
+    fn text(&self, entry: &Entry) -> &[u8] {
+        let start = entry.start as usize;
+        &self.texts[start..start + entry.len as usize]
+    }
+
+    fn find(&self, key: &Key<'_>) -> Option<&Entry> {
+        self.table.find(key.hash, |entry| {
+            entry.client == key.client
+                && entry.families == key.families
+                && self.text(entry) == key.text.as_bytes()
+        })
+    }
+
+    /// What the generation holds, by the measure of [`GENERATION_BYTES`].
+    fn bytes(&self) -> usize {
+        self.texts.len() + self.table.len() * ENTRY_OVERHEAD
+    }
+
+    fn clear(&mut self) {
+        self.table.clear();
+        self.texts.clear();
     }
 }
 
@@ -103,33 +136,22 @@ impl CleanCache {
     /// True if the value was found clean recently.
     pub(super) fn contains(&self, key: &Key<'_>) -> bool {
         let mut shard = self.shard(key);
-        let matches = |entry: &Entry| entry.is(key);
-        if shard.current.find(key.hash, matches).is_some() {
+        if shard.current.find(key).is_some() {
             return true;
         }
-        let Ok(found) = shard.previous.find_entry(key.hash, matches) else {
+        if shard.previous.find(key).is_none() {
             return false;
-        };
-        // Still in use: carried into the current generation, so it outlives the next turnover.
-        let (entry, _) = found.remove();
-        shard.insert(entry);
+        }
+        // Still in use: copied into the current generation, so it outlives the next turnover.
+        shard.insert(key);
         true
     }
 
     /// Remembers a value the filter found clean.
     pub(super) fn insert(&self, key: Key<'_>) {
         let mut shard = self.shard(&key);
-        if shard
-            .current
-            .find(key.hash, |entry| entry.is(&key))
-            .is_none()
-        {
-            shard.insert(Entry {
-                hash: key.hash,
-                client: key.client,
-                families: key.families,
-                text: key.text.into(),
-            });
+        if shard.current.find(&key).is_none() {
+            shard.insert(&key);
         }
     }
 
@@ -151,18 +173,33 @@ impl Default for CleanCache {
 }
 
 impl Shard {
-    fn insert(&mut self, entry: Entry) {
-        let cost = entry.text.len() + ENTRY_OVERHEAD;
-        if self.current_bytes + cost > GENERATION_BYTES {
-            // The old generation's table keeps its capacity for the new one: no regrowing
-            // (and page faulting) a table from empty on the request path.
+    fn insert(&mut self, key: &Key<'_>) {
+        let cost = key.text.len() + ENTRY_OVERHEAD;
+        if self.current.bytes() + cost > GENERATION_BYTES {
+            // The old generation's table and buffer keep their capacity for the new one: no
+            // regrowing (and page faulting) them from empty on the request path.
             std::mem::swap(&mut self.previous, &mut self.current);
             self.current.clear();
-            self.current_bytes = 0;
         }
-        self.current_bytes += cost;
-        self.current
-            .insert_unique(entry.hash, entry, |entry| entry.hash);
+        let generation = &mut self.current;
+        if generation.texts.capacity() == 0 {
+            // Allocated once, whole: the texts never outgrow it, so it is never moved.
+            generation.texts.reserve_exact(GENERATION_BYTES);
+        }
+        // Texts are at most MAX_CACHED_BYTES and a generation at most GENERATION_BYTES, so
+        // positions fit in u32.
+        let start = generation.texts.len() as u32;
+        generation.texts.extend_from_slice(key.text.as_bytes());
+        let entry = Entry {
+            hash: key.hash,
+            client: key.client,
+            families: key.families,
+            start,
+            len: key.text.len() as u32,
+        };
+        generation
+            .table
+            .insert_unique(key.hash, entry, |entry| entry.hash);
     }
 }
 
@@ -216,13 +253,17 @@ mod tests {
         }
         for shard in &cache.shards {
             let shard = shard.lock().unwrap();
-            let held: usize = shard
-                .current
-                .iter()
-                .chain(shard.previous.iter())
-                .map(|entry| entry.text.len() + ENTRY_OVERHEAD)
-                .sum();
-            assert!(held <= 2 * GENERATION_BYTES, "{held}");
+            for generation in [&shard.current, &shard.previous] {
+                let held: usize = generation
+                    .table
+                    .iter()
+                    .map(|entry| entry.len as usize + ENTRY_OVERHEAD)
+                    .sum();
+                assert!(held <= GENERATION_BYTES, "{held}");
+                assert_eq!(held, generation.bytes());
+                // The buffer reused across turnovers is one generation's worth, never more.
+                assert!(generation.texts.capacity() <= GENERATION_BYTES);
+            }
         }
         // Early values are gone.
         assert!(!cache.contains(&cache.key(CLIENT, FamilySet::ALL, &text(1)).unwrap()));
