@@ -12,29 +12,33 @@ use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 use super::{AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding};
 
 /// Headers that carry no free client text, or only credentials and protocol tokens the filter
-/// must not misread (and must not log).
-const SKIPPED_HEADERS: [&str; 20] = [
-    "host",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "connection",
-    "content-length",
-    "content-type",
-    "cookie",
-    "cache-control",
-    "pragma",
-    "upgrade",
-    "upgrade-insecure-requests",
-    "priority",
-    "te",
-    "if-none-match",
-    "if-modified-since",
-    "x-request-id",
-];
+/// must not misread (and must not log). A `match`, which compiles to a dispatch on the length
+/// and one comparison, rather than a search through a list for every header of every request.
+fn is_skipped_header(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "authorization"
+            | "proxy-authorization"
+            | "x-api-key"
+            | "connection"
+            | "content-length"
+            | "content-type"
+            | "cookie"
+            | "cache-control"
+            | "pragma"
+            | "upgrade"
+            | "upgrade-insecure-requests"
+            | "priority"
+            | "te"
+            | "if-none-match"
+            | "if-modified-since"
+            | "x-request-id"
+    ) || name.starts_with("sec-")
+}
 
 /// Checks the request line and headers.
 pub fn inspect_head(
@@ -64,7 +68,7 @@ pub fn inspect_head(
         let name = name.as_str();
         if name == "cookie" {
             inspect_cookies(filter, policy, value.as_bytes(), verdict);
-        } else if !SKIPPED_HEADERS.contains(&name) && !name.starts_with("sec-") {
+        } else if !is_skipped_header(name) {
             let text = String::from_utf8_lossy(value.as_bytes());
             filter.inspect(policy, Location::Header, name, &text, verdict);
         }
