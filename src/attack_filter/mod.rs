@@ -477,13 +477,17 @@ fn lowercase(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// True if `text` holds any of `bytes` (ASCII): one pass over the bytes, no char decoding.
+/// True if `text` holds any of `bytes` (ASCII), searched for three at a time with `memchr`'s
+/// vector search: a few passes of a handful of instructions per 16 or 32 bytes cost less than
+/// one pass that looks every byte up in a table.
 pub(crate) fn has_any_byte(text: &str, bytes: &[u8]) -> bool {
-    let mut wanted = [false; 256];
-    for &b in bytes {
-        wanted[usize::from(b)] = true;
-    }
-    text.bytes().any(|b| wanted[usize::from(b)])
+    let text = text.as_bytes();
+    bytes.chunks(3).any(|set| match *set {
+        [a] => memchr::memchr(a, text).is_some(),
+        [a, b] => memchr::memchr2(a, b, text).is_some(),
+        [a, b, c, ..] => memchr::memchr3(a, b, c, text).is_some(),
+        [] => false,
+    })
 }
 
 /// Values made only of letters, digits, `_` and `-` cannot carry any of the attacks here
@@ -549,6 +553,24 @@ pub fn mask_fragment(text: &str) -> String {
 mod tests {
     use super::policy::Exclusion;
     use super::*;
+
+    #[test]
+    fn has_any_byte_finds_each_byte_of_sets_of_every_size() {
+        let set = b"'\"\\^${}[\t\r";
+        let text = "plain words, long enough to span several vector blocks of the search";
+        for size in 1..=set.len() {
+            let wanted = &set[..size];
+            assert!(!has_any_byte(text, wanted), "{size}");
+            for &byte in wanted {
+                for at in [0, 17, text.len()] {
+                    let mut with = text.to_owned();
+                    with.insert(at, char::from(byte));
+                    assert!(has_any_byte(&with, wanted), "{size} {byte} at {at}");
+                }
+            }
+        }
+        assert!(!has_any_byte("", b"<>"));
+    }
 
     fn verdict(filter: &AttackFilter, value: &str) -> Verdict {
         let mut verdict = Verdict::default();
