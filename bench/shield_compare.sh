@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Two builds of Rampart's shield side by side: an older binary and the current build, both with
+# the whole shield on, and the current build as a plain proxy, in rotating order each round,
+# under the two POSTs of bench/shield.sh at -c64. On a machine whose throughput drifts from run
+# to run, the ratio within a round is the fair comparison; it prints those and their medians.
+#
+#   bench/shield_compare.sh OLD-BINARY [seconds-per-run] [rounds]
+#
+# Build the old binary from an earlier commit first, e.g.
+#   git worktree add /tmp/old COMMIT && (cd /tmp/old && cargo build --release)
+# Needs nginx and wrk (installed from Debian's packages when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/common.sh
+
+OLD="$(realpath "${1:?usage: bench/shield_compare.sh OLD-BINARY [seconds] [rounds]}")"
+DURATION="${2:-5}"
+ROUNDS="${3:-5}"
+UPSTREAM_PORT=18180
+HOST_HEADER="api.bench.local"
+prepare
+
+upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
+rampart_conf "$WORK" 18191 18192 "$UPSTREAM_PORT" "$(shield_route block)" > "$WORK/old.toml"
+rampart_conf "$WORK" 18193 18194 "$UPSTREAM_PORT" "$(shield_route block)" > "$WORK/new.toml"
+rampart_conf "$WORK" 18195 18196 "$UPSTREAM_PORT" 'attack_filter = "off"' > "$WORK/plain.toml"
+chat_turn_script > "$WORK/post.lua"
+fresh_chat_script > "$WORK/fresh.lua"
+nginx -c "$WORK/upstream.conf" & PIDS+=($!)
+"$OLD" serve --config "$WORK/old.toml" > "$WORK/old.log" 2>&1 & PIDS+=($!)
+"$RAMPART" serve --config "$WORK/new.toml" > "$WORK/new.log" 2>&1 & PIDS+=($!)
+"$RAMPART" serve --config "$WORK/plain.toml" > "$WORK/plain.log" 2>&1 & PIDS+=($!)
+for port in "$UPSTREAM_PORT" 18191 18193 18195; do wait_for "$port"; done
+
+NAMES=(old new plain)
+PORTS=(18191 18193 18195)
+for round in $(seq "$ROUNDS"); do
+    echo "round $round"
+    for kind in post fresh; do
+        for i in 0 1 2; do
+            j=$(( (i + round) % 3 ))
+            wrk_run "${NAMES[$j]}-$kind" 64 "http://127.0.0.1:${PORTS[$j]}/api/items?id=42" \
+                -H "Host: $HOST_HEADER" -s "$WORK/$kind.lua"
+        done
+    done
+done
+
+echo
+echo "Per round: old / plain, new / plain, new / old (median last)"
+for kind in post fresh; do
+    for pair in "old plain" "new plain" "new old"; do
+        set -- $pair
+        ratios="$(paste <(awk -v l="$1-$kind" '$1 == l {print $3}' "$RESULTS") \
+            <(awk -v l="$2-$kind" '$1 == l {print $3}' "$RESULTS") | awk '{printf "%.3f\n", $1 / $2}')"
+        printf '%-6s %-10s %s   median %s\n' "$kind" "$1/$2" "$(echo $ratios)" "$(echo "$ratios" | median)"
+    done
+done

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# What the shield costs in instructions: Rampart runs under valgrind's callgrind, which counts
+# the instructions it executes whatever else the machine is doing, so two builds or two
+# configurations compare exactly on a noisy shared machine, where rps ratios drift by 10-20%
+# from run to run. Counts user-space work only: not the kernel, not cache misses.
+#
+#   bench/shield_instructions.sh [seconds] [rampart-binary]
+#
+# For each configuration (the plain proxy, rate limits and input rules with the filter off, the
+# whole shield) and each POST of bench/shield.sh (`post`, a chat turn; `fresh`, all-new text):
+# a warm-up of 5 s, then counters reset, then `seconds` (default 10) of wrk -c4 load, and the
+# instructions counted divided by the requests answered. A second binary (an older build, say)
+# can be given to compare. Needs nginx, wrk and valgrind (installed from Debian's packages when
+# missing) and builds Rampart in release mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/common.sh
+
+DURATION="${1:-10}"
+need valgrind valgrind
+prepare
+BINARY="${2:-$RAMPART}"
+UPSTREAM_PORT=18180
+RAMPART_PORT=18185
+HOST_HEADER="api.bench.local"
+
+upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
+rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
+    'attack_filter = "off"' > "$WORK/plain.toml"
+rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
+    "$(shield_route off)" > "$WORK/checks.toml"
+rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
+    "$(shield_route block)" > "$WORK/shield.toml"
+chat_turn_script > "$WORK/post.lua"
+fresh_chat_script > "$WORK/fresh.lua"
+nginx -c "$WORK/upstream.conf" & PIDS+=($!)
+wait_for "$UPSTREAM_PORT"
+
+load() {
+    wrk -t1 -c4 -d"$1" -H "Host: $HOST_HEADER" -s "$WORK/$2.lua" \
+        "http://127.0.0.1:$RAMPART_PORT/api/items?id=42"
+}
+
+echo "$("$BINARY" --version), wrk -c4, ${DURATION}s per run, instructions per request"
+printf '%-8s %-6s %10s %16s\n' config post requests instructions
+for post in post fresh; do
+    for config in plain checks shield; do
+        out="$WORK/callgrind.$config.$post"
+        valgrind --tool=callgrind --callgrind-out-file="$out" \
+            "$BINARY" serve --config "$WORK/$config.toml" > "$WORK/$config.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 300); do
+            curl -s -o /dev/null "http://127.0.0.1:$RAMPART_PORT/" && break
+            sleep 0.2
+        done
+        load 5s "$post" > /dev/null
+        callgrind_control --zero "$pid" > /dev/null 2>&1
+        requests="$(load "${DURATION}s" "$post" | awk '/requests in/ {print $1}')"
+        callgrind_control --dump "$pid" > /dev/null 2>&1
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+        instructions="$(callgrind_annotate "$out.1" 2>/dev/null \
+            | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
+        printf '%-8s %-6s %10d %16d\n' "$config" "$post" "$requests" $((instructions / requests))
+    done
+done
