@@ -92,6 +92,25 @@ max_header_length = 8192
 TOML
 }
 
+# start_cost_configs PORT UPSTREAM_PORT: for the scripts that find what the shield costs, writes
+# $WORK/plain.toml, checks.toml (limits and input rules, filter off) and shield.toml for a
+# Rampart on PORT, the wrk scripts post.lua (a chat turn) and fresh.lua (all-new text), and
+# starts the upstream on UPSTREAM_PORT.
+start_cost_configs() {
+    local port="$1" upstream="$2"
+    upstream_conf "$WORK" "$upstream" > "$WORK/upstream.conf"
+    rampart_conf "$WORK" "$port" $((port + 1)) "$upstream" 'attack_filter = "off"' \
+        > "$WORK/plain.toml"
+    rampart_conf "$WORK" "$port" $((port + 1)) "$upstream" "$(shield_route off)" \
+        > "$WORK/checks.toml"
+    rampart_conf "$WORK" "$port" $((port + 1)) "$upstream" "$(shield_route block)" \
+        > "$WORK/shield.toml"
+    chat_turn_script > "$WORK/post.lua"
+    fresh_chat_script > "$WORK/fresh.lua"
+    nginx -c "$WORK/upstream.conf" & PIDS+=($!)
+    wait_for "$upstream"
+}
+
 # upstream_conf DIR PORT: a one-worker nginx answering every request with a short 200.
 upstream_conf() {
     cat <<CONF

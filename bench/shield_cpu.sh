@@ -19,16 +19,7 @@ UPSTREAM_PORT=18180
 RAMPART_PORT=18185
 prepare
 
-upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
-rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
-    'attack_filter = "off"' > "$WORK/plain.toml"
-rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
-    "$(shield_route off)" > "$WORK/checks.toml"
-rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
-    "$(shield_route block)" > "$WORK/shield.toml"
-chat_turn_script > "$WORK/post.lua"
-nginx -c "$WORK/upstream.conf" & PIDS+=($!)
-wait_for "$UPSTREAM_PORT"
+start_cost_configs "$RAMPART_PORT" "$UPSTREAM_PORT"
 
 # clock ticks (user, kernel) of a process
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }

@@ -24,17 +24,7 @@ UPSTREAM_PORT=18180
 RAMPART_PORT=18185
 HOST_HEADER="api.bench.local"
 
-upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
-rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
-    'attack_filter = "off"' > "$WORK/plain.toml"
-rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
-    "$(shield_route off)" > "$WORK/checks.toml"
-rampart_conf "$WORK" "$RAMPART_PORT" $((RAMPART_PORT + 1)) "$UPSTREAM_PORT" \
-    "$(shield_route block)" > "$WORK/shield.toml"
-chat_turn_script > "$WORK/post.lua"
-fresh_chat_script > "$WORK/fresh.lua"
-nginx -c "$WORK/upstream.conf" & PIDS+=($!)
-wait_for "$UPSTREAM_PORT"
+start_cost_configs "$RAMPART_PORT" "$UPSTREAM_PORT"
 
 load() {
     wrk -t1 -c4 -d"$1" -H "Host: $HOST_HEADER" -s "$WORK/$2.lua" \
