@@ -139,10 +139,9 @@ impl Token {
     }
 
     pub fn value_as_str(&self) -> &str {
-        let end = self.len.min(32);
         // For display purposes, show lossy conversion to handle 0xFF bytes
         // This won't affect tokenization logic, only debugging output
-        std::str::from_utf8(&self.val[..end]).unwrap_or("<binary>")
+        std::str::from_utf8(self.value_bytes()).unwrap_or("<binary>")
     }
     
     pub fn clear(&mut self) {
@@ -295,17 +294,9 @@ impl<'a> SqliTokenizer<'a> {
         self
     }
     
-    fn lookup_word(&self, word: &str) -> TokenType {
-        if let Some(lookup_fn) = self.lookup_fn {
-            lookup_fn(word)
-        } else {
-            sqli_data::lookup_word(word)
-        }
-    }
-
-    /// [`Self::lookup_word`] on bytes. (Rampart's patch: the built-in table is read without
-    /// validating the word as UTF-8 first; bytes that are not UTF-8 are no keyword there
-    /// either, as the original found by skipping the lookup.)
+    /// The token type of `word`. (Rampart's patch: looked up as bytes; the built-in table is
+    /// read without validating the word as UTF-8 first, since bytes that are not UTF-8 are no
+    /// keyword there either, which is what the original found by skipping the lookup.)
     fn lookup_word_bytes(&self, word: &[u8]) -> TokenType {
         match self.lookup_fn {
             Some(lookup_fn) => match core::str::from_utf8(word) {
@@ -511,20 +502,17 @@ impl<'a> SqliTokenizer<'a> {
         }
         
         // Try 2-character operator lookup using the comprehensive table
-        // Only attempt lookup if bytes form valid UTF-8, since operators are ASCII-only
         let two_char = &self.input[pos..pos + 2];
-        if let Ok(two_char_str) = std::str::from_utf8(two_char) {
-            let token_type = self.lookup_word(two_char_str);
-            if token_type != TokenType::None && token_type != TokenType::Bareword {
-                // Found a 2-character operator in the lookup table
-                let type_byte = match token_type {
-                    TokenType::Operator => TYPE_OPERATOR,
-                    TokenType::LogicOperator => TYPE_LOGIC_OPERATOR,
-                    _ => TYPE_OPERATOR, // Default fallback
-                };
-                self.current.assign(type_byte, pos, 2, two_char);
-                return pos + 2;
-            }
+        let token_type = self.lookup_word_bytes(two_char);
+        if token_type != TokenType::None && token_type != TokenType::Bareword {
+            // Found a 2-character operator in the lookup table
+            let type_byte = match token_type {
+                TokenType::Operator => TYPE_OPERATOR,
+                TokenType::LogicOperator => TYPE_LOGIC_OPERATOR,
+                _ => TYPE_OPERATOR, // Default fallback
+            };
+            self.current.assign(type_byte, pos, 2, two_char);
+            return pos + 2;
         }
         
         // No 2-character operator found, check for special single character cases
@@ -967,9 +955,7 @@ impl<'a> SqliTokenizer<'a> {
         {
             if byte == b'.' || byte == b'`' {
                 // For delimiter detection, we only need to check if the first i bytes
-                // form a valid keyword. Since libinjection keywords are ASCII-only,
-                // if the slice contains any non-UTF8 bytes (like 0xFF), it can't be 
-                // a keyword anyway, so we can safely skip the lookup.
+                // form a valid keyword.
                 let token_type = self.lookup_word_bytes(&word_slice[..i]);
                 if token_type != TokenType::None && token_type != TokenType::Bareword {
                     self.current.clear();
@@ -980,7 +966,7 @@ impl<'a> SqliTokenizer<'a> {
             }
         }
         
-        // Do full word lookup - only for valid UTF-8 sequences since keywords are ASCII-only
+        // Do full word lookup
         if word_len < LIBINJECTION_SQLI_TOKEN_SIZE {
             let token_type = self.lookup_word_bytes(word_slice);
             if token_type != TokenType::None {
@@ -995,18 +981,13 @@ impl<'a> SqliTokenizer<'a> {
         // MySQL backticks
         let pos = self.parse_string_core(self.pos, CHAR_TICK, 1);
         
-        // Check if backtick content is a keyword/function - only for valid UTF-8
-        if let Ok(word_str) = std::str::from_utf8(&self.current.val[..self.current.len]) {
-            let token_type = self.lookup_word(word_str);
-            if token_type == TokenType::Function {
-                self.current.token_type = TokenType::Function;
-            } else {
-                self.current.token_type = TokenType::Bareword;
-            }
+        // Check if backtick content is a keyword/function
+        let token_type = self.lookup_word_bytes(&self.current.val[..self.current.len]);
+        self.current.token_type = if token_type == TokenType::Function {
+            TokenType::Function
         } else {
-            // If UTF-8 conversion fails, default to bareword - 0xFF bytes can't be keywords
-            self.current.token_type = TokenType::Bareword;
-        }
+            TokenType::Bareword
+        };
         
         pos
     }
