@@ -199,8 +199,12 @@ impl<'a> SqliState<'a> {
     }
     
     /// Get the fingerprint for the input
-    pub fn get_fingerprint(&mut self) -> Fingerprint {
-        self.fingerprint()
+    /// The fingerprint of the last context [`SqliState::detect`] tried (the one that matched,
+    /// when it found an injection). Rampart's patch: it reads the fingerprint kept in the state
+    /// instead of tokenizing and folding the input once more, which gave the same bytes (the
+    /// fingerprint depends only on the input and the flags, both unchanged since).
+    pub fn get_fingerprint(&self) -> Fingerprint {
+        Fingerprint::new(self.fingerprint)
     }
     
     /// Detects SQL injection with additional flag handling
