@@ -70,7 +70,8 @@ pub fn walk(
     let mut walker = Walker {
         limits,
         visitor,
-        path: String::new(),
+        // Room for the paths of most documents, so the path is allocated once, not grown.
+        path: String::with_capacity(64),
         violation: None,
     };
     // A body that is UTF-8 throughout (every valid JSON document) is checked once here rather
