@@ -3,6 +3,8 @@
 //! raw text, so `"` escapes and structure do not confuse the detectors), form fields, the text
 //! fields of multipart forms, and plain text or XML as a whole.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::Uri;
 use http::header::{self, HeaderMap};
@@ -100,13 +102,7 @@ impl BodyKind {
             return Some(BodyKind::Text);
         };
         let value = value.to_str().ok()?;
-        let essence = value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
+        match media_type_essence(value).as_ref() {
             "application/json" => Some(BodyKind::Json),
             "application/x-www-form-urlencoded" => Some(BodyKind::Form),
             "multipart/form-data" => multer::parse_boundary(value)
@@ -118,6 +114,17 @@ impl BodyKind {
             "application/graphql" | "application/javascript" => Some(BodyKind::Text),
             _ => None,
         }
+    }
+}
+
+/// The media type of a `Content-Type` value without its parameters, lower-cased
+/// (`application/json` for `Application/JSON; charset=utf-8`): borrowed unless it had
+/// capitals, as clients send it lower-case.
+pub fn media_type_essence(content_type: &str) -> Cow<'_, str> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    match essence.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(essence.to_ascii_lowercase()),
+        false => Cow::Borrowed(essence),
     }
 }
 
@@ -507,5 +514,20 @@ mod tests {
             HeaderValue::from_static("application/vnd.api+json; charset=utf-8"),
         );
         assert_eq!(BodyKind::of(&headers), Some(BodyKind::Json));
+    }
+
+    #[test]
+    fn media_types_are_read_without_parameters_and_case() {
+        assert_eq!(
+            media_type_essence(" Application/JSON ; charset=UTF-8"),
+            "application/json"
+        );
+        assert!(matches!(
+            media_type_essence("text/plain;charset=utf-8"),
+            Cow::Borrowed("text/plain")
+        ));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("Text/XML"));
+        assert_eq!(BodyKind::of(&headers), Some(BodyKind::Xml));
     }
 }

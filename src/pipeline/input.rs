@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode, Uri, header};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::attack_filter::inputs::media_type_essence;
 use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
 use super::uploads::UploadPolicy;
@@ -134,13 +135,7 @@ impl InputPolicy {
             let essence = headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| {
-                    v.split(';')
-                        .next()
-                        .unwrap_or_default()
-                        .trim()
-                        .to_ascii_lowercase()
-                });
+                .map(media_type_essence);
             let allowed = essence.as_deref().is_some_and(|essence| {
                 self.content_types
                     .iter()
