@@ -534,7 +534,10 @@ impl<'a> SqliState<'a> {
                     let sz2 = self.token_vec[left + 1].len;
                     let sz3 = sz1 + sz2 + 1; // +1 for space in the middle
                     
-                    if sz3 < 32 { // make sure there is room for ending null
+                    // (Rampart's patch: and only when a keyword of several words may start
+                    // with the first; see `may_start_keyword_of_words`.)
+                    if sz3 < 32 && // make sure there is room for ending null
+                        sqli_data::may_start_keyword_of_words(&self.token_vec[left].val[..sz1]) {
                         // Create merged string: a.val + ' ' + b.val
                         // (Rampart's patch: merged on the stack, not with format!.)
                         let mut merged = [0u8; 32];

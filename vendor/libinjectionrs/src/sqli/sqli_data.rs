@@ -170,6 +170,48 @@ impl KeywordIndex {
     }
 }
 
+/// Whether a keyword of several words (`UNION ALL`, `NATURAL LEFT OUTER JOIN`) may start with
+/// `first` and a space. (Rampart's patch.) Folding looks up every pair of neighbouring words
+/// as one, but only 108 keywords have a space, and in prose most pairs start with a word that
+/// none of them starts with. A bit per length and first and last byte (upper-cased) in a
+/// 1,024-bit set built once: a clear bit proves that no keyword starts with `first` and a
+/// space, so the lookup of the pair could only miss; a set bit means look it up.
+#[cfg(feature = "std")]
+pub fn may_start_keyword_of_words(first: &[u8]) -> bool {
+    use std::sync::LazyLock;
+    static STARTS: LazyLock<[u64; 16]> = LazyLock::new(|| {
+        let mut bits = [0u64; 16];
+        for keyword in SQL_KEYWORDS.iter().filter(|k| !k.word.starts_with('0')) {
+            let word = keyword.word.as_bytes();
+            for (at, _) in word.iter().enumerate().filter(|(_, &b)| b == b' ') {
+                let bit = start_bit(&word[..at]);
+                bits[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+        bits
+    });
+    if first.is_empty() {
+        return false;
+    }
+    let bit = start_bit(first);
+    STARTS[bit / 64] & 1 << (bit % 64) != 0
+}
+
+/// Without `std`, every pair is looked up.
+#[cfg(not(feature = "std"))]
+pub fn may_start_keyword_of_words(_first: &[u8]) -> bool {
+    true
+}
+
+/// The bit of [`may_start_keyword_of_words`]'s set for a non-empty word.
+#[cfg(feature = "std")]
+fn start_bit(word: &[u8]) -> usize {
+    let first = word[0].to_ascii_uppercase();
+    let last = word[word.len() - 1].to_ascii_uppercase();
+    let key = (word.len() as u32) | u32::from(first) << 8 | u32::from(last) << 16;
+    (key.wrapping_mul(0x9E37_79B9) >> 22) as usize
+}
+
 /// A multiplicative hash of a word of `len` bytes held in `chunks`, eight bytes at a time.
 /// Not for untrusted keys in general: the table is fixed and only ever read, so colliding
 /// words cost a few more slot reads and nothing else.
