@@ -125,6 +125,31 @@ fn strip_processing_instructions(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The vendored tokenizer looks up a pair of words as one keyword only when its set of
+    /// starts admits the first word (`vendor/libinjectionrs/PATCHES.md`): it must admit every
+    /// start of every keyword of several words, in any case, or `UNION ALL` would go unseen.
+    #[test]
+    fn libinjection_admits_every_start_of_a_keyword_of_words() {
+        use libinjectionrs::sqli::sqli_data::{SQL_KEYWORDS, may_start_keyword_of_words};
+        let mut starts = 0;
+        for keyword in SQL_KEYWORDS.iter().filter(|k| !k.word.starts_with('0')) {
+            let word = keyword.word;
+            for (at, _) in word.match_indices(' ') {
+                for start in [word[..at].to_owned(), word[..at].to_lowercase()] {
+                    assert!(may_start_keyword_of_words(start.as_bytes()), "{start}");
+                }
+                starts += 1;
+            }
+        }
+        assert!(starts > 100, "{starts}");
+        let prose = "thanks can change the delivery address to my office there from weekdays";
+        let admitted = prose
+            .split(' ')
+            .filter(|word| may_start_keyword_of_words(word.as_bytes()))
+            .count();
+        assert!(admitted <= 3, "{admitted} of the words of {prose:?}");
+    }
+
     #[test]
     fn sql_breakouts_are_found() {
         for attack in [
