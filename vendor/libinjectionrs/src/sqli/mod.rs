@@ -198,7 +198,6 @@ impl<'a> SqliState<'a> {
         self.is_not_whitelist()
     }
     
-    /// Get the fingerprint for the input
     /// The fingerprint of the last context [`SqliState::detect`] tried (the one that matched,
     /// when it found an injection). Rampart's patch: it reads the fingerprint kept in the state
     /// instead of tokenizing and folding the input once more, which gave the same bytes (the
