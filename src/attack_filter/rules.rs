@@ -156,6 +156,18 @@ static RULES: &[Rule] = &[
         r#"['"`]\s*\)*\s*(?:--|#)[\s-]*$|'(?:--(?:[\s-]|$)|#(?:[^'\w]|$)|/\*)"#,
     ),
     rule(
+        "sqli-quote-logic-call",
+        Sqli,
+        5,
+        Sql,
+        // A quote closed into `or`/`and` and a function call, the rest of the query cut off by
+        // a comment (`x' or f(id)--`, `' and user_fn (1)#`): any function the database has,
+        // known to the tokenizer or not. The call touches its parenthesis or has a name of
+        // code (`snake_case`); prose puts a space before a parenthesis of words
+        // (`'red' or blue (your call) --`).
+        r"'\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?(?:[a-z_][a-z0-9_$]*_[a-z0-9_$]*\s*|[a-z_][a-z0-9_$]*)\([^()]*\)\s*(?:--|#)[\s-]*$",
+    ),
+    rule(
         "sqli-order-probe",
         Sqli,
         5,
@@ -431,7 +443,10 @@ static RULES: &[Rule] = &[
         Php,
         5,
         Plain,
-        r#"\b(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize)\s*\(\s*(?:['"`$]|\)|base64_decode|gzinflate|str_rot13|chr\s*\()|\b(?:include|require)(?:_once)?\s*\(?\s*['"](?:https?|ftp|php|data|expect|zip|phar)://"#,
+        // A call with an argument that is code: a string, a variable or a decoder; or a value
+        // that is nothing but an empty call, as scanners probe (`base64_decode()`). An empty
+        // call among words is prose about code (`don't call eval() on user input`).
+        r#"\b(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize)\s*\(\s*(?:['"`$]|base64_decode|gzinflate|str_rot13|chr\s*\()|^\s*(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize)\s*\(\s*\)\s*$|\b(?:include|require)(?:_once)?\s*\(?\s*['"](?:https?|ftp|php|data|expect|zip|phar)://"#,
     ),
     rule(
         "php-superglobal",
@@ -775,6 +790,52 @@ mod tests {
             hit_ids(&rules, uncompiled, text),
             hit_ids(&rules, Forms::PLAIN, text)
         );
+    }
+
+    #[test]
+    fn a_quote_closed_into_a_call_and_a_comment_is_sql() {
+        let rules = PatternRules::compile();
+        let sql = Forms::of(Form::Sql);
+        for attack in [
+            "' or f(x)--",
+            "x' and user_defined_fn (1)#",
+            "admin@example.com'and not sqlite_compileoption_get (id)--",
+            "admin@example.com' or sqlite_compileoption_used (id)--",
+            "1' || char(65)-- -",
+        ] {
+            assert!(
+                hit_ids(&rules, sql, attack).contains(&"sqli-quote-logic-call"),
+                "{attack}"
+            );
+        }
+        for prose in [
+            "pick 'red' or blue (your call) --",
+            "it's 'a' or b(2) in the book, see page 4",
+            "was it 'a' or f(x)? -- no idea",
+        ] {
+            assert!(
+                !hit_ids(&rules, sql, prose).contains(&"sqli-quote-logic-call"),
+                "{prose}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_call_is_a_probe_alone_and_prose_among_words() {
+        let rules = PatternRules::compile();
+        for probe in ["system()", " base64_decode ( ) ", "phpinfo()"] {
+            assert!(
+                hit_ids(&rules, Forms::PLAIN, probe).contains(&"php-exec-function"),
+                "{probe}"
+            );
+        }
+        for prose in ["don't call eval() on user input", "exec() runs a command"] {
+            assert!(
+                !hit_ids(&rules, Forms::PLAIN, prose).contains(&"php-exec-function"),
+                "{prose}"
+            );
+        }
+        assert!(hit_ids(&rules, Forms::PLAIN, "x system('id')").contains(&"php-exec-function"));
     }
 
     #[test]
