@@ -815,70 +815,72 @@ mod tests {
         );
     }
 
+    /// `rule` finds each of `hits` and none of `misses` in texts of `forms`.
+    fn assert_finds(forms: Forms, rule: &str, hits: &[&str], misses: &[&str]) {
+        let rules = PatternRules::compile();
+        for text in hits {
+            assert!(
+                hit_ids(&rules, forms, text).contains(&rule),
+                "{rule} misses {text:?}"
+            );
+        }
+        for text in misses {
+            assert!(
+                !hit_ids(&rules, forms, text).contains(&rule),
+                "{rule} finds {text:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_quote_closed_into_a_call_and_a_comment_is_sql() {
-        let rules = PatternRules::compile();
-        let sql = Forms::of(Form::Sql);
-        for attack in [
-            "' or f(x)--",
-            "x' and user_defined_fn (1)#",
-            "admin@example.com'and not sqlite_compileoption_get (id)--",
-            "admin@example.com' or sqlite_compileoption_used (id)--",
-            "1' || char(65)-- -",
-        ] {
-            assert!(
-                hit_ids(&rules, sql, attack).contains(&"sqli-quote-logic-call"),
-                "{attack}"
-            );
-        }
-        for prose in [
-            "pick 'red' or blue (your call) --",
-            "it's 'a' or b(2) in the book, see page 4",
-            "was it 'a' or f(x)? -- no idea",
-        ] {
-            assert!(
-                !hit_ids(&rules, sql, prose).contains(&"sqli-quote-logic-call"),
-                "{prose}"
-            );
-        }
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-quote-logic-call",
+            &[
+                "' or f(x)--",
+                "x' and user_defined_fn (1)#",
+                "admin@example.com'and not sqlite_compileoption_get (id)--",
+                "admin@example.com' or sqlite_compileoption_used (id)--",
+                "1' || char(65)-- -",
+            ],
+            &[
+                "pick 'red' or blue (your call) --",
+                "it's 'a' or b(2) in the book, see page 4",
+                "was it 'a' or f(x)? -- no idea",
+            ],
+        );
     }
 
     #[test]
     fn an_empty_call_is_a_probe_alone_and_prose_among_words() {
-        let rules = PatternRules::compile();
-        for probe in ["system()", " base64_decode ( ) ", "phpinfo()"] {
-            assert!(
-                hit_ids(&rules, Forms::PLAIN, probe).contains(&"php-exec-function"),
-                "{probe}"
-            );
-        }
-        for prose in ["don't call eval() on user input", "exec() runs a command"] {
-            assert!(
-                !hit_ids(&rules, Forms::PLAIN, prose).contains(&"php-exec-function"),
-                "{prose}"
-            );
-        }
-        assert!(hit_ids(&rules, Forms::PLAIN, "x system('id')").contains(&"php-exec-function"));
+        assert_finds(
+            Forms::PLAIN,
+            "php-exec-function",
+            &[
+                "system()",
+                " base64_decode ( ) ",
+                "phpinfo()",
+                "x system('id')",
+            ],
+            &["don't call eval() on user input", "exec() runs a command"],
+        );
     }
 
     #[test]
     fn markdown_table_cells_are_not_pipelines() {
-        let rules = PatternRules::compile();
-        let shell = Forms::of(Form::Shell);
-        let table = "| id | name | type |\n|----|------|------|\n| 1 | cat | env |";
-        assert!(!hit_ids(&rules, shell, table).contains(&"rce-separator-command"));
-        for pipeline in [
-            "127.0.0.1 | id",
-            "x|id|base64",
-            "|whoami|",
-            "a || id |",
-            "| ls -la |",
-        ] {
-            assert!(
-                hit_ids(&rules, shell, pipeline).contains(&"rce-separator-command"),
-                "{pipeline}"
-            );
-        }
+        assert_finds(
+            Forms::of(Form::Shell),
+            "rce-separator-command",
+            &[
+                "127.0.0.1 | id",
+                "x|id|base64",
+                "|whoami|",
+                "a || id |",
+                "| ls -la |",
+            ],
+            &["| id | name | type |\n|----|------|------|\n| 1 | cat | env |"],
+        );
     }
 
     #[test]
