@@ -572,33 +572,15 @@ static RULES: &[Rule] = &[
 /// the word after a shell separator in prose, and only counted when followed by something
 /// shaped like arguments.
 mod shell_patterns {
-    /// The commands an attacker runs first after a separator.
-    macro_rules! separated_commands {
-        () => {
-            "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|ba?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot"
-        };
-    }
-
-    /// What follows such a command when it runs, besides the end of the value or another
-    /// separator: something shaped like its arguments.
-    macro_rules! arguments {
-        () => {
-            r"|\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))"
-        };
-    }
-
-    /// A shell separator, then a command, then something shaped like its arguments. A command
-    /// word between single pipes and spaces is a cell of a Markdown table (`| id | name |`),
-    /// which chat messages hold all the time, not a pipeline (`x|id|base64`).
+    /// A shell separator, then a command, then something shaped like its arguments. A pipe
+    /// after the command counts only against it (`x|id|base64`): a command word between pipes
+    /// with spaces around is a cell of a Markdown table (`| id | name |`), which chat messages
+    /// hold all the time. (One pattern: a second copy of the command list for this made the
+    /// regex set too large for its fast engine, and the filter 500 times slower.)
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
-        r"(?:[;&\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
-        separated_commands!(),
-        r")(?:\.exe)?(?:\s*$|\s*[;&|<>`)#]",
-        arguments!(),
-        r"|\|\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
-        separated_commands!(),
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\|",
-        arguments!(),
+        r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
+        "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|ba?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
@@ -876,7 +858,8 @@ mod tests {
                 "127.0.0.1 | id",
                 "x|id|base64",
                 "|whoami|",
-                "a || id |",
+                "a || id",
+                "; id | base64",
                 "| ls -la |",
             ],
             &["| id | name | type |\n|----|------|------|\n| 1 | cat | env |"],
