@@ -201,7 +201,8 @@ async fn security_events_are_recorded_verifiable_and_tamper_evident() {
     .unwrap();
     let verified = rampart.command("audit", &["verify", "--public-key", public_key.trim()], "");
     let out = String::from_utf8_lossy(&verified.stdout);
-    assert_eq!(verified.status.code(), Some(1), "{out}");
+    let err = String::from_utf8_lossy(&verified.stderr);
+    assert_eq!(verified.status.code(), Some(1), "{out}{err}");
     assert!(out.contains(&format!("BROKEN at record {seq}")), "{out}");
 }
 
