@@ -252,7 +252,8 @@ enum AuditAction {
     Verify {
         /// The checkpoint public key (base64url, from `rampart audit public-key`); default:
         /// the one of this machine's signing key. Pin it elsewhere to detect a replaced key.
-        #[arg(long, value_name = "KEY")]
+        // A base64url key starts with `-` one time in 64: still a value, not an option.
+        #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
         public_key: Option<String>,
     },
     /// Write records as JSON lines or CSV, oldest first.
@@ -1009,5 +1010,18 @@ mod tests {
             );
         }
         cli.debug_assert();
+    }
+
+    #[test]
+    fn a_public_key_that_starts_with_a_dash_is_a_value() {
+        let cli = Cli::try_parse_from(["rampart", "audit", "verify", "--public-key", "-Ab_9"])
+            .expect("a key starting with `-` parses");
+        match cli.command {
+            Command::Audit {
+                action: AuditAction::Verify { public_key },
+                ..
+            } => assert_eq!(public_key.as_deref(), Some("-Ab_9")),
+            _ => panic!("parsed as another command"),
+        }
     }
 }
