@@ -72,6 +72,14 @@ const fn rule_in(
 use Family::*;
 use Form::*;
 
+/// The PHP functions that run code, read files or decode payloads: called with code in
+/// them, or alone as a probe (`php-exec-function`).
+macro_rules! php_functions {
+    () => {
+        "system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize"
+    };
+}
+
 /// Every pattern rule. Texts are decoded and lowercased before matching.
 static RULES: &[Rule] = &[
     // SQL injection (besides the libinjection tokenizer, which covers tautologies and most
@@ -446,7 +454,13 @@ static RULES: &[Rule] = &[
         // A call with an argument that is code: a string, a variable or a decoder; or a value
         // that is nothing but an empty call, as scanners probe (`base64_decode()`). An empty
         // call among words is prose about code (`don't call eval() on user input`).
-        r#"\b(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize)\s*\(\s*(?:['"`$]|base64_decode|gzinflate|str_rot13|chr\s*\()|^\s*(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize)\s*\(\s*\)\s*$|\b(?:include|require)(?:_once)?\s*\(?\s*['"](?:https?|ftp|php|data|expect|zip|phar)://"#,
+        concat!(
+            r#"\b(?:"#,
+            php_functions!(),
+            r#")\s*\(\s*(?:['"`$]|base64_decode|gzinflate|str_rot13|chr\s*\()|^\s*(?:"#,
+            php_functions!(),
+            r#")\s*\(\s*\)\s*$|\b(?:include|require)(?:_once)?\s*\(?\s*['"](?:https?|ftp|php|data|expect|zip|phar)://"#,
+        ),
     ),
     rule(
         "php-superglobal",
