@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::has_any_byte;
+use super::quoted_code::without_quoted_code;
 
 /// SQL: comments become spaces (`un/**/ion` stays split, as MySQL sees it, but `union/**/select`
 /// reads `union select`); MySQL's executable comments `/*!50000select*/` keep their content;
@@ -33,8 +34,16 @@ pub fn sql(text: &str) -> Cow<'_, str> {
 
 /// Shell: quotes, backslashes and carets inside words vanish (`c'a't`, `c\at`, `c^at` are
 /// `cat`), `$IFS`-style separators and empty expansions (`$@`, `$9`) become spaces or nothing,
-/// and brace lists `{cat,/etc/passwd}` read as words.
+/// and brace lists `{cat,/etc/passwd}` read as words. Markdown code quoted in prose is left
+/// out ([`super::quoted_code`]): it is text about commands.
 pub fn shell(text: &str) -> Cow<'_, str> {
+    match without_quoted_code(text) {
+        Some(prose) => Cow::Owned(shell_of(&prose).into_owned()),
+        None => shell_of(text),
+    }
+}
+
+fn shell_of(text: &str) -> Cow<'_, str> {
     if unchanged_by_shell(text) {
         return Cow::Borrowed(text);
     }

