@@ -448,16 +448,15 @@ async fn developer_chat_passes() {
     assert!(!blocked(&conversation), "{:?}", conversation.findings);
 }
 
-/// The prompt corpus (`../shared/data/prompt-injection`) as chat messages: ordinary messages
-/// and jailbreak prompts. Neither is a web attack (prompt injection is the LLM guard's work),
+/// The prompt corpus (`tests/corpus/prompts`) as chat messages: ordinary messages and
+/// jailbreak prompts. Neither is a web attack (prompt injection is the LLM guard's work),
 /// except one jailbreak that hands a model's tool an SQL injection
 /// (`query: 'cats; DROP TABLE users;--'`), which the filter should block: the ceiling below.
 #[tokio::test]
 async fn chat_prompts_are_not_web_attacks() {
     let filter = AttackFilter::new();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/prompt-injection");
     let texts = |file: &str| -> Vec<String> {
-        let lines = std::fs::read_to_string(dir.join(file)).unwrap();
+        let lines = std::fs::read_to_string(corpus_dir().join("prompts").join(file)).unwrap();
         lines
             .lines()
             .map(|line| {
@@ -466,19 +465,19 @@ async fn chat_prompts_are_not_web_attacks() {
             })
             .collect()
     };
-    let benign = texts("benign.jsonl");
-    let (blocked_benign, total) =
-        blocked_chat_messages(&filter, benign.iter().map(String::as_str)).await;
+    let ordinary = texts("ordinary.jsonl");
+    let (blocked_ordinary, total) =
+        blocked_chat_messages(&filter, ordinary.iter().map(String::as_str)).await;
     println!(
         "ordinary prompts: {total}, blocked {}",
-        blocked_benign.len()
+        blocked_ordinary.len()
     );
     assert!(
-        total >= 300 && blocked_benign.is_empty(),
-        "{blocked_benign:#?}"
+        total >= 300 && blocked_ordinary.is_empty(),
+        "{blocked_ordinary:#?}"
     );
 
-    let jailbreaks = texts("attacks.jsonl");
+    let jailbreaks = texts("jailbreaks.jsonl");
     let (blocked_jailbreaks, total) =
         blocked_chat_messages(&filter, jailbreaks.iter().map(String::as_str)).await;
     println!(
@@ -486,7 +485,7 @@ async fn chat_prompts_are_not_web_attacks() {
         blocked_jailbreaks.len()
     );
     assert!(
-        total >= 2_000 && blocked_jailbreaks.len() <= 1,
+        total >= 1_200 && blocked_jailbreaks.len() <= 1,
         "{blocked_jailbreaks:#?}"
     );
 }
