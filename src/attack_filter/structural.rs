@@ -46,7 +46,9 @@ pub fn sqli(text: &str) -> Option<String> {
     let string_break = fingerprint.contains('s')
         && (quotes % 2 == 1
             || fingerprint.contains('c')
-            || fingerprint.contains('&') && !quotes_a_logic_word(text));
+            || fingerprint.contains('&')
+                && !quotes_a_logic_word(text)
+                && !quotes_only_phrases(text));
     let tautology = fingerprint.contains('&') && text.contains('=');
     (structural || string_break || tautology).then_some(fingerprint)
 }
@@ -76,6 +78,43 @@ fn quotes_a_logic_word(text: &str) -> bool {
                     .is_some_and(|b| b.is_ascii_alphanumeric())
         })
     })
+}
+
+/// `"machine learning" AND (python OR rust)`: a search engine's phrases joined by logic. Each
+/// quote opens a phrase at the start of the text or after a space, `(`, `:`, `+` or `-`, and
+/// the same quote closes it before a space, `)`, `,` or the end; quotes of the other kinds
+/// inside a phrase are its text. A break-out sits against a word or a symbol instead (`x' and
+/// (…)`, `') or ('1`); a phrase joined to a comparison or a call is still a tautology or a
+/// statement to the other checks.
+fn quotes_only_phrases(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_quote = |b: u8| matches!(b, b'\'' | b'"' | b'`');
+    let mut phrases = 0;
+    let mut at = 0;
+    while let Some(open) = bytes[at..]
+        .iter()
+        .position(|&b| is_quote(b))
+        .map(|i| at + i)
+    {
+        let opens = open == 0
+            || matches!(
+                bytes[open - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'(' | b':' | b'+' | b'-'
+            );
+        let Some(close) = memchr::memchr(bytes[open], &bytes[open + 1..]).map(|i| open + 1 + i)
+        else {
+            return false;
+        };
+        let closes = bytes
+            .get(close + 1)
+            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b')' | b','));
+        if !opens || !closes || close == open + 1 {
+            return false;
+        }
+        phrases += 1;
+        at = close + 1;
+    }
+    phrases > 0
 }
 
 fn words_only(text: &str) -> bool {
@@ -161,6 +200,10 @@ mod tests {
             "x' AND 1=1",
             "select * from users where id=1",
             "SELECT CHAR(113)+CHAR(122)",
+            "x' and (select 1)",
+            "\"a\" or \"a\"=\"a\"",
+            "') or ('x",
+            "\"x\" and (select password from users)",
         ] {
             assert!(sqli(attack).is_some(), "{attack}");
         }
@@ -182,6 +225,8 @@ mod tests {
             "the union select committee",
             "Set price=$total(after tax) in the template.",
             "Select one from the list (twice).",
+            "\"machine learning\" AND (python OR rust) -java",
+            "title:\"don't stop\" OR (artist:queen AND year:1978)",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
