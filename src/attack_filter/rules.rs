@@ -97,8 +97,9 @@ static RULES: &[Rule] = &[
         5,
         Sql,
         // `sleep(5)`, `sleep((select …))`, `sleep(if(…))`, `sleep(mod(10,5))`, but not the
-        // prose `sleep (8 hours)`: a bare number must close the call.
-        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:[\d.]+\s*\)|\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(",
+        // prose `sleep (8 hours)`: a bare number must close the call, unless the call is joined
+        // to a closed quote (`x'+sleep(20.to_i)+'`).
+        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:[\d.]+\s*\)|\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
     ),
     rule(
         "sqli-file-or-command",
@@ -112,7 +113,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r";\s*(?:drop\s+(?:table|database|schema|user|view|function)|truncate\s+table|alter\s+(?:table|user)|create\s+(?:table|user|database|function)|insert\s+into|delete\s+from|update\s+\w+\s+set|exec(?:ute)?\s+(?:master|xp_|sp_|\()|declare\s+@|shutdown\b|select\s+.*\bfrom\b)",
+        r"^\s*['\x22]\s*\)*\s*;|;\s*(?:drop\s+(?:table|database|schema|user|view|function)|truncate\s+table|alter\s+(?:table|user)|create\s+(?:table|user|database|function)|insert\s+into|delete\s+from|update\s+\w+\s+set|exec(?:ute)?\s+(?:master|xp_|sp_|\()|declare\s+@|shutdown\b|select\s+.*\bfrom\b)",
     ),
     rule(
         "sqli-subquery",
@@ -169,11 +170,12 @@ static RULES: &[Rule] = &[
         5,
         Sql,
         // A quote closed into `or`/`and` and a function call, the rest of the query cut off by
-        // a comment (`x' or f(id)--`, `' and user_fn (1)#`): any function the database has,
-        // known to the tokenizer or not. The call touches its parenthesis or has a name of
-        // code (`snake_case`); prose puts a space before a parenthesis of words
-        // (`'red' or blue (your call) --`).
-        r"'\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?(?:[a-z_][a-z0-9_$]*_[a-z0-9_$]*\s*|[a-z_][a-z0-9_$]*)\([^()]*\)\s*(?:--|#)[\s-]*$",
+        // a comment or ended (`x' or f(id)--`, `' and user_fn (1)#`, `x' or json_valid (id);`):
+        // any function the database has, known to the tokenizer or not. The call touches its
+        // parenthesis or has a name of code (`snake_case`); prose puts a space before a
+        // parenthesis of words (`'red' or blue (your call) --`). A quote, a logic word and a
+        // parenthesis that all touch (`'or(id glob 1)`) are never prose.
+        r"'\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?(?:[a-z_][a-z0-9_$]*_[a-z0-9_$]*\s*|[a-z_][a-z0-9_$]*)\([^()]*\)\s*(?:--|#|;)[\s-]*$|'(?:or|and|xor)\(",
     ),
     rule(
         "sqli-order-probe",
@@ -239,7 +241,7 @@ static RULES: &[Rule] = &[
         Xss,
         5,
         Plain,
-        r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:document|window|top|self|parent|this)\s*[.\[]"#,
+        r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:document|window|top|self|parent|this)\s*[.\[]|;\s*(?:alert|prompt|confirm)(?:\(\s*[^)\s]|`)"#,
     ),
     rule_in(
         "xss-js-probe",
@@ -387,6 +389,16 @@ static RULES: &[Rule] = &[
         r"/dev/(?:tcp|udp)/|\bmkfifo\b|\bsocat\b.*\bexec:|\bbash\s+-i\b|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s*(?:/(?:usr/)?bin/)?(?:ba)?sh\b",
     ),
     rule("rce-ifs", Rce, 5, Plain, r"\$\{?ifs\b"),
+    // The command syntax of Ruby (`%x(ls -al /)`, `Process.spawn("id")`) and Perl
+    // (`qx{id}`), and Perl's code interpolation (`@{[ system 'id' ]}`, `@{[rand 100]}`: code
+    // run inside a string, which nothing but Perl writes), for apps that pass input to either.
+    rule(
+        "rce-script-command",
+        Rce,
+        5,
+        Plain,
+        r#"(?:%x|\bqx)\s*[({\[/|]\s*['"]?\s*(?:ls|id|cat|whoami|uname|touch|wget|curl|sh|bash|rm|echo|ping|nc|python|perl)\b|@+\{\s*\[|\b(?:process\.spawn|kernel\.(?:exec|system|spawn)|io\.popen|open3\.\w+)\s*\(\s*['"]"#,
+    ),
     rule(
         "rce-shell-expansion",
         Rce,
@@ -564,7 +576,18 @@ static RULES: &[Rule] = &[
         Ssti,
         5,
         Plain,
-        r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|vm)['"`]\s*\)|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|kill|exit)\b|\bconstructor\s*(?:\.\s*constructor|\[\s*['"`]constructor)|\bthis\.constructor\.constructor\b|_\$\$nd_func\$\$_|\$\w+:(?:\w+:)*(?:constructor|prototype|__proto__)\b"#,
+        r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|vm)['"`]\s*\)|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|kill|exit)\b|\bconstructor\s*(?:\.\s*constructor|\[\s*['"`]constructor)|\bthis\.constructor\.constructor\b|\bconstructor\s*\.\s*_load\b|_\$\$nd_func\$\$_|\$\w+:(?:\w+:)*(?:constructor|prototype|__proto__)\b"#,
+    ),
+    // A value that is an endless loop (`while(true);`, `while(!0)`, `for(;;)`) is code for an
+    // `eval` on the server, which it stalls; prose puts a space before the parenthesis. A
+    // condition that is plainly false (`while(!true)`, `while(false)`, `while(0)`) stalls
+    // nothing.
+    rule(
+        "node-endless-loop",
+        Ssti,
+        5,
+        Plain,
+        r"^\s*(?:while\(+\s*(?:[^!f0\s)]|!\s*[^t\s]|!\s*t[^r]|f[^a]|0\s*[^)\s])|for\(\s*;\s*;\s*\))",
     ),
     rule(
         "node-prototype-pollution",
@@ -848,12 +871,39 @@ mod tests {
                 "admin@example.com'and not sqlite_compileoption_get (id)--",
                 "admin@example.com' or sqlite_compileoption_used (id)--",
                 "1' || char(65)-- -",
+                "admin@example.com\\' or json_valid (id);",
+                "'or(id glob 1)--",
             ],
             &[
                 "pick 'red' or blue (your call) --",
+                "it's 'a' or b(2); see page 4",
                 "it's 'a' or b(2) in the book, see page 4",
                 "was it 'a' or f(x)? -- no idea",
             ],
+        );
+    }
+
+    #[test]
+    fn a_delay_joined_to_a_closed_quote_is_found() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-time-delay",
+            &[
+                "2010-01-01'+sleep(20.to_i)+'",
+                "x\" sleep(10.to_i) \"",
+                "'||pg_sleep(10)--",
+            ],
+            &["i said 'sleep (8 hours)' twice", "'sleep' is a verb"],
+        );
+    }
+
+    #[test]
+    fn a_value_that_opens_with_a_closed_statement_is_found() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-stacked-query",
+            &["';", "';print'", "');#", "\";"],
+            &["it's; fine", "say 'hi'; then go", "a';"],
         );
     }
 
@@ -885,6 +935,55 @@ mod tests {
                 "{{ self.x }}",
             ],
             &["my first prompt is: {{ \"\" }} how", "{{ '' }}"],
+        );
+    }
+
+    #[test]
+    fn ruby_and_perl_command_syntax_is_found() {
+        assert_finds(
+            Forms::PLAIN,
+            "rce-script-command",
+            &[
+                "%x('ls -al /')",
+                "%x(id)",
+                "qx{cat /etc/passwd}",
+                "@{[system \"touch /tmp/x\"]}",
+                "@{ [ uc 'hello' ] }",
+                "process.spawn(\"id\")",
+            ],
+            &[
+                "printf(\"%x (%d)\", n)",
+                "0x1f is %x (hex)",
+                "email me @ {name}",
+                "the process spawn (fork) model",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_value_that_loops_forever_is_found() {
+        assert_finds(
+            Forms::PLAIN,
+            "node-endless-loop",
+            &["while(true);", "while(!0)", " while(new Date)", "for(;;){}"],
+            &[
+                "while (you wait) we pack",
+                "meanwhile(ish)",
+                "wait while(1) runs",
+                "while(!true);",
+                "while(false)",
+                "while(0);",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_script_call_after_a_statement_break_is_found() {
+        assert_finds(
+            Forms::PLAIN,
+            "xss-js-sink-after-break",
+            &[";alert(123);", "x;prompt(1)", "; confirm`1`"],
+            &["stop; alert() is blocking", "done; alert (the team) later"],
         );
     }
 

@@ -261,10 +261,10 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     }
     let detected: usize = tallies.values().map(|t| t.detected).sum();
     let flagged: usize = tallies.values().map(|t| t.flagged).sum();
-    // Measured on 2026-12-06: 1,278 detected, 69 flagged (most of them attacks that assert
+    // Measured on 2026-12-06: 1,369 detected, 69 flagged (most of them attacks that assert
     // only that one other CRS rule stays quiet, like 932230-21: `\ncat /etc/passwd;`,
     // 942160-12: `/BENChmARk(2999/**/999,Md5(/` or 942101-11: `24+union+all+select+1,2,3`).
-    assert!(detected >= 1_278, "detection fell to {detected}");
+    assert!(detected >= 1_369, "detection fell to {detected}");
     assert!(flagged <= 69, "false positives rose to {flagged}");
 }
 
@@ -487,5 +487,68 @@ async fn chat_prompts_are_not_web_attacks() {
     assert!(
         total >= 1_200 && blocked_jailbreaks.len() <= 1,
         "{blocked_jailbreaks:#?}"
+    );
+}
+
+/// The Big List of Naughty Strings (`tests/corpus/naughty-strings`): its injection sections
+/// are blocked, up to the floor below, and the rest (unicode, emoji, quotes, numbers,
+/// reserved words, terminal escapes) passes, each as a query parameter and a JSON value.
+#[tokio::test]
+async fn naughty_strings() {
+    const INJECTION_SECTIONS: [&str; 7] = [
+        "Script Injection",
+        "SQL Injection",
+        "Server Code Injection",
+        "Command Injection (Ruby)",
+        "XXE Injection (XML)",
+        "File Inclusion",
+        "Known CVEs and Vulnerabilities",
+    ];
+    let filter = AttackFilter::new();
+    let text = std::fs::read_to_string(corpus_dir().join("naughty-strings/blns.txt")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut injections, mut blocked_injections) = (0, 0);
+    let mut blocked_benign = Vec::new();
+    let mut section = "";
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(comment) = line.strip_prefix('#') {
+            // A section's title is the comment line followed by a bare `#`.
+            if lines.get(i + 1) == Some(&"#") {
+                section = comment.trim();
+            }
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let encoded: String = form_urlencoded::byte_serialize(line.as_bytes()).collect();
+        let query: Uri = format!("/search?q={encoded}").parse().unwrap();
+        let json = Bytes::from(serde_json::json!({ "q": line }).to_string());
+        let in_query = blocked(&verdict(&filter, &query, &HeaderMap::new(), &Bytes::new()).await);
+        let in_json = blocked(
+            &verdict(
+                &filter,
+                &Uri::from_static("/search"),
+                &content_type("application/json"),
+                &json,
+            )
+            .await,
+        );
+        if INJECTION_SECTIONS.contains(&section) {
+            injections += 1;
+            blocked_injections += usize::from(in_query && in_json);
+        } else if in_query || in_json {
+            blocked_benign.push(format!("{section}: {line:?}"));
+        }
+    }
+    println!(
+        "naughty strings: {blocked_injections} of {injections} injections blocked, {} other strings blocked",
+        blocked_benign.len()
+    );
+    assert!(blocked_benign.is_empty(), "{blocked_benign:#?}");
+    // Measured on 2026-12-06: 248 of 263; most of the rest is no attack alone (`%`, `--help`).
+    assert!(
+        injections >= 250 && blocked_injections >= 248,
+        "{blocked_injections} of {injections}"
     );
 }
