@@ -88,7 +88,7 @@ mod tests {
     use super::*;
 
     /// Seeds of every shape the parsers know, mutated by a fixed pseudo-random sequence.
-    const SEEDS: [&[u8]; 8] = [
+    const SEEDS: [&[u8]; 10] = [
         b"{\"a\": [1, {\"b\": \"' or 1=1--\"}], \"c\": null}",
         b"q=%27%20union%20select&x[]=1&%00=%u003c",
         b"--fuzz-boundary\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.png\"\r\n\r\n\x89PNG\r\n\x1a\n<svg>\r\n--fuzz-boundary--\r\n",
@@ -97,6 +97,10 @@ mod tests {
         b"c'a't$IFS/e?c/p*d;{ls,-la}|`id`$(whoami)",
         b"&#0000060;&lt;img src=x onerror=alert(1)&gt; \\u003c \xef\xbc\x9c \xc0\xbc",
         b"[[[[[[[[[[[[{\"\":{\"\":[\"\\ud800\"]}}]]]]]]]]]]]]",
+        // Markdown code in prose, with runs of backticks and non-ASCII letters beside them.
+        b"run `ls -la` then ``echo `id` `` and\n```sh\ncat /etc/passwd\n```\n\xc3\xa9t\xc3\xa9 `x`.",
+        // Search phrases joined by logic.
+        b"\"machine learning\" AND (python OR rust) -java 'x' or ('1')",
     ];
 
     /// xorshift64: reproducible, no dependency.
