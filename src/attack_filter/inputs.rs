@@ -73,8 +73,69 @@ pub fn inspect_head(
         } else if !is_skipped_header(name) {
             let text = String::from_utf8_lossy(value.as_bytes());
             filter.inspect(policy, Location::Header, name, &text, verdict);
+            if names_an_upload(name) {
+                check_upload_name(policy, verdict, Location::Header, name, &text);
+            }
         }
     }
+}
+
+/// `X-Filename`, `X_File_Name`, `X.Filename`: headers in which upload widgets and raw `PUT`
+/// uploads name the file.
+fn names_an_upload(header: &str) -> bool {
+    let letters = header.bytes().filter(|b| !matches!(b, b'-' | b'_' | b'.'));
+    letters.rev().take(8).eq(b"filename".iter().rev().copied())
+}
+
+/// Refuses an upload whose name ends in an extension a web server runs as a script.
+fn check_upload_name(
+    policy: &FilterPolicy,
+    verdict: &mut Verdict,
+    location: Location,
+    name: &str,
+    file_name: &str,
+) {
+    if is_server_script(file_name) {
+        add_structural_finding(
+            policy,
+            verdict,
+            ("rce-server-script-upload", Family::Rce),
+            location,
+            name,
+            file_name,
+        );
+    }
+}
+
+/// `shell.php`, `a.phtml`, `x.php5..`, `photo. php `, `index.jsp`, `default.aspx`: a name a
+/// web server (PHP, a servlet container, IIS, CGI) would run rather than serve, once
+/// uploaded where it serves files from. Trailing dots and spaces are dropped, as Windows
+/// does; `report.phpinfo` or `notes.phtml987` is no script.
+fn is_server_script(file_name: &str) -> bool {
+    let trimmed = file_name.trim_end_matches(['.', ' ', '"', '\'', '\t']);
+    let Some((_, extension)) = trimmed.rsplit_once('.') else {
+        return false;
+    };
+    let extension = extension.trim_start().to_ascii_lowercase();
+    let php_version = extension
+        .strip_prefix("php")
+        .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_digit()));
+    php_version
+        || matches!(
+            extension.as_str(),
+            "phtml"
+                | "phar"
+                | "phps"
+                | "pht"
+                | "phpt"
+                | "jsp"
+                | "jspx"
+                | "asp"
+                | "aspx"
+                | "ashx"
+                | "asmx"
+                | "cgi"
+        )
 }
 
 /// A dot-file or dot-directory (`.git`, `.env`, `%2eaws`): where deployments keep secrets.
@@ -326,6 +387,7 @@ async fn inspect_multipart(
         if let Some(file_name) = field.file_name() {
             let file_name = file_name.to_owned();
             filter.inspect(policy, Location::Body, &name, &file_name, verdict);
+            check_upload_name(policy, verdict, Location::Body, &name, &file_name);
             continue;
         }
         let text = field.text().await?;
@@ -478,6 +540,67 @@ mod tests {
             .await
             .unwrap();
         assert!(locations(&v).contains(&(Location::Body, "comment".into())));
+    }
+
+    #[test]
+    fn server_scripts_are_recognised_by_their_last_extension() {
+        for script in [
+            "a.php",
+            "a.php..",
+            "fda.php5...",
+            "dir/x.php907",
+            "photo. php",
+            "photo.php  ",
+            "dangerous.phar",
+            "x.PHTML",
+            "index.jsp",
+            "default.aspx",
+            "\"quoted.php\"",
+        ] {
+            assert!(is_server_script(script), "{script}");
+        }
+        for file in [
+            "photo.png",
+            "safe.phpinfo",
+            "notes.phtml987...",
+            "php",
+            "report.php.pdf",
+            "cert.cer",
+            "",
+        ] {
+            assert!(!is_server_script(file), "{file}");
+        }
+        assert!(names_an_upload("x-filename"));
+        assert!(names_an_upload("x_file_name"));
+        assert!(names_an_upload("x.filename"));
+        assert!(!names_an_upload("x-file"));
+    }
+
+    #[tokio::test]
+    async fn uploads_named_as_server_scripts_are_found() {
+        let rule = "rce-server-script-upload";
+        let v = head("/upload", &[("x-file-name", "shell.php5")]);
+        assert!(v.findings.iter().any(|f| f.rule == rule), "{v:?}");
+        let v = head("/upload", &[("x-file-name", "holiday.jpeg")]);
+        assert!(v.findings.is_empty(), "{v:?}");
+        let part = |file_name: &str| {
+            format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"{file_name}\"\r\n\r\nGIF89a<?php system($_GET[c]); ?>\r\n--XyZ--\r\n"
+            )
+        };
+        let v = body("multipart/form-data; boundary=XyZ", &part("cat. php"))
+            .await
+            .unwrap();
+        assert!(
+            v.findings
+                .iter()
+                .any(|f| f.rule == rule && f.location == Location::Body && f.name == "f"),
+            "{v:?}"
+        );
+        let v = body("multipart/form-data; boundary=XyZ", &part("cat.gif"))
+            .await
+            .unwrap();
+        assert!(!v.findings.iter().any(|f| f.rule == rule), "{v:?}");
     }
 
     #[tokio::test]

@@ -160,7 +160,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 7] = [
+pub const STRUCTURAL_RULES: [&str; 8] = [
     "sqli-libinjection",
     "xss-libinjection",
     "nosql-operator-key",
@@ -168,6 +168,7 @@ pub const STRUCTURAL_RULES: [&str; 7] = [
     "lfi-hidden-path",
     "lfi-xml-external-entity",
     "lfi-null-byte",
+    "rce-server-script-upload",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
