@@ -483,6 +483,17 @@ static RULES: &[Rule] = &[
             r#")\s*\(\s*\)\s*$|\b(?:include|require)(?:_once)?\s*\(?\s*['"](?:https?|ftp|php|data|expect|zip|phar)://"#,
         ),
     ),
+    // The command functions called through a parenthesized name (`(system)(whoami)`,
+    // `('system')('id')`), or with a bare command word as the argument (`system(whoami)`, an
+    // undefined constant PHP reads as its name). The parentheses touch, as code writes them
+    // and prose does not (`my system (id card)`).
+    rule(
+        "php-command-call",
+        Php,
+        5,
+        Plain,
+        r#"\(\s*['"]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|eval)\s*['"]?\s*\)\(|\b(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec)\(\s*(?:whoami|id|ls|pwd|uname|cat|wget|curl|nc|bash|sh|ping|dir)\b"#,
+    ),
     rule(
         "php-superglobal",
         Php,
@@ -919,6 +930,26 @@ mod tests {
                 "x system('id')",
             ],
             &["don't call eval() on user input", "exec() runs a command"],
+        );
+    }
+
+    #[test]
+    fn command_functions_called_by_name_or_on_a_command_are_php() {
+        assert_finds(
+            Forms::PLAIN,
+            "php-command-call",
+            &[
+                "system(whoami)",
+                "(system)(whoami)",
+                "('system')('whoami')",
+                "(\"system  \")(\"whoami\")",
+                "x;exec(ls -la)",
+            ],
+            &[
+                "the (system) (as a whole) works",
+                "my system (id card) expired",
+                "exec(command) runs it",
+            ],
         );
     }
 
