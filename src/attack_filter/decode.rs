@@ -272,7 +272,7 @@ fn html_reference(s: &str) -> Option<(char, usize)> {
         let semicolon = usize::from(digits[len..].starts_with(';'));
         return Some((c, 1 + prefix + len + semicolon));
     }
-    const NAMED: [(&str, char); 16] = [
+    const NAMED: [(&str, char); 19] = [
         ("lt;", '<'),
         ("gt;", '>'),
         ("quot;", '"'),
@@ -289,6 +289,9 @@ fn html_reference(s: &str) -> Option<(char, usize)> {
         ("grave;", '`'),
         ("lbrace;", '{'),
         ("rbrace;", '}'),
+        ("lcub;", '{'),
+        ("rcub;", '}'),
+        ("dollar;", '$'),
     ];
     NAMED.iter().find_map(|(name, c)| {
         body.get(..name.len())
@@ -368,6 +371,8 @@ mod tests {
             ("a%00b\\u0000c", "abc"),
             ("\\u{1F600}", "\u{1F600}"),
             ("&amp;lt;", "<"),
+            ("%24&lcub;\\u006A&#110;di:x&rcub;", "${jndi:x}"),
+            ("&dollar;&lbrace;x&rbrace;", "${x}"),
             ("AT&T & co", "AT&T & co"),
         ];
         for (raw, expected) in cases {
