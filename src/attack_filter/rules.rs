@@ -113,6 +113,8 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
+        // A statement after `;`, or a value that opens by closing the app's string into a
+        // `;` (`';`, `');#`, `';print'`), which no prose opens with.
         r"^\s*['\x22]\s*\)*\s*;|;\s*(?:drop\s+(?:table|database|schema|user|view|function)|truncate\s+table|alter\s+(?:table|user)|create\s+(?:table|user|database|function)|insert\s+into|delete\s+from|update\s+\w+\s+set|exec(?:ute)?\s+(?:master|xp_|sp_|\()|declare\s+@|shutdown\b|select\s+.*\bfrom\b)",
     ),
     rule(
