@@ -699,6 +699,7 @@ mod tests {
             "Use `cat file.txt` and `echo $HOME` to check, then `ping -c 4 8.8.8.8`.",
             "My script:\n```bash\n#!/bin/bash\ncurl -X POST https://x.example/v1\nnode server.js\n```\nIt fails.",
             "The caveat: start `docker run -it ubuntu:latest /bin/bash` first, then paste.",
+            "Use `mkfifo /tmp/pipe` for a named pipe, and `bash -i` for a login-like shell.",
         ] {
             let verdict = verdict(&filter, prose);
             assert!(verdict.score < 5, "{prose}: {verdict:?}");

@@ -379,16 +379,17 @@ static RULES: &[Rule] = &[
         Rce,
         5,
         Shell,
-        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-",
+        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|\bmkfifo\b|\bbash\s+-i\b",
     ),
     // A reverse shell has no business in any text, code quoted in prose included: read in
-    // the plain form too, which keeps that code.
+    // the plain form too, which keeps that code. (Its parts with a use of their own, a named
+    // pipe or an interactive shell, count outside quoted code only, above.)
     rule_in(
         "rce-reverse-shell",
         Rce,
         5,
         &[Plain, Shell],
-        r"/dev/(?:tcp|udp)/|\bmkfifo\b|\bsocat\b.*\bexec:|\bbash\s+-i\b|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s*(?:/(?:usr/)?bin/)?(?:ba)?sh\b",
+        r"/dev/(?:tcp|udp)/|\bsocat\b.*\bexec:|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s*(?:/(?:usr/)?bin/)?(?:ba)?sh\b",
     ),
     rule("rce-ifs", Rce, 5, Plain, r"\$\{?ifs\b"),
     // The command syntax of Ruby (`%x(ls -al /)`, `Process.spawn("id")`) and Perl
