@@ -38,6 +38,10 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
             .post(url("/login"))
             .header("content-type", "application/json")
             .body(r#"{"user": "admin", "password": {"$ne": null}}"#),
+        client
+            .post(url("/upload"))
+            .header("content-type", "application/octet-stream")
+            .header("x-file-name", "shell.php5"),
     ];
     for attack in attacks {
         let response = attack.send().await.unwrap();
@@ -59,6 +63,31 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
         echo["body"], body,
         "the inspected body reaches the app unchanged"
     );
+
+    // A coding assistant's chat: the user's question quotes a command, the resent answer
+    // holds a fenced block of shell. Both are text, and pass; the same command injected
+    // against an address is blocked.
+    let chat = serde_json::json!({
+        "messages": [
+            {"role": "user", "content": "How do I list hidden files? `ls` shows none."},
+            {"role": "assistant", "content": "Use `ls -la`:\n```sh\ncd /var/www && ls -la\ncat .env | head -5\n```\nThen check the owner."},
+            {"role": "user", "content": "And `kill -9 $(lsof -t -i:3000)` frees the port?"},
+        ]
+    });
+    let response = client
+        .post(url("/v1/chat/completions"))
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = client
+        .post(url("/ping"))
+        .json(&serde_json::json!({"host": "127.0.0.1`id`"}))
+        .send()
+        .await
+        .unwrap();
+    envelope(response, 403, "attack_detected").await;
 
     let metrics = rampart.metrics().await;
     for family in ["sqli", "lfi", "java", "xss", "rce", "ssti", "nosql"] {
