@@ -63,6 +63,16 @@ pub fn inspect_head(
             );
         }
     }
+    if let Some(file) = system_file_in_path(uri.path()) {
+        add_structural_finding(
+            policy,
+            verdict,
+            ("lfi-system-path", Family::Lfi),
+            Location::Path,
+            "path",
+            &file,
+        );
+    }
     if let Some(query) = uri.query() {
         inspect_pairs(filter, policy, Location::Query, query.as_bytes(), verdict);
     }
@@ -136,6 +146,46 @@ fn is_server_script(file_name: &str) -> bool {
                 | "asmx"
                 | "cgi"
         )
+}
+
+/// An operating system's file named by whole path segments (`/etc/passwd`,
+/// `/@fs/etc/shadow`, `/proc/self/environ`, `/windows/win.ini`): what a scanner asks a static
+/// file server or a dev server's file route for. Each segment alone is an ordinary word, so
+/// the segments are read together here. Returns the file as named.
+fn system_file_in_path(path: &str) -> Option<String> {
+    const ETC_FILES: [&str; 11] = [
+        "passwd",
+        "shadow",
+        "gshadow",
+        "group",
+        "hosts",
+        "sudoers",
+        "crontab",
+        "fstab",
+        "issue",
+        "motd",
+        "master.passwd",
+    ];
+    let is = |segment: &str, name: &str| segment.eq_ignore_ascii_case(name);
+    let decoded = super::decode::decode(path);
+    let mut segments = decoded.split(['/', '\\']).filter(|s| !s.is_empty());
+    while let Some(segment) = segments.next() {
+        let mut after = segments.clone();
+        let next = after.next().unwrap_or_default();
+        let third = after.next();
+        let named = (is(segment, "etc") && ETC_FILES.iter().any(|file| is(next, file)))
+            || (is(segment, "proc")
+                && (is(next, "self")
+                    || !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()))
+                && third.is_some())
+            || (is(segment, "windows") && (is(next, "win.ini") || is(next, "system32")))
+            || is(segment, "boot.ini");
+        if named {
+            let file = [segment, next, third.unwrap_or_default()];
+            return Some(file.join("/").trim_end_matches('/').to_owned());
+        }
+    }
+    None
 }
 
 /// A dot-file or dot-directory (`.git`, `.env`, `%2eaws`): where deployments keep secrets.
@@ -540,6 +590,35 @@ mod tests {
             .await
             .unwrap();
         assert!(locations(&v).contains(&(Location::Body, "comment".into())));
+    }
+
+    #[test]
+    fn system_files_named_by_whole_path_segments_are_found() {
+        for (path, file) in [
+            ("/etc/passwd", "etc/passwd"),
+            ("/@fs/ETC/Shadow", "ETC/Shadow"),
+            ("/static/%65tc/hosts", "etc/hosts"),
+            ("/proc/self/environ", "proc/self/environ"),
+            ("/x/proc/1/cmdline", "proc/1/cmdline"),
+            ("/c:\\windows\\win.ini", "windows/win.ini"),
+        ] {
+            assert_eq!(system_file_in_path(path).as_deref(), Some(file), "{path}");
+        }
+        for path in [
+            "/",
+            "/docs/etc/passwd-explained",
+            "/blog/etc/thoughts",
+            "/api/proc/self",
+            "/processes/1/log",
+            "/windows/downloads",
+        ] {
+            assert_eq!(system_file_in_path(path), None, "{path}");
+        }
+        let v = head("/@fs/etc/passwd", &[]);
+        assert!(
+            v.findings.iter().any(|f| f.rule == "lfi-system-path"),
+            "{v:?}"
+        );
     }
 
     #[test]

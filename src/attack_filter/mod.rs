@@ -160,12 +160,13 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 8] = [
+pub const STRUCTURAL_RULES: [&str; 9] = [
     "sqli-libinjection",
     "xss-libinjection",
     "nosql-operator-key",
     "node-prototype-pollution",
     "lfi-hidden-path",
+    "lfi-system-path",
     "lfi-xml-external-entity",
     "lfi-null-byte",
     "rce-server-script-upload",
