@@ -415,9 +415,10 @@ async fn blocked_chat_messages<'a>(
     (blocked_messages, total)
 }
 
-/// A coding assistant's chat: questions and answers full of Markdown code spans and fenced
-/// blocks of shell, SQL, Python and configuration. Each message passes alone, and the whole
-/// conversation passes as one request, as a client resends it.
+/// A coding assistant's chat (questions and answers full of Markdown code spans and fenced
+/// blocks of shell, SQL, Python and configuration) and messages with markup, e-mail headers,
+/// quotes and symbols. Each message passes alone, and the whole conversation passes as one
+/// request, as a client resends it.
 #[tokio::test]
 async fn developer_chat_passes() {
     let filter = AttackFilter::new();
