@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::attack_filter::{AttackFilter, FilterPolicy, Location, Verdict};
 use crate::audit::export::{self, ExportFormat};
 use crate::audit::signing::CheckpointVerifier;
 use crate::audit::{self, Audit};
@@ -115,6 +116,21 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         what: ExportWhat,
+    },
+    /// Show what the attack filter finds in values, as a route with the default policy
+    /// would: each finding, the score and whether a request carrying the value is refused.
+    /// Values come from the arguments, or one per line from standard input. Exits 1 when any
+    /// value would be refused, like grep when it finds something.
+    Inspect {
+        /// Where the value would be in the request.
+        #[arg(long, value_enum, default_value = "query")]
+        location: InspectLocation,
+        /// The name of the parameter, field, header or cookie.
+        #[arg(long, default_value = "q")]
+        name: String,
+        /// The values; without any, one per line from standard input.
+        #[arg(allow_hyphen_values = true)]
+        values: Vec<String>,
     },
     /// Run the gateway in front of a built-in demo app, with no set-up at all.
     Demo {
@@ -224,6 +240,27 @@ enum SlaAction {
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InspectLocation {
+    Query,
+    Body,
+    Header,
+    Cookie,
+    Path,
+}
+
+impl From<InspectLocation> for Location {
+    fn from(location: InspectLocation) -> Self {
+        match location {
+            InspectLocation::Query => Location::Query,
+            InspectLocation::Body => Location::Body,
+            InspectLocation::Header => Location::Header,
+            InspectLocation::Cookie => Location::Cookie,
+            InspectLocation::Path => Location::Path,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -348,12 +385,51 @@ fn run() -> anyhow::Result<ExitCode> {
             Some(config) => runtime()?.block_on(manage_audit(config, action)),
             None => Ok(ExitCode::from(CONFIG_PROBLEMS)),
         },
+        Command::Inspect {
+            location,
+            name,
+            values,
+        } => inspect_values(location.into(), &name, values),
         Command::Demo {
             listen,
             admin,
             data_dir,
         } => runtime()?.block_on(run_demo(listen, admin, data_dir)),
     }
+}
+
+/// `rampart inspect`: the filter's verdict on each value, and exit code 1 if one is refused.
+fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow::Result<ExitCode> {
+    let values = if values.is_empty() {
+        std::io::stdin()
+            .lines()
+            .collect::<Result<Vec<_>, _>>()
+            .context("reading values from standard input")?
+    } else {
+        values
+    };
+    let filter = AttackFilter::new();
+    let policy = FilterPolicy::default();
+    let mut refused_any = false;
+    for value in &values {
+        let mut verdict = Verdict::default();
+        filter.inspect(&policy, location, name, value, &mut verdict);
+        let refused = verdict.score >= policy.threshold;
+        refused_any |= refused;
+        let outcome = if refused { "refused" } else { "passes " };
+        println!(
+            "{outcome} {value:?} (score {}, refused at {})",
+            verdict.score, policy.threshold
+        );
+        for finding in &verdict.findings {
+            println!("  {finding}");
+        }
+    }
+    Ok(if refused_any {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn check(path: &Path) -> ExitCode {

@@ -191,3 +191,36 @@ async fn bodies_the_filter_cannot_parse_are_refused() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// `rampart inspect`: each value's findings and verdict, from the arguments or standard
+/// input, and exit code 1 when one would be refused.
+#[test]
+fn inspect_command_shows_findings_and_fails_when_a_value_is_refused() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let output = Command::new(crate::support::rampart_bin())
+        .args(["inspect", "--location", "body", "--name", "message"])
+        .args(["O'Reilly", "How do I run `ls -la` here?"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches("passes").count(), 2, "{stdout}");
+
+    let mut child = Command::new(crate::support::rampart_bin())
+        .arg("inspect")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hello\n-1' or 1=1--\n").unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("passes  \"hello\""), "{stdout}");
+    assert!(stdout.contains("refused \"-1' or 1=1--\""), "{stdout}");
+    assert!(stdout.contains("sqli-"), "{stdout}");
+}
