@@ -38,7 +38,10 @@ pub fn sql(text: &str) -> Cow<'_, str> {
 /// out ([`super::quoted_code`]): it is text about commands.
 pub fn shell(text: &str) -> Cow<'_, str> {
     match without_quoted_code(text) {
-        Some(prose) => Cow::Owned(shell_of(&prose).into_owned()),
+        Some(prose) => match shell_of(&prose) {
+            Cow::Borrowed(_) => Cow::Owned(prose),
+            Cow::Owned(folded) => Cow::Owned(folded),
+        },
         None => shell_of(text),
     }
 }

@@ -170,6 +170,13 @@ fn system_file_in_path(path: &str) -> Option<String> {
     let decoded = super::decode::decode(path);
     let mut segments = decoded.split(['/', '\\']).filter(|s| !s.is_empty());
     while let Some(segment) = segments.next() {
+        // Most segments start nothing: only these are worth reading the next ones for.
+        if !["etc", "proc", "windows", "boot.ini"]
+            .iter()
+            .any(|start| is(segment, start))
+        {
+            continue;
+        }
         let mut after = segments.clone();
         let next = after.next().unwrap_or_default();
         let third = after.next();

@@ -76,7 +76,17 @@ use Form::*;
 /// them, or alone as a probe (`php-exec-function`).
 macro_rules! php_functions {
     () => {
-        "system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize"
+        concat!(
+            php_command_functions!(),
+            "|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize"
+        )
+    };
+}
+
+/// The PHP functions that run a shell command.
+macro_rules! php_command_functions {
+    () => {
+        "system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec"
     };
 }
 
@@ -495,7 +505,13 @@ static RULES: &[Rule] = &[
         Php,
         5,
         Plain,
-        r#"\(\s*['"]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|assert|eval)\s*['"]?\s*\)\(|\b(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec)\(\s*(?:whoami|id|ls|pwd|uname|cat|wget|curl|nc|bash|sh|ping|dir)\b"#,
+        concat!(
+            r#"\(\s*['"]?\s*(?:"#,
+            php_command_functions!(),
+            r#"|assert|eval)\s*['"]?\s*\)\(|\b(?:"#,
+            php_command_functions!(),
+            r#")\(\s*(?:whoami|id|ls|pwd|uname|cat|wget|curl|nc|bash|sh|ping|dir)\b"#,
+        ),
     ),
     rule(
         "php-superglobal",

@@ -456,39 +456,26 @@ async fn developer_chat_passes() {
 #[tokio::test]
 async fn chat_prompts_are_not_web_attacks() {
     let filter = AttackFilter::new();
-    let texts = |file: &str| -> Vec<String> {
+    // Each file, the fewest prompts it holds and the most that may be blocked.
+    for (file, at_least, most_blocked) in
+        [("ordinary.jsonl", 300, 0), ("jailbreaks.jsonl", 1_200, 1)]
+    {
         let lines = std::fs::read_to_string(corpus_dir().join("prompts").join(file)).unwrap();
-        lines
+        let prompts: Vec<String> = lines
             .lines()
             .map(|line| {
                 let prompt: serde_json::Value = serde_json::from_str(line).unwrap();
                 prompt["text"].as_str().unwrap().to_owned()
             })
-            .collect()
-    };
-    let ordinary = texts("ordinary.jsonl");
-    let (blocked_ordinary, total) =
-        blocked_chat_messages(&filter, ordinary.iter().map(String::as_str)).await;
-    println!(
-        "ordinary prompts: {total}, blocked {}",
-        blocked_ordinary.len()
-    );
-    assert!(
-        total >= 300 && blocked_ordinary.is_empty(),
-        "{blocked_ordinary:#?}"
-    );
-
-    let jailbreaks = texts("jailbreaks.jsonl");
-    let (blocked_jailbreaks, total) =
-        blocked_chat_messages(&filter, jailbreaks.iter().map(String::as_str)).await;
-    println!(
-        "jailbreak prompts: {total}, blocked {}",
-        blocked_jailbreaks.len()
-    );
-    assert!(
-        total >= 1_200 && blocked_jailbreaks.len() <= 1,
-        "{blocked_jailbreaks:#?}"
-    );
+            .collect();
+        let (blocked_prompts, total) =
+            blocked_chat_messages(&filter, prompts.iter().map(String::as_str)).await;
+        println!("{file}: {total} prompts, {} blocked", blocked_prompts.len());
+        assert!(
+            total >= at_least && blocked_prompts.len() <= most_blocked,
+            "{file}: {blocked_prompts:#?}"
+        );
+    }
 }
 
 /// The Big List of Naughty Strings (`tests/corpus/naughty-strings`): its injection sections
