@@ -160,8 +160,9 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 9] = [
+pub const STRUCTURAL_RULES: [&str; 10] = [
     "sqli-libinjection",
+    "sqli-quote-breakout-end",
     "xss-libinjection",
     "nosql-operator-key",
     "node-prototype-pollution",
@@ -327,6 +328,18 @@ impl AttackFilter {
                 location,
                 name: name.to_owned(),
                 fragment: format!("fingerprint {fingerprint}"),
+            });
+        }
+        if families.contains(Family::Sqli)
+            && let Some(breakout) = structural::quote_breakout_to_end(&lower)
+        {
+            verdict.add(Finding {
+                rule: "sqli-quote-breakout-end",
+                family: Family::Sqli,
+                score: 5,
+                location,
+                name: name.to_owned(),
+                fragment: mask_fragment(breakout),
             });
         }
         if families.contains(Family::Xss) && structural::xss(&decoded) {

@@ -38,7 +38,10 @@ pub fn sqli(text: &str) -> Option<String> {
         [_, rest @ ..] => rest.contains(&b'E'),
         [] => false,
     };
-    let structural = statement || fingerprint.contains(['U', ';', 'v', 'X']);
+    // A `;` ends a statement; only one with more after it stacks a second (`'; drop …`): a
+    // sentence that ends in `;` after a quotation (`'Hello' and goodbye;`) stacks nothing.
+    let stacked = fingerprint.trim_end_matches(';').contains(';');
+    let structural = statement || stacked || fingerprint.contains(['U', 'v', 'X']);
     let quotes = text
         .chars()
         .filter(|c| matches!(c, '\'' | '"' | '`'))
@@ -107,7 +110,7 @@ fn quotes_only_phrases(text: &str) -> bool {
         };
         let closes = bytes
             .get(close + 1)
-            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b')' | b','));
+            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b')' | b',' | b';'));
         if !opens || !closes || close == open + 1 {
             return false;
         }
@@ -115,6 +118,83 @@ fn quotes_only_phrases(text: &str) -> bool {
         at = close + 1;
     }
     phrases > 0
+}
+
+/// `admin@example.com' and password glob password;`, `x' or array[id] is not null--`,
+/// `x'&email--`, `admin@example.com';`: the value's first quote closes the query's string, SQL
+/// follows it at once (an operator, a logic or comparison word, or nothing), and the value
+/// ends the statement (`;`) or comments out the rest of the query (`--`, `#`, `/*`). No
+/// tautology is needed: the comment alone turns the password check off. libinjection reads
+/// some of these as harmless (`s&nn`) when the words after `or` are names it does not know.
+///
+/// Prose does not take this shape: a quotation's first quote opens it (after a space or a
+/// bracket, or before a letter at the start), an apostrophe sits between letters (`wasn't`,
+/// `O'Brien`), a plural possessive is an `s'` before a space (`the users' and admins' roles`),
+/// and a value rarely ends in `;` or `--`. Returns the text from the quote on, in `lower`
+/// (the value lowercased).
+pub fn quote_breakout_to_end(lower: &str) -> Option<&str> {
+    let body = lower.trim_end_matches(|c: char| c.is_ascii_whitespace());
+    let end = if body.ends_with([';', '#']) {
+        body.len() - 1
+    } else if body.ends_with("/*") {
+        body.len() - 2
+    } else {
+        let before_dashes = body.trim_end_matches(|c: char| c == '-' || c.is_ascii_whitespace());
+        if !body[before_dashes.len()..].contains("--") {
+            return None;
+        }
+        before_dashes.len()
+    };
+    let bytes = &lower.as_bytes()[..end];
+    let is_letter = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphabetic);
+    let quote = memchr::memchr_iter(b'\'', bytes)
+        .find(|&at| !(at > 0 && is_letter(at - 1) && is_letter(at + 1)))?;
+    let next = bytes.get(quote + 1).copied();
+    let closes = match quote.checked_sub(1).map(|i| bytes[i]) {
+        None => next.is_none_or(|b| b.is_ascii_whitespace() || b"&|=<>)".contains(&b)),
+        Some(b's') if next.is_some_and(|b| b.is_ascii_whitespace()) => false,
+        Some(before) => before.is_ascii_alphanumeric() || b"_.\\".contains(&before),
+    };
+    let sql = &lower[quote + 1..end];
+    if !closes || has_any_byte(sql, b"'\"`") {
+        return None;
+    }
+    let sql_follows = match sql.trim_start().as_bytes().first() {
+        None | Some(b';') => true,
+        Some(b'&' | b'|' | b'=' | b'<' | b'>' | b'^') => true,
+        Some(_) => {
+            let word = sql
+                .trim_start()
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .next()
+                .unwrap_or_default();
+            matches!(
+                word,
+                "or" | "and"
+                    | "xor"
+                    | "not"
+                    | "like"
+                    | "ilike"
+                    | "glob"
+                    | "rlike"
+                    | "regexp"
+                    | "similar"
+                    | "collate"
+                    | "is"
+                    | "in"
+                    | "between"
+                    | "div"
+                    | "union"
+                    | "order"
+                    | "group"
+                    | "having"
+                    | "limit"
+                    | "procedure"
+                    | "into"
+            )
+        }
+    };
+    sql_follows.then(|| &lower[quote..])
 }
 
 fn words_only(text: &str) -> bool {
@@ -229,6 +309,46 @@ mod tests {
             "title:\"don't stop\" OR (artist:queen AND year:1978)",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
+        }
+    }
+
+    #[test]
+    fn a_quote_closed_into_sql_that_ends_the_query_is_found() {
+        for attack in [
+            "admin@juice-sh.op' and password glob password;",
+            "x' or array[id] is not null--",
+            "x' or array[id] is not null-- -",
+            "x'&email--",
+            "' and email not similar to id--",
+            "admin@juice-sh.op';",
+            "admin@juice-sh.op\\' or glob (id,id);",
+            "admin@juice-sh.op' and email ilike email--",
+            "1' order by 3#",
+            "x' union all select pass from users/*",
+        ] {
+            assert!(quote_breakout_to_end(attack).is_some(), "{attack}");
+        }
+    }
+
+    #[test]
+    fn prose_and_code_that_end_like_a_statement_pass() {
+        for prose in [
+            "i can't go, or maybe i can;",
+            "o'brien and smith;",
+            "the users' and admins' roles;",
+            "the users' or the admins --",
+            "rock'n'roll or jazz;",
+            "he said 'go' and left --",
+            "'hello' and goodbye;",
+            "where name = 'bob' and age > 3;",
+            "x = 'a' || 'b';",
+            "print('hi') or exit();",
+            "the board is 5' tall or so;",
+            "100% cotton -- best price",
+            "it's done; really --",
+            "x' or y",
+        ] {
+            assert_eq!(quote_breakout_to_end(prose), None, "{prose}");
         }
     }
 

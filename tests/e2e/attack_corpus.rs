@@ -211,6 +211,9 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     let filter = AttackFilter::new();
     let (cases, skipped) = crs_cases();
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    // To read cases while working on the rules: RAMPART_SHOW=miss (attacks let through), fp
+    // (legitimate cases flagged) or hit (attacks caught), and RAMPART_SHOW_FAMILY=942 for one
+    // rule file.
     let show = std::env::var("RAMPART_SHOW").ok();
     for case in &cases {
         let verdict = verdict(&filter, &case.uri, &case.headers, &case.body).await;
@@ -230,8 +233,12 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
             }
         }
         if let Some(show) = &show {
-            let wanted =
-                (show == "miss" && case.attack && !hit) || (show == "fp" && !case.attack && hit);
+            let wanted = match show.as_str() {
+                "miss" => case.attack && !hit,
+                "hit" => case.attack && hit,
+                "fp" => !case.attack && hit,
+                _ => false,
+            };
             if wanted
                 && case.family.contains(
                     std::env::var("RAMPART_SHOW_FAMILY")
@@ -264,7 +271,7 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     // Measured on 2026-12-06: 1,429 detected, 69 flagged (most of them attacks that assert
     // only that one other CRS rule stays quiet, like 932230-21: `\ncat /etc/passwd;`,
     // 942160-12: `/BENChmARk(2999/**/999,Md5(/` or 942101-11: `24+union+all+select+1,2,3`).
-    assert!(detected >= 1_429, "detection fell to {detected}");
+    assert!(detected >= 1_446, "detection fell to {detected}");
     assert!(flagged <= 69, "false positives rose to {flagged}");
 }
 
