@@ -120,6 +120,33 @@ fn quotes_only_phrases(text: &str) -> bool {
     phrases > 0
 }
 
+/// What follows a quote that closes a string in an injection: logic, comparison and pattern
+/// operators, and the clauses that continue a query.
+const WORDS_AFTER_A_BREAKOUT: [&str; 22] = [
+    "or",
+    "and",
+    "xor",
+    "not",
+    "like",
+    "ilike",
+    "glob",
+    "rlike",
+    "regexp",
+    "similar",
+    "collate",
+    "is",
+    "in",
+    "between",
+    "div",
+    "union",
+    "order",
+    "group",
+    "having",
+    "limit",
+    "procedure",
+    "into",
+];
+
 /// `admin@example.com' and password glob password;`, `x' or array[id] is not null--`,
 /// `x'&email--`, `admin@example.com';`: the value's first quote closes the query's string, SQL
 /// follows it at once (an operator, a logic or comparison word, or nothing), and the value
@@ -159,39 +186,15 @@ pub fn quote_breakout_to_end(lower: &str) -> Option<&str> {
     if !closes || has_any_byte(sql, b"'\"`") {
         return None;
     }
-    let sql_follows = match sql.trim_start().as_bytes().first() {
-        None | Some(b';') => true,
-        Some(b'&' | b'|' | b'=' | b'<' | b'>' | b'^') => true,
+    let sql = sql.trim_start();
+    let sql_follows = match sql.as_bytes().first() {
+        None | Some(b';' | b'&' | b'|' | b'=' | b'<' | b'>' | b'^') => true,
         Some(_) => {
             let word = sql
-                .trim_start()
                 .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
                 .next()
                 .unwrap_or_default();
-            matches!(
-                word,
-                "or" | "and"
-                    | "xor"
-                    | "not"
-                    | "like"
-                    | "ilike"
-                    | "glob"
-                    | "rlike"
-                    | "regexp"
-                    | "similar"
-                    | "collate"
-                    | "is"
-                    | "in"
-                    | "between"
-                    | "div"
-                    | "union"
-                    | "order"
-                    | "group"
-                    | "having"
-                    | "limit"
-                    | "procedure"
-                    | "into"
-            )
+            WORDS_AFTER_A_BREAKOUT.contains(&word)
         }
     };
     sql_follows.then(|| &lower[quote..])
