@@ -318,39 +318,32 @@ impl AttackFilter {
                 .scan(Forms::of(Form::Lookup), &lookup, enabled, &mut hits);
             record(&mut hits, &lookup);
         }
-        if families.contains(Family::Sqli)
-            && let Some(fingerprint) = structural::sqli(&decoded)
-        {
+        // The structural checks: each finding is conclusive alone.
+        let mut conclude = |rule: &'static str, family: Family, fragment: String| {
             verdict.add(Finding {
-                rule: "sqli-libinjection",
-                family: Family::Sqli,
+                rule,
+                family,
                 score: 5,
                 location,
                 name: name.to_owned(),
-                fragment: format!("fingerprint {fingerprint}"),
+                fragment,
             });
-        }
-        if families.contains(Family::Sqli)
-            && let Some(breakout) = structural::quote_breakout_to_end(&lower)
-        {
-            verdict.add(Finding {
-                rule: "sqli-quote-breakout-end",
-                family: Family::Sqli,
-                score: 5,
-                location,
-                name: name.to_owned(),
-                fragment: mask_fragment(breakout),
-            });
+        };
+        if families.contains(Family::Sqli) {
+            if let Some(fingerprint) = structural::sqli(&decoded) {
+                let fragment = format!("fingerprint {fingerprint}");
+                conclude("sqli-libinjection", Family::Sqli, fragment);
+            }
+            if let Some(breakout) = structural::quote_breakout_to_end(&lower) {
+                conclude(
+                    "sqli-quote-breakout-end",
+                    Family::Sqli,
+                    mask_fragment(breakout),
+                );
+            }
         }
         if families.contains(Family::Xss) && structural::xss(&decoded) {
-            verdict.add(Finding {
-                rule: "xss-libinjection",
-                family: Family::Xss,
-                score: 5,
-                location,
-                name: name.to_owned(),
-                fragment: mask_fragment(&decoded),
-            });
+            conclude("xss-libinjection", Family::Xss, mask_fragment(&decoded));
         }
     }
 
@@ -681,6 +674,9 @@ mod tests {
             ),
             ("https://evil.example/shell.php%00", "lfi-null-byte"),
             ("http://127.1/", "rfi-loopback-url"),
+            ("http://66.240.183.75/crash.php", "rfi-remote-script"),
+            ("https://[2001:41d0:701:1100::29c8]/gecko.php", "rfi-ip-url"),
+            ("https://evil.example/shell.txt?", "rfi-remote-script"),
             (
                 "{{_self.env.registerUndefinedFilterCallback(\"exec\")}}",
                 "ssti-template-object",

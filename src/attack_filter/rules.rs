@@ -359,7 +359,17 @@ static RULES: &[Rule] = &[
         Rfi,
         3,
         Plain,
-        r"^\s*(?:https?|ftps?)://(?:[^/@]*@)?\d{1,3}(?:\.\d{1,3}){3}(?:[:/?#]|$)",
+        r"^\s*(?:https?|ftps?)://(?:[^/@]*@)?(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])(?:[:/?#]|$)",
+    ),
+    // A URL of a script a server runs (`http://66.240.183.75/crash.php`) or of code kept as
+    // text to be included (`…/shell.txt`): a link to one is ordinary, a signal that blocks
+    // with an address for a host or a truncating `?` after it.
+    rule(
+        "rfi-remote-script",
+        Rfi,
+        2,
+        Plain,
+        r"^\s*(?:https?|ftps?)://[^?#\s]+\.(?:php\d?|phtml|jsp|aspx?|txt|pl|cgi)(?:[?#]|$)",
     ),
     rule(
         "rfi-url-truncation",
