@@ -664,6 +664,11 @@ mod tests {
             ),
             ("document/*foo*/./*bar*/cookie", "xss-js-comment-split"),
             ("(![]+[])[+!+[]]", "xss-jsfuck"),
+            ("[].sort.call`${alert}1337`", "xss-js-tagged-call"),
+            (
+                "Reflect.apply.call`${navigation.navigate}${navigation}${[name]}`",
+                "xss-js-tagged-call",
+            ),
             ("+ADw-script+AD4-alert(1)+ADw-/script+AD4-", "xss-utf7"),
             ("<v:vmlframe src=\"foo.com/sup.fml\"/>", "xss-legacy-markup"),
             ("<? php echo \"test\"", "php-open-tag"),

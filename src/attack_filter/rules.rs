@@ -269,6 +269,15 @@ static RULES: &[Rule] = &[
         &[Plain, Sql],
         r"\b(?:alert|prompt|confirm)(?:\(\s*(?:\d|document|window|origin|['`])|`)|\bdocument\s*\.\s*(?:cookie|domain|write)\b|\bstring\s*\.\s*fromcharcode\s*\(|\bsrcdoc\s*=",
     ),
+    // A function called by a tagged template, which needs no parentheses: `[].sort.call`…``,
+    // `Reflect.apply.call`…`` (a prompt template's `${prompt}` is no call).
+    rule(
+        "xss-js-tagged-call",
+        Xss,
+        5,
+        Plain,
+        r"\.\s*(?:call|apply|bind)\s*`",
+    ),
     // Script reached through a global by name: `window["alert"](…)`, `(document)["cookie"]`.
     rule_in(
         "xss-js-global-index",
