@@ -416,6 +416,18 @@ static RULES: &[Rule] = &[
         Shell,
         r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|\bmkfifo\b|\bbash\s+-i\b",
     ),
+    // A mail server's command after a line break that opens the value (`%0d%0aRCPT TO:<x>`):
+    // appended to a command an app sends over SMTP, IMAP or POP3, it becomes one of its own.
+    // Commands with a syntax of their own count whatever follows; a bare word (`DATA`,
+    // `QUIT`, `LIST 3`) only as the value's one line, since pasted text may open with a blank
+    // line and a heading.
+    rule(
+        "rce-mail-command",
+        Rce,
+        5,
+        Plain,
+        r"^[\r\n]+[ \t]*(?:mail[ \t]+from[ \t]*:|rcpt[ \t]+to[ \t]*:|(?:ehlo|helo)[ \t]+[a-z0-9.-]+\.[a-z]|(?:vrfy|expn)[ \t]+[!-~]|(?:retr|dele)[ \t]+[0-9]|top[ \t]+[0-9]+[ \t]+[0-9]|[a-z]{0,3}[0-9]{1,4}[ \t]+(?:login|select|examine|fetch|search|status|store|copy|list|lsub|create|delete|rename|append|uid|capability|logout|noop|quit|authenticate)\b|(?:data|quit|rset|noop|stat|uidl|starttls|list[ \t]+[0-9]+)[ \t]*[\r\n]*$)",
+    ),
     // A reverse shell has no business in any text, code quoted in prose included: read in
     // the plain form too, which keeps that code. (Its parts with a use of their own, a named
     // pipe or an interactive shell, count outside quoted code only, above.)
@@ -1012,6 +1024,32 @@ mod tests {
                 "{{ self.x }}",
             ],
             &["my first prompt is: {{ \"\" }} how", "{{ '' }}"],
+        );
+    }
+
+    #[test]
+    fn mail_commands_after_a_line_break_are_found() {
+        assert_finds(
+            Forms::PLAIN,
+            "rce-mail-command",
+            &[
+                "\r\nmail from:<a@b.com>",
+                "\r\nrcpt to:<postmaster>",
+                "\r\nehlo test.com",
+                "\r\na001 examine inbox",
+                "\r\ndata",
+                "\r\nquit\r\n",
+                "\r\nretr 123",
+                "\r\ntop 1 2",
+                "\na1 quit",
+            ],
+            &[
+                "we received this mail from mars",
+                "\r\ndata\r\nthe table shows the results",
+                "\nlist 3 things to buy",
+                "\nhelp me please",
+                "rcpt to:<postmaster>",
+            ],
         );
     }
 
