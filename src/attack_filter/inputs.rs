@@ -11,7 +11,9 @@ use http::header::{self, HeaderMap};
 
 use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
-use super::{AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding};
+use super::{
+    AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding, header_injection,
+};
 
 /// Headers that carry no free client text, or only credentials and protocol tokens the filter
 /// must not misread (and must not log). A `match`, which compiles to a dispatch on the length
@@ -355,6 +357,16 @@ fn inspect_pairs(
         }
         filter.inspect(policy, location, &name, &name, verdict);
         filter.inspect(policy, location, &name, &value, verdict);
+        if header_injection::has_line_break(&name) {
+            add_structural_finding(
+                policy,
+                verdict,
+                ("crlf-line-break", Family::Crlf),
+                location,
+                &name,
+                &name,
+            );
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 mod clean_cache;
 pub mod decode;
 pub mod fold;
+pub mod header_injection;
 pub mod inputs;
 pub mod policy;
 mod quoted_code;
@@ -38,10 +39,11 @@ pub enum Family {
     Java,
     Ssti,
     Nosql,
+    Crlf,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Sqli,
         Family::Xss,
         Family::Lfi,
@@ -51,6 +53,7 @@ impl Family {
         Family::Java,
         Family::Ssti,
         Family::Nosql,
+        Family::Crlf,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Family {
             Family::Java => "java",
             Family::Ssti => "ssti",
             Family::Nosql => "nosql",
+            Family::Crlf => "crlf",
         }
     }
 
@@ -160,7 +164,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 10] = [
+pub const STRUCTURAL_RULES: [&str; 12] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -171,6 +175,8 @@ pub const STRUCTURAL_RULES: [&str; 10] = [
     "lfi-xml-external-entity",
     "lfi-null-byte",
     "rce-server-script-upload",
+    "crlf-header-injection",
+    "crlf-line-break",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
@@ -344,6 +350,19 @@ impl AttackFilter {
         }
         if families.contains(Family::Xss) && structural::xss(&decoded) {
             conclude("xss-libinjection", Family::Xss, mask_fragment(&decoded));
+        }
+        if families.contains(Family::Crlf) {
+            if location == Location::Path && header_injection::has_line_break(&decoded) {
+                conclude("crlf-line-break", Family::Crlf, mask_fragment(&decoded));
+            }
+            let in_head = location != Location::Body;
+            if let Some(injected) = header_injection::header_injection(&lower, in_head) {
+                conclude(
+                    "crlf-header-injection",
+                    Family::Crlf,
+                    mask_fragment(injected),
+                );
+            }
         }
     }
 

@@ -56,6 +56,19 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
             .header("content-type", "application/x-www-form-urlencoded")
             .body("host=%26+FOR+%25-+IN+%28a%2Cb%2Cc%29+DO+cmd"),
         client.get(url("/search?q=%5B%5D.sort.call%60%24%7Balert%7D1337%60")),
+        // A header injected into a redirect, a line break in the path (PHP-FPM's
+        // CVE-2019-11043), recipients added to a mail, an LDAP filter broken out of.
+        client.get(url(
+            "/go?next=%2Fhome%0d%0aSet-Cookie%3A%20session%3Dattacker",
+        )),
+        client.get(url("/index.php/PHP%0Ainfo.php")),
+        client
+            .post(url("/subscribe"))
+            .json(&serde_json::json!({"email": "me@example.com\r\nBcc: list@example.com"})),
+        client
+            .post(url("/directory"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("user=printer%29%28uid%3D%2A%29"),
     ];
     for attack in attacks {
         let response = attack.send().await.unwrap();
@@ -87,6 +100,7 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
             {"role": "assistant", "content": "Use `ls -la`:\n```sh\ncd /var/www && ls -la\ncat .env | head -5\n```\nThen check the owner."},
             {"role": "user", "content": "And `kill -9 $(lsof -t -i:3000)` frees the port?"},
             {"role": "user", "content": "Then I say 'Hello' and goodbye;"},
+            {"role": "user", "content": "curl -i shows:\nHTTP/1.1 302 Found\nLocation: /login"},
         ]
     });
     let response = client
@@ -105,7 +119,9 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
     envelope(response, 403, "attack_detected").await;
 
     let metrics = rampart.metrics().await;
-    for family in ["sqli", "lfi", "rfi", "java", "xss", "rce", "ssti", "nosql"] {
+    for family in [
+        "sqli", "lfi", "rfi", "java", "xss", "rce", "ssti", "nosql", "crlf",
+    ] {
         assert!(
             metrics.contains(&format!(
                 "rampart_attack_filter_findings_total{{route=\"/\",family=\"{family}\",action=\"blocked\"}}"
