@@ -117,7 +117,7 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
         let escape = if let Some(byte) = hex_pair(input.get(at + 1..at + 3)) {
             Some((Escape::Byte(byte), 3))
         } else if matches!(input.get(at + 1), Some(b'u' | b'U')) {
-            hex_char(input.get(at + 2..at + 6)).map(|c| (Escape::Char(c), 6))
+            hex_char(input.get(at + 2..at + 6)).map(|c| (Escape::Char(best_fit(c)), 6))
         } else {
             None
         };
@@ -144,6 +144,17 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = out?;
     out.extend_from_slice(&input[copied..]);
     Some(out)
+}
+
+/// `%uXXXX` is IIS's escape, and IIS reads some characters as the ASCII they look like: the
+/// division slash `∕` (U+2215) as `/` and the set minus `∖` (U+2216) as `\`
+/// (`..%u2216..%u2216windows`).
+fn best_fit(c: char) -> char {
+    match c {
+        '\u{2215}' => '/',
+        '\u{2216}' => '\\',
+        c => c,
+    }
 }
 
 enum Escape {
@@ -351,6 +362,7 @@ mod tests {
             ("%3Cscript%3E", "<script>"),
             ("%253Cscript%253E", "<script>"),
             ("%u003cscript%u003e", "<script>"),
+            ("..%u2216..%u2215etc", "..\\../etc"),
             ("%c0%ae%c0%ae%c0%af", "../"),
             ("&#x3c;img&#62;", "<img>"),
             ("&lt;svg&gt;", "<svg>"),

@@ -339,7 +339,7 @@ static RULES: &[Rule] = &[
         Lfi,
         5,
         &[Plain, Shell],
-        r"^\s*(?:file:/+)?(?:[a-z]:)?[\\/]+(?:etc|proc|sys|root|dev|var[\\/]log|windows)[\\/]",
+        r"^\s*(?:file:/+)?(?:[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)",
     ),
     // Remote file inclusion and server-side request forgery.
     rule(
@@ -354,14 +354,14 @@ static RULES: &[Rule] = &[
         Rfi,
         5,
         Plain,
-        r"(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b",
+        r"(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-loopback-url",
         Rfi,
         5,
         Plain,
-        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|localhost|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177\.|\[(?:0*:)*:?0*1\]|\[::ffff:127\.)(?:[:/?#]|$)",
+        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|localhost|0|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-ip-url",
@@ -623,7 +623,7 @@ static RULES: &[Rule] = &[
         Ssti,
         5,
         Plain,
-        r"(?:\{\{|\$\{\{?|#\{|\{%|<%=?|\[\[|\*\{|@\(|\{\$)\s*-?\d+\s*[*+/-]\s*-?\d+\s*(?:\}\}?|%[>}]|\]\]|\))",
+        r#"(?:\{\{|\$\{\{?|#\{|\{%|<%=?|\[\[|\*\{|@\(|\{\$)\s*(?:-?\d+|'\d+'|"\d+")\s*[*+/-]\s*(?:-?\d+|'\d+'|"\d+")\s*(?:\}\}?|%[>}]|\]\]|\))"#,
     ),
     rule(
         "ssti-python-internals",
@@ -712,7 +712,7 @@ mod shell_patterns {
     pub(super) const LEADING_COMMAND: &str = concat!(
         r"^\s*(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|nc|ncat|netcat|telnet|bash|sh|zsh|powershell|cmd|certutil|nslookup|chmod|chown|sudo|printenv|python[23]?|perl|ruby|ping|cat|ls|echo",
-        r")(?:\.exe)?(?:\s+-{1,2}[a-z]|\s+[/~]|\s+[a-z]+://|\s*$)",
+        r")(?:\.exe)?(?:\s+-{1,2}[a-z]|\s+[/~]|\s+[a-z]+://|\s*<\s*[/~]|\s*$)",
     );
 }
 
@@ -931,6 +931,60 @@ mod tests {
                 "{rule} finds {text:?}"
             );
         }
+    }
+
+    #[test]
+    fn loopback_and_metadata_hosts_are_found_in_every_spelling() {
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-loopback-url",
+            &[
+                "http://0/",
+                "http://0:8080/admin",
+                "http://017700000001/",
+                "http://0177.0.0.1/",
+                "http://[0:0:0:0:0:ffff:127.0.0.1]/",
+                "http://[::ffff:7f00:1]/",
+                "http://[::1]/",
+            ],
+            &[
+                "http://0.example.com/x",
+                "https://01.org/",
+                "http://[::ffff:10.0.0.1]/",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-metadata-endpoint",
+            &[
+                "http://[::ffff:a9fe:a9fe]/latest",
+                "http://2852039166/",
+                "http://0xa9fea9fe/",
+            ],
+            &["call 2852039166 today", "[::ffff:a9fe:a9fe]"],
+        );
+    }
+
+    #[test]
+    fn windows_system_files_and_input_redirection_are_found() {
+        assert_finds(
+            Forms::PLAIN,
+            "lfi-absolute-sensitive",
+            &["c:\\boot.ini", "c:\\inetpub\\wwwroot\\web.config"],
+            &["c:\\users\\me\\boot.ini.txt", "see boot.ini"],
+        );
+        assert_finds(
+            Forms::of(Form::Shell),
+            "rce-leading-command",
+            &["cat</etc/passwd", "cat < ~/.ssh/id_rsa"],
+            &["cat <3 dogs"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "ssti-arithmetic-probe",
+            &["{{7*'7'}}", "${\"7\"*7}"],
+            &["{{ price * quantity }}", "{{'7'}}"],
+        );
     }
 
     #[test]
