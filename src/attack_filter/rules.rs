@@ -112,10 +112,13 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        // `sleep(5)`, `sleep((select …))`, `sleep(if(…))`, `sleep(mod(10,5))`, but not the
-        // prose `sleep (8 hours)`: a bare number must close the call, unless the call is joined
-        // to a closed quote (`x'+sleep(20.to_i)+'`).
-        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:[\d.]+\s*\)|\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
+        // `sleep((select …))`, `sleep(if(…))`, `sleep(mod(10,5))` anywhere. `sleep(5)` with a
+        // bare number is also a program's pause (`time.sleep(5)`, `Thread.sleep(1000);`, "why
+        // does sleep(5) not pause my script?"): it counts after SQL (`1 and sleep(5)`,
+        // `'+sleep(5)`, `=sleep(5)`), before it (`sleep(5)#`, `sleep(5) and 1`) or as the whole
+        // value, never as a method. Prose `sleep (8 hours)` passes: the number must close the
+        // call, unless the call is joined to a closed quote (`x'+sleep(20.to_i)+'`).
+        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|(?:\b(?:and|or|xor|not|select|if|then|else|when)\s+|[=(+,|&'\x22{-]\s*)(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)|(?:^|[^.\w])(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)(?:#|\s*(?:$|--|\)|=|\+|\|\||&&|\b(?:and|or|xor)\b))|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
     ),
     rule(
         "sqli-file-or-command",
@@ -586,7 +589,7 @@ static RULES: &[Rule] = &[
         Java,
         5,
         Plain,
-        r"\bjava\.lang\.(?:runtime|processbuilder|reflect\b|classloader|system\s*\.\s*(?:exit|getenv|setproperty))|\bruntime\s*\.\s*getruntime\s*\(|\bnew\s+processbuilder\s*\(|\bclass\s*\.\s*forname\s*\(|\.getclass\s*\(\s*\)\s*\.\s*(?:forname|getclassloader|getmethod|getdeclared)|\bjavax\.script\.scriptenginemanager\b|\bjava\.beans\.xmldecoder\b|\bclass\.module\.classloader\b",
+        r"\bjava\.lang\.(?:runtime|processbuilder|reflect\b|classloader|system\s*\.\s*(?:exit|getenv|setproperty))|\bruntime\s*\.\s*getruntime\s*\(\s*\)\s*\.\s*(?:exec|load|loadlibrary|halt|exit)\b|\bnew\s+processbuilder\s*\(|\bclass\s*\.\s*forname\s*\(\s*['\x22]?\s*(?:java\.lang\.|javax\.(?:script|naming|management)\.|java\.beans\.|(?:com\.)?sun\.|org\.apache\.(?:commons|xalan|tomcat|catalina)\.)|\.getclass\s*\(\s*\)\s*\.\s*(?:forname|getclassloader|getmethod|getdeclared)|\bjavax\.script\.scriptenginemanager\b|\bjava\.beans\.xmldecoder\b|\bclass\.module\.classloader\b",
     ),
     rule(
         "java-gadget-class",
@@ -630,7 +633,7 @@ static RULES: &[Rule] = &[
         Ssti,
         5,
         Plain,
-        r"(?:\{\{|\{%|\$\{|#\{)[^}]*__[a-z]+__|__(?:class|base)__\s*\.\s*__(?:mro|subclasses|bases|base)__|__(?:subclasses|globals|builtins|mro)__|__import__\s*\(\s*['\x22](?:os|subprocess)",
+        r"(?:\{\{|\{%|\$\{|#\{)[^}]*__[a-z]+__|__(?:class|base)__\s*\.\s*__(?:mro|subclasses|bases|base)__|__(?:subclasses|globals|builtins|mro)__|__import__\s*\(\s*['\x22](?:os|subprocess)|\b(?:eval|exec)\s*\(\s*compile\s*\(",
     ),
     rule(
         "ssti-template-object",
@@ -984,6 +987,51 @@ mod tests {
             "ssti-arithmetic-probe",
             &["{{7*'7'}}", "${\"7\"*7}"],
             &["{{ price * quantity }}", "{{'7'}}"],
+        );
+    }
+
+    #[test]
+    fn a_pause_counts_in_sql_not_in_a_program() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-time-delay",
+            &[
+                "sleep(2)",
+                "1 and sleep(5)",
+                "sleep(5)#",
+                "1)or sleep(5)--",
+                "x'=sleep(5)='",
+                "test{${sleep(12)}}",
+                "sleep(5) and 1",
+            ],
+            &[
+                "time.sleep(5)",
+                "thread.sleep(1000);",
+                "await asyncio.sleep(1)",
+                "why does sleep(5) not pause my script?",
+                "usleep(500) vs sleep(1) in c",
+                "sleep(0.5) # half a second",
+            ],
+        );
+    }
+
+    #[test]
+    fn java_reflection_counts_when_it_reaches_a_command_or_a_system_class() {
+        assert_finds(
+            Forms::PLAIN,
+            "java-runtime-exec",
+            &[
+                "runtime.getruntime().exec(\"id\")",
+                "runtime.getruntime ( ) . exec ( cmd )",
+                "class.forname(\"java.lang.runtime\")",
+                "class.forname('javax.script.scriptenginemanager')",
+                "t(java.lang.runtime).getruntime().exec('id')",
+            ],
+            &[
+                "runtime.getruntime().availableprocessors()",
+                "class.forname(\"com.mysql.jdbc.driver\")",
+                "class.forname(\"org.postgresql.driver\")",
+            ],
         );
     }
 
