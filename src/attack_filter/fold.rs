@@ -98,6 +98,18 @@ fn shell_folded(text: &str) -> Cow<'_, str> {
             {
                 i += 1
             }
+            // Bash's ANSI-C and locale quoting (`$'\x63at'`, once decoded `$'cat'`) quote
+            // like plain quotes.
+            b'$' if matches!(bytes.get(i + 1), Some(b'\'' | b'"')) => {}
+            // A variable inside a word (`cat$u /etc$u/passwd`, `ca${x}t`) is an unset one that
+            // splits a command's name from the rules; it expands to nothing.
+            b'$' if i > 0
+                && bytes[i - 1].is_ascii_alphanumeric()
+                && let Some(len) = inner_variable_len(rest) =>
+            {
+                i += len;
+                continue;
+            }
             // Glob classes: `/etc/pa[s]swd` is `/etc/passwd`; wider classes stand for `?`.
             b'[' if rest.len() >= 3
                 && rest.as_bytes()[2] == b']'
@@ -222,6 +234,27 @@ const SHELL_SPECIAL: [bool; 256] = {
 };
 
 /// Length of an `$IFS` / `${IFS}` / `$IFS$9` separator at the start of `text`.
+/// The length of `$name` or `${name}` at the start of `text`, a name of a letter or `_` and
+/// then word characters.
+fn inner_variable_len(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let braced = bytes.get(1) == Some(&b'{');
+    let start = if braced { 2 } else { 1 };
+    let first = *bytes.get(start)?;
+    if !(first.is_ascii_lowercase() || first == b'_') {
+        return None;
+    }
+    let name = bytes[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    if braced {
+        (bytes.get(start + name) == Some(&b'}')).then_some(start + name + 1)
+    } else {
+        Some(start + name)
+    }
+}
+
 fn ifs_len(text: &str) -> Option<usize> {
     for form in ["${ifs}", "$ifs"] {
         if text.starts_with(form) {
@@ -371,6 +404,10 @@ mod tests {
         assert_eq!(shell("cat$ifs$9/etc/passwd"), "cat /etc/passwd");
         assert_eq!(shell("{cat,/etc/passwd}"), " cat /etc/passwd ");
         assert_eq!(shell("who$@ami"), "whoami");
+        assert_eq!(shell(";cat$u /etc$u/passwd"), ";cat /etc/passwd");
+        assert_eq!(shell(";$'cat' /etc/passwd"), ";cat /etc/passwd");
+        assert_eq!(shell("ca${x}t /etc/passwd"), "cat /etc/passwd");
+        assert_eq!(shell("echo $home and ${user}"), "echo $home and ${user}");
         assert_eq!(shell("w^h^o^a^m^i"), "whoami");
         assert_eq!(shell("/etc/pa[s]swd /bi[n]/sh"), "/etc/passwd /bin/sh");
         assert_eq!(shell("a'b'\nid"), "ab\nid", "newlines separate commands");

