@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::attack_filter::{AttackFilter, FilterPolicy, Location, Verdict};
+use crate::attack_filter::{AttackFilter, FilterPolicy, Location, Verdict, inputs};
 use crate::audit::export::{self, ExportFormat};
 use crate::audit::signing::CheckpointVerifier;
 use crate::audit::{self, Audit};
@@ -122,7 +122,8 @@ enum Command {
     /// Values come from the arguments, or one per line from standard input. Exits 1 when any
     /// value would be refused, like grep when it finds something.
     Inspect {
-        /// Where the value would be in the request.
+        /// Where the value would be in the request; a `path` value is read as a request's
+        /// whole path (`/files/../etc/passwd`), segment by segment and across segments.
         #[arg(long, value_enum, default_value = "query")]
         location: InspectLocation,
         /// The name of the parameter, field, header or cookie.
@@ -413,7 +414,18 @@ fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow
     let mut refused_any = false;
     for value in &values {
         let mut verdict = Verdict::default();
-        filter.inspect(&policy, location, name, value, &mut verdict);
+        match as_request_path(location, value) {
+            // A path is read as the gateway reads a request's: segment by segment, and whole
+            // for the checks that look across segments (`/etc/passwd`).
+            Some(uri) => inputs::inspect_head(
+                &filter,
+                &policy,
+                &uri,
+                &http::HeaderMap::new(),
+                &mut verdict,
+            ),
+            None => filter.inspect(&policy, location, name, value, &mut verdict),
+        }
         let refused = verdict.score >= policy.threshold;
         refused_any |= refused;
         let outcome = if refused { "refused" } else { "passes " };
@@ -430,6 +442,19 @@ fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `value` as the target of a request, when it is given as a path and parses as one.
+fn as_request_path(location: Location, value: &str) -> Option<http::Uri> {
+    if location != Location::Path {
+        return None;
+    }
+    let target = if value.starts_with('/') {
+        value.to_owned()
+    } else {
+        format!("/{value}")
+    };
+    target.parse().ok()
 }
 
 fn check(path: &Path) -> ExitCode {

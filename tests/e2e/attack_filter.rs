@@ -254,4 +254,23 @@ fn inspect_command_shows_findings_and_fails_when_a_value_is_refused() {
     assert!(stdout.contains("passes  \"hello\""), "{stdout}");
     assert!(stdout.contains("refused \"-1' or 1=1--\""), "{stdout}");
     assert!(stdout.contains("sqli-"), "{stdout}");
+
+    // A path is read whole, as the gateway reads a request's, not as one value.
+    let output = Command::new(crate::support::rampart_bin())
+        .args(["inspect", "--location", "path"])
+        .args([
+            "/etc/passwd",
+            "/docs/etc/passwd-explained",
+            "/index.php/PHP%0Ainfo.php",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("lfi-system-path"), "{stdout}");
+    assert!(
+        stdout.contains("passes  \"/docs/etc/passwd-explained\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("crlf-line-break"), "{stdout}");
 }
