@@ -233,7 +233,6 @@ const SHELL_SPECIAL: [bool; 256] = {
     table
 };
 
-/// Length of an `$IFS` / `${IFS}` / `$IFS$9` separator at the start of `text`.
 /// The length of `$name` or `${name}` at the start of `text`, a name of a letter or `_` and
 /// then word characters.
 fn inner_variable_len(text: &str) -> Option<usize> {
@@ -255,6 +254,7 @@ fn inner_variable_len(text: &str) -> Option<usize> {
     }
 }
 
+/// Length of an `$IFS` / `${IFS}` / `$IFS$9` separator at the start of `text`.
 fn ifs_len(text: &str) -> Option<usize> {
     for form in ["${ifs}", "$ifs"] {
         if text.starts_with(form) {
