@@ -346,13 +346,15 @@ static RULES: &[Rule] = &[
         &[Plain, Shell],
         r"^\s*(?:file:/+)?(?:[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)",
     ),
-    // Remote file inclusion and server-side request forgery.
+    // Remote file inclusion and server-side request forgery. Java's URL class also reads a
+    // scheme behind `url:` (`url:file:///etc/passwd`), and Python's urllib read
+    // `local_file://` as `file://` (CVE-2019-9948).
     rule(
         "rfi-dangerous-scheme",
         Rfi,
         5,
         Plain,
-        r"^\s*(?:file:/|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
+        r"^\s*(?:url:\s*)?(?:file:/|local_file:|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
     ),
     rule(
         "rfi-metadata-endpoint",
@@ -1139,6 +1141,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn schemes_behind_java_and_python_aliases_are_found() {
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-dangerous-scheme",
+            &[
+                "url:file:///etc/passwd",
+                "url:file://foo.bar",
+                "local_file://something",
+                "file:///etc/passwd",
+            ],
+            &["url: https://example.com", "my local_file.txt"],
+        );
     }
 
     #[test]

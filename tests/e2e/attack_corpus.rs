@@ -268,10 +268,10 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     }
     let detected: usize = tallies.values().map(|t| t.detected).sum();
     let flagged: usize = tallies.values().map(|t| t.flagged).sum();
-    // Measured on 2026-12-06: 1,571 detected (with the 921 protocol-attack files), 69 flagged (most of them attacks that assert
+    // Measured on 2026-12-06: 1,575 detected (with the 921 protocol-attack files), 69 flagged (most of them attacks that assert
     // only that one other CRS rule stays quiet, like 932230-21: `\ncat /etc/passwd;`,
     // 942160-12: `/BENChmARk(2999/**/999,Md5(/` or 942101-11: `24+union+all+select+1,2,3`).
-    assert!(detected >= 1_571, "detection fell to {detected}");
+    assert!(detected >= 1_575, "detection fell to {detected}");
     assert!(flagged <= 69, "false positives rose to {flagged}");
 }
 
