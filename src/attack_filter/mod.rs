@@ -309,7 +309,7 @@ impl AttackFilter {
         self.patterns.scan(same_text, &lower, enabled, &mut hits);
         record(&mut hits, &lower);
 
-        if families.contains(Family::Xss) && lower.contains("script") {
+        if families.contains(Family::Xss) && mentions_script(&lower) {
             let markup: String = lower
                 .chars()
                 .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
@@ -518,6 +518,23 @@ pub(crate) fn has_any_byte(text: &str, bytes: &[u8]) -> bool {
     })
 }
 
+/// `script` in `text`, also when tabs and line breaks split it: browsers drop them inside a URL
+/// scheme, so `j&Tab;a&Tab;v&Tab;a&Tab;s&Tab;c&Tab;r&Tab;i&Tab;p&Tab;t:` is `javascript:`.
+fn mentions_script(text: &str) -> bool {
+    if text.contains("script") {
+        return true;
+    }
+    let bytes = text.as_bytes();
+    has_any_byte(text, b"\t\r\n")
+        && memchr::memchr_iter(b's', bytes).any(|at| {
+            bytes[at..]
+                .iter()
+                .filter(|b| !matches!(b, b'\t' | b'\r' | b'\n'))
+                .take(6)
+                .eq(b"script")
+        })
+}
+
 /// Values made only of letters, digits, `_` and `-` cannot carry any of the attacks here
 /// (base64 payloads aside, which need 16 characters and mixed case).
 fn is_inert(raw: &str) -> bool {
@@ -646,6 +663,11 @@ mod tests {
         let cases = [
             // SQL without a space to fold: the SQL rules still read it.
             ("sleep(5000)", "sqli-time-delay"),
+            // A script scheme split by tabs, which browsers drop.
+            (
+                "j&Tab;a&Tab;v&Tab;a&Tab;s&Tab;c&Tab;r&Tab;i&Tab;p&Tab;t:alert(1)",
+                "xss-script-uri",
+            ),
             // `+` is a space to form decoders and many apps' path handling.
             ("24'union+all+select+1,2,3+from+aa", "sqli-union-select"),
             ("1'+or+'1'='1", "sqli-libinjection"),
