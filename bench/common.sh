@@ -245,6 +245,45 @@ end
 LUA
 }
 
+# varied_messages SHIELD_PORT HOST: the 1,617 prompts of the test corpus (ordinary questions and
+# jailbreak attempts, 3 MB, a few words to 18 KB each) as JSON string literals, one per line,
+# written to $WORK/messages.txt: the new messages of varied_chat_script. Only those the shield
+# on SHIELD_PORT lets through with the ticket number added are kept: the route refuses a
+# message over 4,000 characters, the corpus test allows one in 1,617 to be refused, and the
+# benchmark stops at any answer but 200.
+varied_messages() {
+    local message
+    cat tests/corpus/prompts/ordinary.jsonl tests/corpus/prompts/jailbreaks.jsonl |
+        sed -n 's/^{"text": \(".*"\), "label".*$/\1/p' |
+        while IFS= read -r message; do
+            [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" \
+                -H 'Content-Type: application/json' \
+                --data-binary "{\"messages\": [{\"role\": \"user\", \"content\": ${message%\"} (ticket 100000000000)\"}]}" \
+                "http://127.0.0.1:$1/api/items")" = 200 ] && echo "$message"
+        done > "$WORK/messages.txt"
+    [ -s "$WORK/messages.txt" ] || { echo "no prompt passed the shield on port $1" >&2; exit 1; }
+}
+
+# varied_chat_script: the chat turn of chat_turn_script, whose new message is the next of
+# $WORK/messages.txt (varied_messages) with a fresh ticket number. Where chat_turn_script's six
+# questions repeat, these are 1,617 prompts of every kind and length, as a chat server reads
+# them: the lazy DFA of the filter's rules meets states it has not built yet.
+varied_chat_script() {
+    counting_post_lua
+    echo "local messages = {}"
+    echo "for line in io.lines(\"$WORK/messages.txt\") do messages[#messages + 1] = line end"
+    cat <<'LUA'
+local head = [[{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "You are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday and only one arrived. The box looked fine, but the second pair wasn't inside. Could you tell me whether the rest of the order was shipped separately?"}, {"role": "assistant", "content": "I'm sorry about that! I've checked your order: the second pair was sent in a separate parcel on Thursday, and it should arrive within 2-3 working days. You'll get a tracking link by e-mail (about 10 minutes from now)."}, {"role": "user", "content": ]]
+local tail = [[}]}]]
+request = function()
+    counter = counter + 1
+    local message = messages[counter % #messages + 1]
+    local numbered = message:sub(1, -2) .. " (ticket " .. counter .. ")\""
+    return wrk.format(nil, nil, nil, head .. numbered .. tail)
+end
+LUA
+}
+
 # fresh_chat_script: the worst case for the attack filter's cache of clean values: the body of
 # post_script with a fresh number in both messages, so no text was ever seen before.
 fresh_chat_script() {

@@ -5,11 +5,14 @@
 #
 #   bench/shield.sh [seconds-per-run] [rounds]
 #
-# GET with a query string and two kinds of 1 KB JSON POST, at -c64 and -c1; the order of the
-# four rotates each round. `post` is the next turn of a chat: the conversation so far, which the
-# client resends every time, and a new message (bench/common.sh, chat_turn_script). `fresh` has
-# no text the proxy has seen before (fresh_chat_script): the attack filter reads all of it. Prints medians, Rampart-with-shield against its own plain proxy and
-# against nginx + ModSecurity, and the latency the shield adds at -c1. Needs nginx, wrk,
+# GET with a query string and three kinds of JSON POST, at -c64 and -c1; the order of the four
+# rotates each round. `post` is the next turn of a chat: the conversation so far, which the
+# client resends every time, and a new message, one of six questions (bench/common.sh,
+# chat_turn_script). `fresh` has no text the proxy has seen before (fresh_chat_script): the
+# attack filter reads all of it. `varied` is a chat turn whose new message is the next of the
+# 1,617 prompts of the test corpus, of every kind and length (varied_chat_script).
+# Prints medians, Rampart-with-shield against its own plain proxy and against nginx +
+# ModSecurity, and the latency the shield adds at -c1. Needs nginx, wrk,
 # libnginx-mod-http-modsecurity and modsecurity-crs (installed from Debian's packages when
 # missing) and builds Rampart in release mode.
 set -euo pipefail
@@ -72,12 +75,15 @@ for port in $MODSEC_PORT $SHIELD_PORT; do
     [ "$status" = 403 ] || { echo "the shield on port $port did not block an attack ($status)" >&2; exit 1; }
 done
 
+varied_messages "$SHIELD_PORT" "$HOST_HEADER"
+varied_chat_script > "$WORK/varied.lua"
+
 NAMES=(nginx modsec plain shield)
 PORTS=($NGINX_PORT $MODSEC_PORT $PLAIN_PORT $SHIELD_PORT)
 echo "Rampart $("$RAMPART" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //') (+ ModSecurity, CRS $(dpkg-query -W -f='${Version}' modsecurity-crs 2>/dev/null || echo '?')), ${DURATION}s per run, $ROUNDS rounds, $(nproc) cores"
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
-    for kind in get post fresh; do
+    for kind in get post fresh varied; do
         script=()
         [ "$kind" != get ] && script=(-s "$WORK/$kind.lua")
         for conns in 64 1; do
@@ -95,7 +101,7 @@ done
 echo
 echo "Medians over $ROUNDS rounds (rps; p50 in ms)"
 printf '%-5s %-4s %10s %10s %10s %10s %10s %10s %9s %9s %10s\n' kind conn nginx "+modsec" "ramp.plain" "ramp.shld" "shld/plain" "shld/mods" "plain p50" "shld p50" "added p50"
-for kind in get post fresh; do
+for kind in get post fresh varied; do
     for conns in 64 1; do
         awk -v k="$kind" -v c="$conns" \
             -v n="$(stat "nginx-$kind" "$conns" 3)" -v m="$(stat "modsec-$kind" "$conns" 3)" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two builds of Rampart's shield side by side: an older binary and the current build, both with
 # the whole shield on, and the current build as a plain proxy, in rotating order each round,
-# under the two POSTs of bench/shield.sh at -c64. On a machine whose throughput drifts from run
+# under the three POSTs of bench/shield.sh at -c64. On a machine whose throughput drifts from run
 # to run, the ratio within a round is the fair comparison; it prints those and their medians.
 #
 #   bench/shield_compare.sh OLD-BINARY [seconds-per-run] [rounds]
@@ -31,12 +31,14 @@ nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 "$RAMPART" serve --config "$WORK/new.toml" > "$WORK/new.log" 2>&1 & PIDS+=($!)
 "$RAMPART" serve --config "$WORK/plain.toml" > "$WORK/plain.log" 2>&1 & PIDS+=($!)
 for port in "$UPSTREAM_PORT" 18191 18193 18195; do wait_for "$port"; done
+varied_messages 18193 "$HOST_HEADER"
+varied_chat_script > "$WORK/varied.lua"
 
 NAMES=(old new plain)
 PORTS=(18191 18193 18195)
 for round in $(seq "$ROUNDS"); do
     echo "round $round"
-    for kind in post fresh; do
+    for kind in post fresh varied; do
         for i in 0 1 2; do
             j=$(( (i + round) % 3 ))
             wrk_run "${NAMES[$j]}-$kind" 64 "http://127.0.0.1:${PORTS[$j]}/api/items?id=42" \
@@ -47,7 +49,7 @@ done
 
 echo
 echo "Per round: old / plain, new / plain, new / old (median last)"
-for kind in post fresh; do
+for kind in post fresh varied; do
     for pair in "old plain" "new plain" "new old"; do
         set -- $pair
         ratios="$(paste <(awk -v l="$1-$kind" '$1 == l {print $3}' "$RESULTS") \
