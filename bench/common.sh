@@ -245,23 +245,35 @@ end
 LUA
 }
 
-# varied_messages SHIELD_PORT HOST: the 1,617 prompts of the test corpus (ordinary questions and
+# varied_messages HOST PORT...: the 1,617 prompts of the test corpus (ordinary questions and
 # jailbreak attempts, 3 MB, a few words to 18 KB each) as JSON string literals, one per line,
-# written to $WORK/messages.txt: the new messages of varied_chat_script. Only those the shield
-# on SHIELD_PORT lets through with the ticket number added are kept: the route refuses a
-# message over 4,000 characters, the corpus test allows one in 1,617 to be refused, and the
-# benchmark stops at any answer but 200.
+# written to $WORK/messages.txt: the new messages of varied_chat_script. Only those that every
+# shield on the PORTs lets through, with the ticket number added, are kept, so that every server
+# reads the same messages and the benchmark (which stops at any answer but 200) runs: the route
+# refuses a message over 4,000 characters, and ModSecurity refuses many ordinary prompts. Prints
+# how many each shield refused.
 varied_messages() {
-    local message
-    cat tests/corpus/prompts/ordinary.jsonl tests/corpus/prompts/jailbreaks.jsonl |
-        sed -n 's/^{"text": \(".*"\), "label".*$/\1/p' |
-        while IFS= read -r message; do
-            [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" \
+    local host="$1" message port status
+    shift
+    local -A refused=()
+    : > "$WORK/messages.txt"
+    while IFS= read -r message; do
+        local passed=1
+        for port in "$@"; do
+            status="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $host" \
                 -H 'Content-Type: application/json' \
                 --data-binary "{\"messages\": [{\"role\": \"user\", \"content\": ${message%\"} (ticket 100000000000)\"}]}" \
-                "http://127.0.0.1:$1/api/items")" = 200 ] && echo "$message"
-        done > "$WORK/messages.txt"
-    [ -s "$WORK/messages.txt" ] || { echo "no prompt passed the shield on port $1" >&2; exit 1; }
+                "http://127.0.0.1:$port/api/items")"
+            [ "$status" = 200 ] || { passed=0; refused[$port]=$(( ${refused[$port]:-0} + 1 )); }
+        done
+        [ "$passed" = 1 ] && echo "$message" >> "$WORK/messages.txt"
+    done < <(cat tests/corpus/prompts/ordinary.jsonl tests/corpus/prompts/jailbreaks.jsonl |
+        sed -n 's/^{"text": \(".*"\), "label".*$/\1/p')
+    for port in "$@"; do
+        echo "varied: the shield on port $port refused ${refused[$port]:-0} of the corpus prompts" >&2
+    done
+    echo "varied: $(wc -l < "$WORK/messages.txt") prompts pass every shield" >&2
+    [ -s "$WORK/messages.txt" ] || { echo "no prompt passed every shield" >&2; exit 1; }
 }
 
 # varied_chat_script: the chat turn of chat_turn_script, whose new message is the next of

@@ -75,7 +75,7 @@ for port in $MODSEC_PORT $SHIELD_PORT; do
     [ "$status" = 403 ] || { echo "the shield on port $port did not block an attack ($status)" >&2; exit 1; }
 done
 
-varied_messages "$SHIELD_PORT" "$HOST_HEADER"
+varied_messages "$HOST_HEADER" "$SHIELD_PORT" "$MODSEC_PORT"
 varied_chat_script > "$WORK/varied.lua"
 
 NAMES=(nginx modsec plain shield)

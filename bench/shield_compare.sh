@@ -31,7 +31,7 @@ nginx -c "$WORK/upstream.conf" & PIDS+=($!)
 "$RAMPART" serve --config "$WORK/new.toml" > "$WORK/new.log" 2>&1 & PIDS+=($!)
 "$RAMPART" serve --config "$WORK/plain.toml" > "$WORK/plain.log" 2>&1 & PIDS+=($!)
 for port in "$UPSTREAM_PORT" 18191 18193 18195; do wait_for "$port"; done
-varied_messages 18193 "$HOST_HEADER"
+varied_messages "$HOST_HEADER" 18193
 varied_chat_script > "$WORK/varied.lua"
 
 NAMES=(old new plain)
