@@ -757,6 +757,7 @@ mod tests {
             "The caveat: start `docker run -it ubuntu:latest /bin/bash` first, then paste.",
             "Use `mkfifo /tmp/pipe` for a named pipe, and `bash -i` for a login-like shell.",
             "In jQuery, $(document).ready(fn) and $('#price').text(total) run after load.",
+            "rows.each((i, tr) => $(tr).find('td').first().text(i));",
         ] {
             let verdict = verdict(&filter, prose);
             assert!(verdict.score < 5, "{prose}: {verdict:?}");

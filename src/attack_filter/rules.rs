@@ -10,11 +10,12 @@
 //!
 //! A set is searched by a lazy DFA with a cache of [`LAZY_DFA_CACHE_BYTES`] per thread; a
 //! pattern that makes the set need more states than that makes every scan rebuild them, ten to
-//! a thousand times slower, with every test still passing. Open-ended middles (`'\s*or\b[^'"]*--$`) and Unicode classes
-//! in a repetition do it: `%[a-z_]\w*%` (a batch variable) did, `%[a-z_][a-z0-9_]{0,30}%`
-//! does not, and a negated one (`[^.\w]`) made a set too big for the cache to start with. The
-//! test `no_rule_set_outgrows_the_lazy_dfa_cache` catches both; run `cargo run --release
-//! --example filter_cost` after changing a rule all the same.
+//! a thousand times slower, with every test still passing. Open-ended middles
+//! (`'\s*or\b[^'"]*--$`) and Unicode classes in a repetition do it: `%[a-z_]\w*%` (a batch
+//! variable) did, `%[a-z_][a-z0-9_]{0,30}%` does not, and a negated one (`[^.\w]`) made a set
+//! too big for the cache to start with. The test `no_rule_set_outgrows_the_lazy_dfa_cache`
+//! catches both; run `cargo run --release --example filter_cost` after changing a rule all the
+//! same.
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
@@ -731,8 +732,10 @@ mod shell_patterns {
     /// `$(command ...)` or a backtick substitution that runs a command.
     pub(super) const SUBSTITUTION: &str = concat!(
         r"\$\(\s*(?:(?:/usr)?/s?bin/)?(?:",
-        "whoami|uname|ifconfig|wget|curl|nc|ncat|bash|sh|zsh|id|cat|ls|echo|printf|sleep|ping|nslookup|base64|xxd|od|rev|tr|sed|awk|expr|printenv|env|python[23]?|perl|ruby|php|hostname|head|tail|dig|host",
-        r")\b|^`\s*(?:whoami|uname|id|ls|cat|sleep|ping|wget|curl|nslookup|echo)\b[^`]*`$",
+        "whoami|uname|ifconfig|wget|curl|nc|ncat|bash|sh|zsh|id|cat|ls|echo|printf|sleep|ping|nslookup|base64|xxd|sed|awk|printenv|env|python[23]?|perl|ruby|php|hostname|head|tail|dig|host",
+        // Short names that are also variables in jQuery code (`$(tr).find('td')`) count with
+        // an argument or a redirection after them.
+        r")\b|\$\(\s*(?:tr|od|rev|expr)(?:\s+[^)\s]|\s*<)|^`\s*(?:whoami|uname|id|ls|cat|sleep|ping|wget|curl|nslookup|echo)\b[^`]*`$",
     );
     /// A value that is itself a command line with arguments (weak alone).
     pub(super) const LEADING_COMMAND: &str = concat!(
