@@ -221,13 +221,23 @@ end
 LUA
 }
 
+# chat_history_lua: a Lua line defining `history`, the start of a chat request's JSON up to the
+# new user message's content: the fields, the system prompt and the conversation so far, which a
+# chat client resends with every turn (chat_turn_script, varied_chat_script).
+chat_history_lua() {
+    cat <<'LUA'
+local history = [[{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "You are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday and only one arrived. The box looked fine, but the second pair wasn't inside. Could you tell me whether the rest of the order was shipped separately?"}, {"role": "assistant", "content": "I'm sorry about that! I've checked your order: the second pair was sent in a separate parcel on Thursday, and it should arrive within 2-3 working days. You'll get a tracking link by e-mail (about 10 minutes from now)."}, {"role": "user", "content": ]]
+LUA
+}
+
 # chat_turn_script: a wrk script sending the next turn of a chat, as chat clients do: the
 # system prompt and the conversation so far (the same every time) and a new user message,
 # different in every request (one of six questions with a fresh order number). About 1 KB.
 chat_turn_script() {
     counting_post_lua
+    chat_history_lua
     cat <<'LUA'
-local head = [[{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "You are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday and only one arrived. The box looked fine, but the second pair wasn't inside. Could you tell me whether the rest of the order was shipped separately?"}, {"role": "assistant", "content": "I'm sorry about that! I've checked your order: the second pair was sent in a separate parcel on Thursday, and it should arrive within 2-3 working days. You'll get a tracking link by e-mail (about 10 minutes from now)."}, {"role": "user", "content": "]]
+local head = history .. '"'
 local questions = {
     "Thanks! Can I change the delivery address for order %d to my office? I'm there from 9 to 5 on weekdays.",
     "Great. If it doesn't fit, can I swap it for size 42 (order %d) or do I have to return it first?",
@@ -284,14 +294,14 @@ varied_chat_script() {
     counting_post_lua
     echo "local messages = {}"
     echo "for line in io.lines(\"$WORK/messages.txt\") do messages[#messages + 1] = line end"
+    chat_history_lua
     cat <<'LUA'
-local head = [[{"model": "assistant-large", "temperature": 0.7, "max_tokens": 512, "stream": false, "user": "customer-4821", "messages": [{"role": "system", "content": "You are a helpful support assistant for an online shop. Answer briefly and politely, and never promise refunds that the policy does not allow."}, {"role": "user", "content": "Hi! I ordered two pairs of running shoes last Tuesday and only one arrived. The box looked fine, but the second pair wasn't inside. Could you tell me whether the rest of the order was shipped separately?"}, {"role": "assistant", "content": "I'm sorry about that! I've checked your order: the second pair was sent in a separate parcel on Thursday, and it should arrive within 2-3 working days. You'll get a tracking link by e-mail (about 10 minutes from now)."}, {"role": "user", "content": ]]
 local tail = [[}]}]]
 request = function()
     counter = counter + 1
     local message = messages[counter % #messages + 1]
     local numbered = message:sub(1, -2) .. " (ticket " .. counter .. ")\""
-    return wrk.format(nil, nil, nil, head .. numbered .. tail)
+    return wrk.format(nil, nil, nil, history .. numbered .. tail)
 end
 LUA
 }
