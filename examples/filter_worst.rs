@@ -115,34 +115,7 @@ fn corpus_values() -> Vec<String> {
             values.extend(text.lines().map(|l| l.trim().to_owned()));
         }
     }
-    values.extend(generated_text());
+    values.extend(rampart::fuzzing::generated_text());
     values.retain(|v| !v.is_empty());
     values
-}
-
-/// Text no corpus holds: runs of the bytes rules care about, mixed with words, 16 B to 4 KB.
-fn generated_text() -> Vec<String> {
-    const PIECES: &[&str] = &[
-        "'", "\"", "`", "(", ")", ";", "|", "&", "$", "{", "}", "<", ">", "/", "\\", "--", "#",
-        "=", " ", " or ", " and ", "select", "union", "script", "on", "cat", "/etc/", "${", "%27",
-        "&#", "x", "1", "é", "漢", "\n",
-    ];
-    // A fixed linear congruential sequence: the same text on every run.
-    let mut state: u64 = 0x5eed;
-    let mut next = move |bound: usize| {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 33) as usize % bound
-    };
-    (0..2_000)
-        .map(|i| {
-            let len = 16 << (i % 9);
-            let mut text = String::with_capacity(len + 8);
-            while text.len() < len {
-                text.push_str(PIECES[next(PIECES.len())]);
-            }
-            text
-        })
-        .collect()
 }

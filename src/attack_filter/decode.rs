@@ -17,13 +17,15 @@ const MAX_ROUNDS: usize = 4;
 /// Values up to this long are checked for [`ENCODING_BYTES`] byte by byte before decoding.
 const SHORT_VALUE: usize = 32;
 
-/// The bytes a layer of [`decode_once`] starts from: `%` (percent escapes), NUL and `0xEF` (the
-/// lead byte of fullwidth forms), `&` (character references) and `\` (JavaScript escapes).
+/// The bytes a layer of [`decode_once`] starts from: `%` (percent escapes), NUL, `0xEF` and
+/// `0xE2` (the lead bytes of fullwidth forms and of circled letters and digits), `&` (character
+/// references) and `\` (JavaScript escapes).
 static ENCODING_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     table[b'%' as usize] = true;
     table[0] = true;
     table[0xEF] = true;
+    table[0xE2] = true;
     table[b'&' as usize] = true;
     table[b'\\' as usize] = true;
     table
@@ -219,7 +221,10 @@ fn overlong_ascii(bytes: &[u8]) -> Option<(char, usize)> {
 /// Fullwidth ASCII read as ASCII and NUL dropped, or `None` when there is neither. Every
 /// fullwidth form (U+FF01..U+FF5E) is UTF-8 `EF BC xx` or `EF BD xx`.
 fn normalize_chars(input: &str) -> Option<String> {
-    memchr::memchr2(0, 0xEF, input.as_bytes())?;
+    let bytes = input.as_bytes();
+    if memchr::memchr2(0, 0xEF, bytes).is_none() && !has_enclosed_alphanumeric(bytes) {
+        return None;
+    }
     let mut out = String::with_capacity(input.len());
     for c in input.chars() {
         push_char(&mut out, c);
@@ -234,8 +239,23 @@ fn push_char(out: &mut String, c: char) {
         '\u{FF01}'..='\u{FF5E}' => {
             out.push(char::from_u32(c as u32 - 0xFEE0).unwrap_or(c));
         }
+        // Circled digits and letters, which a URL parser's IDNA mapping turns into ASCII in a
+        // host: `http://①②⑦.⓪.⓪.①/` is `http://127.0.0.1/`.
+        '\u{2460}'..='\u{2473}' => {
+            let number = c as u32 - 0x2460 + 1;
+            out.push_str(itoa::Buffer::new().format(number));
+        }
+        '\u{24EA}' => out.push('0'),
+        '\u{24B6}'..='\u{24CF}' => out.push(char::from(b'A' + (c as u32 - 0x24B6) as u8)),
+        '\u{24D0}'..='\u{24E9}' => out.push(char::from(b'a' + (c as u32 - 0x24D0) as u8)),
         c => out.push(c),
     }
+}
+
+/// True if `bytes` hold a character of Unicode's enclosed alphanumerics (U+2460..U+24FF, in
+/// UTF-8 `E2 91..93 xx`): found by their lead byte, which curly quotes and dashes share.
+fn has_enclosed_alphanumeric(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(0xE2, bytes).any(|at| matches!(bytes.get(at + 1), Some(0x91..=0x93)))
 }
 
 /// Numeric (`&#60;`, `&#x3c;`, also without `;`) and the named references that matter for
@@ -386,6 +406,10 @@ mod tests {
             ("%24&lcub;\\u006A&#110;di:x&rcub;", "${jndi:x}"),
             ("&dollar;&lbrace;x&rbrace;", "${x}"),
             ("AT&T & co", "AT&T & co"),
+            ("http://①②⑦.⓪.⓪.①/", "http://127.0.0.1/"),
+            ("ⓛⓞⓒⓐⓛⓗⓞⓢⓣ ⑳", "localhost 20"),
+            ("“Zürich” – ①", "“Zürich” – 1"),
+            ("“quoted” — dash", "“quoted” — dash"),
         ];
         for (raw, expected) in cases {
             assert_eq!(decode(raw), expected, "{raw:?}");

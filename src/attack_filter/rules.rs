@@ -284,13 +284,15 @@ static RULES: &[Rule] = &[
         Plain,
         r"\.\s*(?:call|apply|bind)\s*`",
     ),
-    // Script reached through a global by name: `window["alert"](…)`, `(document)["cookie"]`.
+    // Script reached through a global by name: `window["alert"](…)`, `(document)["cookie"]`,
+    // or by a name built or decoded in the brackets and called: `window['ale'+'rt'](1)`,
+    // `top[/al/.source+/ert/.source](1)`, `self[atob('YWxlcnQ=')](1)`.
     rule_in(
         "xss-js-global-index",
         Xss,
         5,
         &[Plain, Sql],
-        r#"\b(?:document|window|self|top|parent|frames|globalthis)\s*\)?\s*\[\s*['"`]\s*(?:alert|prompt|confirm|eval|cookie|domain|document|location|\$|\\x24|globaleval|constructor)\b"#,
+        r#"\b(?:document|window|self|top|parent|frames|globalthis)\s*\)?\s*\[\s*(?:['"`]\s*(?:alert|prompt|confirm|eval|cookie|domain|document|location|\$|\\x24|globaleval|constructor)\b|['"`/][^\]\n]*\+[^\]\n]*\]\s*\(|(?:atob|unescape|decodeuricomponent|string\.fromcharcode)\s*\()"#,
     ),
     // Markup only old Internet Explorer ran: VML frames and HTML components.
     rule(
@@ -324,7 +326,7 @@ static RULES: &[Rule] = &[
         Lfi,
         5,
         Plain,
-        r"\.{2,}[\\/]+\.{2,}[\\/]|\.\.;[\\/]|\.\.[\\/]+\.[a-z]|[\\/]\.\.[\\/]|(?:^|[=:])\.\.[\\/]+[\w.-]*$",
+        r"\.{2,}[\\/]+\.{2,}[\\/]|\.\.\.[\\/]\.[\\/]|\.\.;[\\/]|\.\.[\\/]+\.[a-z]|[\\/]\.\.[\\/]|(?:^|[=:])\.\.[\\/]+[\w.-]*$",
     ),
     rule(
         "lfi-traversal-step",
@@ -345,7 +347,16 @@ static RULES: &[Rule] = &[
         Lfi,
         5,
         &[Plain, Shell],
-        r"^\s*(?:file:/+)?(?:[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)",
+        r"^\s*(?:file:/+)?(?:\\\\[?.]\\)?(?:[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)",
+    ),
+    // XInclude pulls a file into an XML document that the app parses: as good as XXE where
+    // entities are disabled.
+    rule(
+        "lfi-xinclude",
+        Lfi,
+        5,
+        Plain,
+        r"<\s*xi\s*:\s*include\b[^>]*\bhref\s*=",
     ),
     // Remote file inclusion and server-side request forgery. Java's URL class also reads a
     // scheme behind `url:` (`url:file:///etc/passwd`), and Python's urllib read
@@ -488,7 +499,16 @@ static RULES: &[Rule] = &[
         Rce,
         5,
         Shell,
-        r"\bfor\s+(?:/[dlrf]\b[^%()]{0,100})?%%?~?(?:[a-z_][a-z0-9_]{0,30}|[-/@\[\]~0-9])?\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup)\b(?:\s*$|\s+[^\s]*\s*/(?:add|delete|del|domain|active)\b|\s+/)|\bwmic\s+(?:process|os|useraccount)\b",
+        r"\bfor\s+(?:/[dlrf]\b[^%()]{0,100})?%%?~?(?:[a-z_][a-z0-9_]{0,30}|[-/@\[\]~0-9])?\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup|group|share|use)\b(?:\s*$|(?:\s+[^\s;&|/]+){0,4}\s*/(?:add|delete|del|domain|active|grant)\b|\s+/)|\breg(?:\.exe)?\s+(?:query|add|delete|save|export|load)\s+(?:hk(?:lm|cu|cr|u|cc)|hkey_)|(?:^|[;&|`])\s*(?:get-(?:childitem|content|process|service|localuser|acl|itemproperty)|remove-item|set-content|out-file|copy-item)\s+(?:-|[a-z]:|\$|/|\\|~)|\bwmic\s+(?:process|os|useraccount)\b",
+    ),
+    // A spreadsheet formula that runs a program through DDE when the app's CSV export is
+    // opened: `=cmd|' /C calc'!A0`, `@SUM(1+1)*cmd|' /C calc'!A0`, `=DDE("cmd";"/C calc";"!A0")`.
+    rule(
+        "rce-spreadsheet-dde",
+        Rce,
+        5,
+        Plain,
+        r"[a-z0-9]\|\s*'[^'\n]*'\s*!|(?:^|[=+@-])\s*dde(?:auto)?\s*\(|^\s*ddeauto\b",
     ),
     // cmd.exe conditionals: `IF EXIST x (…)`, `IF %V% GEQ 2 …`, `IF a==b GOTO …`, a batch
     // variable compared (`if "%~1" == "%~2"`, `if [%1]==[/?]`, `if "!v!" == "x"`), and the
@@ -627,7 +647,7 @@ static RULES: &[Rule] = &[
         Java,
         5,
         Plain,
-        r"[$#%]\{\s*(?:#|@|t\s*\(\s*java\.|new\s+java\.|''\.getclass|\(#)|#_memberaccess|@java\.lang\.|#context\s*\[|[$#]\{[^}]*\b(?:getclass|getresource|forname|getruntime|getmethod|getdeclaredmethod|newinstance|invoke)\s*\(",
+        r"[$#%]\{\s*(?:#|@|t\s*\(\s*java\.|new\s+java\.|''\.getclass|\(#)|#_memberaccess|@java\.lang\.|#context\s*\[|[$#]\{[^}]*\b(?:(?:getclass|getclassloader|getresource|forname|getruntime|getmethod|getdeclaredmethod|newinstance|invoke)\s*\(|class\s*\.\s*classloader\b)",
     ),
     rule(
         "java-serialized-object",
@@ -650,7 +670,7 @@ static RULES: &[Rule] = &[
         Ssti,
         5,
         Plain,
-        r#"(?:\{\{|\$\{\{?|#\{|\{%|<%=?|\[\[|\*\{|@\(|\{\$)\s*(?:-?\d+|'\d+'|"\d+")\s*[*+/-]\s*(?:-?\d+|'\d+'|"\d+")\s*(?:\}\}?|%[>}]|\]\]|\))"#,
+        r#"(?:\{\{=?|\$\{\{?|#\{|\{%|<%=?|\[\[|\*\{|@\(|\{\$)\s*(?:-?\d+|'\d+'|"\d+")\s*[*+/-]\s*(?:-?\d+|'\d+'|"\d+")\s*(?:\}\}?|%[>}]|\]\]|\))"#,
     ),
     rule(
         "ssti-python-internals",
@@ -726,7 +746,7 @@ mod shell_patterns {
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
         r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|ba?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
@@ -1113,21 +1133,39 @@ mod tests {
     /// few bytes per state; it then searches with a PikeVM, ten to a thousand times slower,
     /// every verdict unchanged. A rule with a Unicode class in a repetition or negated (`\w*`,
     /// `[^.\w]`) did that three times, and the crate's default cache of 2 MiB did it on varied
-    /// prose. Each group is built here as the crate builds it, and searched over long and
-    /// varied prose (the prompt corpus): its cache must never fill.
+    /// prose. Each group is built here as the crate builds it. Over prose (the prompts, the
+    /// benign corpus, a developer's chat) its cache must never fill; over attack payloads (the
+    /// CRS cases' lines) and the generated text an attacker would send it may fill now and
+    /// then, as sets near the cache's size do, but the DFA must never be given up.
     #[test]
     fn no_rule_set_outgrows_the_lazy_dfa_cache() {
         use regex_automata::{Input, hybrid};
 
-        let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/prompts");
-        let mut texts: Vec<String> = Vec::new();
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+        let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+        let mut prose: Vec<String> = Vec::new();
         for file in ["jailbreaks.jsonl", "ordinary.jsonl"] {
-            let lines = std::fs::read_to_string(format!("{corpus}/{file}")).unwrap();
-            for line in lines.lines() {
+            for line in read(&corpus.join("prompts").join(file)).lines() {
                 let value: serde_json::Value = serde_json::from_str(line).unwrap();
-                texts.push(value["text"].as_str().unwrap().to_lowercase());
+                prose.push(value["text"].as_str().unwrap().to_lowercase());
             }
         }
+        prose.extend(
+            read(&corpus.join("benign.txt"))
+                .lines()
+                .map(str::to_lowercase),
+        );
+        prose.push(read(&corpus.join("benign-chat.txt")).to_lowercase());
+        let mut attacks: Vec<String> = Vec::new();
+        for family in std::fs::read_dir(corpus.join("crs")).unwrap() {
+            for file in std::fs::read_dir(family.unwrap().path())
+                .into_iter()
+                .flatten()
+            {
+                attacks.extend(read(&file.unwrap().path()).lines().map(str::to_lowercase));
+            }
+        }
+        attacks.extend(crate::fuzzing::generated_text());
         let config = hybrid::dfa::Config::new()
             .cache_capacity(LAZY_DFA_CACHE_BYTES)
             .skip_cache_capacity_check(false)
@@ -1152,14 +1190,24 @@ mod tests {
                 .build_many(&patterns)
                 .unwrap();
             let mut cache = dfa.create_cache();
-            for text in &texts {
+            for text in &prose {
                 let searched = dfa.try_search_fwd(&mut cache, &Input::new(text));
                 assert!(
                     searched.is_ok() && cache.clear_count() == 0,
                     "the lazy DFA of {:?} filled its cache ({} clears) on {:?}",
                     group.forms,
                     cache.clear_count(),
-                    &text[..text.len().min(60)]
+                    text.chars().take(60).collect::<String>()
+                );
+            }
+            for text in &attacks {
+                let searched = dfa.try_search_fwd(&mut cache, &Input::new(text));
+                assert!(
+                    searched.is_ok(),
+                    "the lazy DFA of {:?} was given up ({} clears) on {:?}",
+                    group.forms,
+                    cache.clear_count(),
+                    text.chars().take(60).collect::<String>()
                 );
             }
         }
@@ -1454,5 +1502,82 @@ mod tests {
         let rules = PatternRules::compile();
         let text = "é 1 union select password from users";
         assert!(hit_ids(&rules, Forms::of(Form::Sql), text).contains(&"sqli-union-select"));
+    }
+
+    #[test]
+    fn probes_from_payload_lists_beyond_the_crs_are_found() {
+        let shell = Forms::of(Form::Shell);
+        assert_finds(
+            shell,
+            "rce-windows",
+            &[
+                "& net user hacker p@ss /add",
+                "| net localgroup administrators hacker /add",
+                "& reg query hklm\\software",
+                "; get-childitem c:\\",
+                "| get-content /etc/passwd",
+            ],
+            &[
+                "gross & net user revenue grew",
+                "the registry: reg query is read-only",
+                "run get-childitem to list files",
+            ],
+        );
+        assert_finds(
+            shell,
+            "rce-separator-command",
+            &["x && sleep 5 #"],
+            &["step 1 && sleep 8 hours #goals"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rce-spreadsheet-dde",
+            &[
+                "=cmd|' /c calc'!a0",
+                "@sum(1+1)*cmd|' /c calc'!a0",
+                "-2+3+cmd|' /c calc'!d2",
+                "=dde(\"cmd\";\"/c calc\";\"!a0\")",
+            ],
+            &[
+                "| cmd | 'calc' |",
+                "use dde (dynamic data exchange)",
+                "=sum(a1:a3)",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "xss-js-global-index",
+            &[
+                "window['ale'+'rt'](1)",
+                "top[/al/.source+/ert/.source](1)",
+                "self[atob('ywxlcnq=')](1)",
+            ],
+            &["window['on' + name] = handler", "the top[3] items (ranked)"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "lfi-traversal",
+            &["..././..././etc/passwd"],
+            &["wait.../. what"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "lfi-absolute-sensitive",
+            &["\\\\?\\c:\\windows\\win.ini"],
+            &[],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "lfi-xinclude",
+            &["<xi:include parse=\"text\" href=\"file:///etc/passwd\"/>"],
+            &["xi: include the header file"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "java-expression-language",
+            &["${class.getclassloader()}", "${class.classloader}"],
+            &["${classname}"],
+        );
+        assert_finds(Forms::PLAIN, "ssti-arithmetic-probe", &["{{=7*7}}"], &[]);
     }
 }

@@ -271,7 +271,7 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     // Measured on 2026-12-06: 1,575 detected (with the 921 protocol-attack files), 69 flagged (most of them attacks that assert
     // only that one other CRS rule stays quiet, like 932230-21: `\ncat /etc/passwd;`,
     // 942160-12: `/BENChmARk(2999/**/999,Md5(/` or 942101-11: `24+union+all+select+1,2,3`).
-    assert!(detected >= 1_575, "detection fell to {detected}");
+    assert!(detected >= 1_576, "detection fell to {detected}");
     assert!(flagged <= 69, "false positives rose to {flagged}");
 }
 
@@ -488,6 +488,38 @@ async fn chat_prompts_are_not_web_attacks() {
 /// The Big List of Naughty Strings (`tests/corpus/naughty-strings`): its injection sections
 /// are blocked, up to the floor below, and the rest (unicode, emoji, quotes, numbers,
 /// reserved words, terminal escapes) passes, each as a query parameter and a JSON value.
+/// Payloads of the kinds public lists collect (`tests/corpus/payload-lists.txt`), each sent as
+/// a query value. Ten pass on purpose (lone operators, addresses that are no attack until an
+/// app fetches them; `docs/attack-filter.md`); more passing is lost detection.
+#[tokio::test]
+async fn payload_lists_beyond_the_crs() {
+    let filter = AttackFilter::new();
+    let text = std::fs::read_to_string(corpus_dir().join("payload-lists.txt")).unwrap();
+    let payloads: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with("# "))
+        .collect();
+    let mut passed = Vec::new();
+    for payload in &payloads {
+        let encoded: String = form_urlencoded::byte_serialize(payload.as_bytes()).collect();
+        let uri: Uri = format!("/search?q={encoded}").parse().unwrap();
+        if !blocked(&verdict(&filter, &uri, &HeaderMap::new(), &Bytes::new()).await) {
+            passed.push(*payload);
+        }
+    }
+    println!(
+        "{} of {} payloads blocked",
+        payloads.len() - passed.len(),
+        payloads.len()
+    );
+    assert!(
+        payloads.len() >= 290,
+        "the corpus shrank to {}",
+        payloads.len()
+    );
+    assert!(passed.len() <= 10, "{} passed: {passed:#?}", passed.len());
+}
+
 #[tokio::test]
 async fn naughty_strings() {
     const INJECTION_SECTIONS: [&str; 7] = [
