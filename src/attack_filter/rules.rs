@@ -206,7 +206,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r#"['"\d)]\s*(?:order|group)\s+by\s+\d+\s*(?:--|#|;|$)"#,
+        r#"['"\d)]\s*(?:order|group)\s+by\s+\d+\s*(?:--|#|;|$)|^\s*(?:order|group)\s+by\s+\d+\s*(?:--|#)"#,
     ),
     rule(
         "sqli-boolean-tautology",
@@ -260,12 +260,15 @@ static RULES: &[Rule] = &[
         Plain,
         r"\bexpression\s*\(|-moz-binding\s*:|\bbehavior\s*:\s*url\s*\(|@import\s+['\x22]?\s*(?:java|vb)script:",
     ),
+    // A sink after a quote or a statement ends (`';alert(1)//`), in a template literal's
+    // expression (`${alert(1)}`), or reached through a constructor in an AngularJS
+    // expression (`{{$on.constructor('alert(1)')()}}`).
     rule(
         "xss-js-sink-after-break",
         Xss,
         5,
         Plain,
-        r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:document|window|top|self|parent|this)\s*[.\[]|;\s*(?:alert|prompt|confirm)(?:\(\s*[^)\s]|`)"#,
+        r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:document|window|top|self|parent|this)\s*[.\[]|;\s*(?:alert|prompt|confirm)(?:\(\s*[^)\s]|`)|\$\{\s*(?:alert|prompt|confirm|eval)\s*[(`]|\{\{[^}]*\.\s*constructor\s*\("#,
     ),
     rule_in(
         "xss-js-probe",
@@ -1579,5 +1582,17 @@ mod tests {
             &["${classname}"],
         );
         assert_finds(Forms::PLAIN, "ssti-arithmetic-probe", &["{{=7*7}}"], &[]);
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-order-probe",
+            &["order by 1--", "1 order by 3#"],
+            &["order by 2", "order by 10 am -- thanks"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "xss-js-sink-after-break",
+            &["${alert(1)}", "{{$on.constructor('alert(1)')()}}"],
+            &["${price} is the total", "{{ user.constructor }}"],
+        );
     }
 }
