@@ -13,6 +13,7 @@ pub mod decode;
 pub mod fold;
 pub mod header_injection;
 pub mod inputs;
+mod ldap;
 pub mod policy;
 mod quoted_code;
 pub mod rules;
@@ -164,7 +165,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 12] = [
+pub const STRUCTURAL_RULES: [&str; 13] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -177,6 +178,7 @@ pub const STRUCTURAL_RULES: [&str; 12] = [
     "rce-server-script-upload",
     "crlf-header-injection",
     "crlf-line-break",
+    "nosql-ldap-filter",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
@@ -350,6 +352,11 @@ impl AttackFilter {
         }
         if families.contains(Family::Xss) && structural::xss(&decoded) {
             conclude("xss-libinjection", Family::Xss, mask_fragment(&decoded));
+        }
+        if families.contains(Family::Nosql)
+            && let Some(breakout) = ldap::filter_injection(&lower)
+        {
+            conclude("nosql-ldap-filter", Family::Nosql, mask_fragment(breakout));
         }
         if families.contains(Family::Crlf) {
             if location == Location::Path && header_injection::has_line_break(&decoded) {

@@ -716,18 +716,6 @@ static RULES: &[Rule] = &[
         r"__proto__|\bconstructor\s*[.\[]\s*['\x22]?prototype\b",
     ),
     // NoSQL operator injection written into a value (keys are checked structurally).
-    // LDAP filter injection: a value that closes the filter it is placed in and opens another
-    // (`*)(uid=*))(|(uid=*`, `admin)(&)`, `x)!(sn=*`, `val)|(uid=*`, `test) ( & `). Text before
-    // the break-out holds none of the filter syntax, so a whole filter sent as a value
-    // (`(&(objectCategory=group)(cn=x))`, an LDAP browser's search) is not one; an attribute
-    // must touch the parentheses (`Option B) (cost=5)` is prose).
-    rule(
-        "nosql-ldap-filter",
-        Nosql,
-        5,
-        Plain,
-        r"^[^:()&|!<>~]*\)+(?:[&|!]?\([\w.-]+[~<>]?=|\s*[&|!]?\s*\(\s*[&|!])|\(\s*&\s*\)",
-    ),
     rule(
         "nosql-operator",
         Nosql,
@@ -1228,35 +1216,6 @@ mod tests {
                 "file:///etc/passwd",
             ],
             &["url: https://example.com", "my local_file.txt"],
-        );
-    }
-
-    #[test]
-    fn ldap_filters_count_when_a_value_breaks_out_of_one() {
-        assert_finds(
-            Forms::PLAIN,
-            "nosql-ldap-filter",
-            &[
-                "*)(uid=*))(|(uid=*",
-                "admin)(&)",
-                "printer)(uid=*)",
-                "eb9adbd87d)!(sn=*",
-                "aaa*aaa)(cn>=bob)",
-                "john)(sn~=smith",
-                "admin)(|",
-                "val)&(cn=admin",
-                "test) ( & ",
-                "test))(&(objectclass=*",
-                "session=value)(uid=*",
-            ],
-            &[
-                "(&(objectcategory=computer)  (useraccountcontrol:1.2.840.113556.1.4.803:=8192))",
-                "(useraccountcontrol:1.2.840.113556.1.4.803:=67108864)(&(objectcategory=group))",
-                "option b) (cost=5) is cheaper",
-                "f(x)(y=2)",
-                "see (1)(a=b)",
-                "(a+b)*c",
-            ],
         );
     }
 

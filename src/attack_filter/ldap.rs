@@ -1,0 +1,103 @@
+//! LDAP filter injection: a value that closes the filter it is placed in and opens another
+//! (`*)(uid=*))(|(uid=*`, `admin)(&)`, `x)!(sn=*`, `val)|(uid=*`, `test) ( & `), or the filter
+//! that is always true, `(&)`.
+//!
+//! Text before the break-out holds none of the filter syntax, so a whole filter sent as a value
+//! (`(&(objectCategory=group)(cn=x))`, an LDAP browser's search) is not one; an attribute must
+//! touch the parentheses (`Option B) (cost=5)` is prose).
+//!
+//! This is a check of its own rather than a pattern rule: "the first byte of filter syntax is
+//! `)`" is a pattern anchored at the start whose prefix runs over any text without that syntax,
+//! so in the regex set that reads prose it kept a second copy of nearly every state for as long
+//! as a value had no parenthesis or colon: 1.4 MB of the set's 5.1 MB of states after the
+//! prompt corpus.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The bytes of LDAP filter syntax that can come before a break-out.
+static FILTER_SYNTAX: [bool; 256] = {
+    let mut table = [false; 256];
+    let bytes = b":()&|!<>~";
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// From the first closing parenthesis on: the filter closed, then another opened with an
+/// attribute that touches it, or an operator.
+static BREAKOUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\)+(?:[&|!]?\([a-z0-9_.-]+[~<>]?=|\s*[&|!]?\s*\(\s*[&|!])")
+        .expect("the break-out pattern compiles")
+});
+
+/// The break-out in `text` (decoded and lowercased), if it injects into an LDAP filter.
+pub(super) fn filter_injection(text: &str) -> Option<&str> {
+    if let Some(always_true) = always_true_filter(text) {
+        return Some(always_true);
+    }
+    let first = text.bytes().position(|b| FILTER_SYNTAX[usize::from(b)])?;
+    let rest = &text[first..];
+    BREAKOUT.find(rest).map(|found| &rest[..found.end()])
+}
+
+/// `(&)`, also with spaces inside.
+fn always_true_filter(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'(', bytes).find_map(|open| {
+        let inside = text[open + 1..].trim_start();
+        let after_and = inside.strip_prefix('&')?.trim_start();
+        after_and.starts_with(')').then(|| {
+            let close = text.len() - after_and.len();
+            &text[open..=close]
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_count_when_a_value_breaks_out_of_one() {
+        for attack in [
+            "*)(uid=*))(|(uid=*",
+            "admin)(&)",
+            "printer)(uid=*)",
+            "eb9adbd87d)!(sn=*",
+            "aaa*aaa)(cn>=bob)",
+            "john)(sn~=smith",
+            "admin)(|",
+            "val)&(cn=admin",
+            "test) ( & ",
+            "test))(&(objectclass=*",
+            "session=value)(uid=*",
+            "(&)",
+            "x ( & ) y",
+        ] {
+            assert!(filter_injection(attack).is_some(), "{attack:?}");
+        }
+        for text in [
+            "(&(objectcategory=computer)  (useraccountcontrol:1.2.840.113556.1.4.803:=8192))",
+            "(useraccountcontrol:1.2.840.113556.1.4.803:=67108864)(&(objectcategory=group))",
+            "option b) (cost=5) is cheaper",
+            "f(x)(y=2)",
+            "see (1)(a=b)",
+            "(a+b)*c",
+            "tom & jerry (and friends)",
+            "",
+        ] {
+            assert_eq!(filter_injection(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_fragment_is_the_break_out() {
+        assert_eq!(filter_injection("admin)(uid=*"), Some(")(uid="));
+        assert_eq!(filter_injection("x (  & ) y"), Some("(  & )"));
+    }
+}
