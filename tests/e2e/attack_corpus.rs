@@ -74,6 +74,17 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
 }
 
+/// The values of a corpus file of one value per line: blank lines and lines starting with
+/// `# ` are left out.
+fn corpus_values(file: &str) -> Vec<String> {
+    std::fs::read_to_string(corpus_dir().join(file))
+        .unwrap()
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with("# "))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Every case of the CRS files; requests given only as raw bytes (`encoded_request`) are
 /// skipped and counted.
 fn crs_cases() -> (Vec<Case>, usize) {
@@ -330,11 +341,7 @@ fn write_report_section(section: &str) {
 #[tokio::test]
 async fn benign_corpus_has_no_false_positives() {
     let filter = AttackFilter::new();
-    let text = std::fs::read_to_string(corpus_dir().join("benign.txt")).unwrap();
-    let values: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with("# "))
-        .collect();
+    let values = corpus_values("benign.txt");
     assert!(
         values.len() >= 300,
         "the corpus holds {} values",
@@ -485,26 +492,19 @@ async fn chat_prompts_are_not_web_attacks() {
     }
 }
 
-/// The Big List of Naughty Strings (`tests/corpus/naughty-strings`): its injection sections
-/// are blocked, up to the floor below, and the rest (unicode, emoji, quotes, numbers,
-/// reserved words, terminal escapes) passes, each as a query parameter and a JSON value.
 /// Payloads of the kinds public lists collect (`tests/corpus/payload-lists.txt`), each sent as
 /// a query value. Ten pass on purpose (lone operators, addresses that are no attack until an
 /// app fetches them; `docs/attack-filter.md`); more passing is lost detection.
 #[tokio::test]
 async fn payload_lists_beyond_the_crs() {
     let filter = AttackFilter::new();
-    let text = std::fs::read_to_string(corpus_dir().join("payload-lists.txt")).unwrap();
-    let payloads: Vec<&str> = text
-        .lines()
-        .filter(|line| !line.is_empty() && !line.starts_with("# "))
-        .collect();
+    let payloads = corpus_values("payload-lists.txt");
     let mut passed = Vec::new();
     for payload in &payloads {
         let encoded: String = form_urlencoded::byte_serialize(payload.as_bytes()).collect();
         let uri: Uri = format!("/search?q={encoded}").parse().unwrap();
         if !blocked(&verdict(&filter, &uri, &HeaderMap::new(), &Bytes::new()).await) {
-            passed.push(*payload);
+            passed.push(payload.as_str());
         }
     }
     println!(
@@ -520,6 +520,9 @@ async fn payload_lists_beyond_the_crs() {
     assert!(passed.len() <= 10, "{} passed: {passed:#?}", passed.len());
 }
 
+/// The Big List of Naughty Strings (`tests/corpus/naughty-strings`): its injection sections
+/// are blocked, up to the floor below, and the rest (unicode, emoji, quotes, numbers,
+/// reserved words, terminal escapes) passes, each as a query parameter and a JSON value.
 #[tokio::test]
 async fn naughty_strings() {
     const INJECTION_SECTIONS: [&str; 7] = [
