@@ -52,8 +52,23 @@ pub fn sqli(text: &str) -> Option<String> {
             || fingerprint.contains('&')
                 && !quotes_a_logic_word(text)
                 && !quotes_only_phrases(text));
-    let tautology = fingerprint.contains('&') && text.contains('=');
+    let tautology = fingerprint.contains('&') && compares_before_a_block(text);
     (structural || string_break || tautology).then_some(fingerprint)
+}
+
+/// An `=` before the text opens a code block after a condition (`) {`): the `=` of a tautology
+/// sits next to its logic (`1 or 1=1`, `{"a": "' or 1=1"}`), while the `=` of
+/// `if (a || b) { c = 1; }` is a statement of the block the condition guards.
+fn compares_before_a_block(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let block = memchr::memchr_iter(b'{', bytes).find(|&at| {
+        bytes[..at]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b')')
+    });
+    text[..block.unwrap_or(text.len())].contains('=')
 }
 
 /// `The word "or" is a conjunction`: a logic word quoted as a word of its own reads to the
@@ -293,6 +308,16 @@ mod tests {
     }
 
     #[test]
+    fn a_comparison_counts_unless_it_is_in_the_block_a_condition_guards() {
+        assert!(compares_before_a_block("1 or 1=1"));
+        assert!(compares_before_a_block("{\"a\": \"1 or 1=1\"}"));
+        assert!(compares_before_a_block("(a) or (1=1) { x }"));
+        assert!(!compares_before_a_block("if (a || b) { c = 1; }"));
+        assert!(!compares_before_a_block("if (a && b)\n{\n  c = 1;\n}"));
+        assert!(!compares_before_a_block("a or b"));
+    }
+
+    #[test]
     fn prose_that_tokenizes_like_arithmetic_passes() {
         for prose in [
             "100% cotton -- best price",
@@ -310,6 +335,8 @@ mod tests {
             "Select one from the list (twice).",
             "\"machine learning\" AND (python OR rust) -java",
             "title:\"don't stop\" OR (artist:queen AND year:1978)",
+            "if (a || b) { c = 1; }",
+            "if (x < 10 && y > 5) { z = x * y; }",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
