@@ -376,14 +376,14 @@ static RULES: &[Rule] = &[
         Rfi,
         5,
         Plain,
-        r"(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
+        r"//instance-data(?:[:/?#]|$)|(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-loopback-url",
         Rfi,
         5,
         Plain,
-        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|(?:[a-z0-9-]+\.)*(?:localhost|localtest\.me|lvh\.me|vcap\.me)|(?:[a-z0-9-]+[.-])*127[.-]\d+[.-]\d+[.-]\d+\.(?:nip|sslip|xip)\.io|0|0\.0\.0\.0|0x7f[0-9a-f]*|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1?\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
+        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|(?:[a-z0-9-]+\.)*(?:localhost|localtest\.me|lvh\.me|vcap\.me)\.?|(?:[a-z0-9-]+[.-])*127[.-]\d+[.-]\d+[.-]\d+\.(?:nip|sslip|xip)\.io|0|0\.0\.0\.0|0x7f[0-9a-f]*(?:\.(?:0x)?[0-9a-f]+){0,3}|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1?\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-ip-url",
@@ -713,7 +713,7 @@ static RULES: &[Rule] = &[
         Nosql,
         5,
         Plain,
-        r"__proto__|\bconstructor\s*[.\[]\s*['\x22]?prototype\b",
+        r"__proto__|\bconstructor\s*[.\[]\s*['\x22]?prototype\b|['\x22]constructor['\x22]\s*:\s*\{\s*['\x22]prototype['\x22]\s*:",
     ),
     // NoSQL operator injection written into a value (keys are checked structurally).
     rule(
@@ -721,7 +721,7 @@ static RULES: &[Rule] = &[
         Nosql,
         5,
         Plain,
-        r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|type|size|all|function|accumulator)\s*\]|\{\s*['"]?\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|function|accumulator)['"]?\s*:|\$where\s*:|['"]\s*;\s*return\s+(?:true|1|this\.|db\.)"#,
+        r#"\[\s*\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|type|size|all|function|accumulator)\s*\]|\{\s*['"]?\$(?:ne|eq|gt|gte|lt|lte|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|function|accumulator|lookup|unionwith|merge|out)['"]?\s*:|\$where\s*:|['"]\s*;\s*return\s+(?:true|1|this\.|db\.)"#,
     ),
 ];
 
@@ -1541,6 +1541,34 @@ mod tests {
             &["${classname}"],
         );
         assert_finds(Forms::PLAIN, "ssti-arithmetic-probe", &["{{=7*7}}"], &[]);
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-loopback-url",
+            &[
+                "http://0x7f.0x0.0x0.0x1/",
+                "http://0x7f.1/",
+                "http://localhost./",
+            ],
+            &["http://0x7f.example.com/"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-metadata-endpoint",
+            &["http://instance-data/latest/meta-data/"],
+            &["the instance-data field is empty"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "nosql-operator",
+            &["{\"$lookup\": {\"from\": \"users\"}}"],
+            &["we use $lookup in the pipeline"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "node-prototype-pollution",
+            &["{\"constructor\": {\"prototype\": {\"isadmin\": true}}}"],
+            &["{\"constructor\": \"object\"}"],
+        );
         assert_finds(
             Forms::of(Form::Sql),
             "sqli-order-probe",
