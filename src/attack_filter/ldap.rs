@@ -37,12 +37,11 @@ static BREAKOUT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The break-out in `text` (decoded and lowercased), if it injects into an LDAP filter.
 pub(super) fn filter_injection(text: &str) -> Option<&str> {
-    if let Some(always_true) = always_true_filter(text) {
-        return Some(always_true);
-    }
+    // Prose mostly holds no filter syntax at all: one pass over it, and nothing more. A `(` is
+    // filter syntax, so `(&)` can only be at or after the first such byte.
     let first = text.bytes().position(|b| FILTER_SYNTAX[usize::from(b)])?;
     let rest = &text[first..];
-    BREAKOUT.find(rest).map(|found| &rest[..found.end()])
+    always_true_filter(rest).or_else(|| BREAKOUT.find(rest).map(|found| &rest[..found.end()]))
 }
 
 /// `(&)`, also with spaces inside.
