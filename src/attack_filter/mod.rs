@@ -13,6 +13,7 @@ pub mod decode;
 pub mod fold;
 pub mod header_injection;
 pub mod inputs;
+mod jsx_handlers;
 mod ldap;
 pub mod policy;
 mod quoted_code;
@@ -308,11 +309,31 @@ impl AttackFilter {
             }
             None => {}
         }
-        self.patterns.scan(same_text, &lower, enabled, &mut hits);
-        record(&mut hits, &lower);
+        // JSX's handlers that cannot run as HTML are left out of what the XSS checks read.
+        let without_jsx =
+            (families.contains(Family::Xss) && decoded.contains('{') && *decoded == *raw)
+                .then(|| jsx_handlers::without_inert_handlers(&decoded))
+                .flatten();
+        let xss_lower = without_jsx.as_deref().map(lowercase);
+        match &xss_lower {
+            None => {
+                self.patterns.scan(same_text, &lower, enabled, &mut hits);
+                record(&mut hits, &lower);
+            }
+            Some(xss_lower) => {
+                let not_xss = |family: Family| family != Family::Xss && enabled(family);
+                self.patterns.scan(same_text, &lower, not_xss, &mut hits);
+                record(&mut hits, &lower);
+                let xss = |family: Family| family == Family::Xss && enabled(family);
+                self.patterns.scan(same_text, xss_lower, xss, &mut hits);
+                record(&mut hits, xss_lower);
+            }
+        }
+        let xss_lower = xss_lower.as_deref().unwrap_or(&lower);
+        let xss_decoded = without_jsx.as_deref().unwrap_or(&decoded);
 
-        if families.contains(Family::Xss) && mentions_script(&lower) {
-            let markup: String = lower
+        if families.contains(Family::Xss) && mentions_script(xss_lower) {
+            let markup: String = xss_lower
                 .chars()
                 .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
                 .collect();
@@ -350,7 +371,7 @@ impl AttackFilter {
                 );
             }
         }
-        if families.contains(Family::Xss) && structural::xss(&decoded) {
+        if families.contains(Family::Xss) && structural::xss(xss_decoded) {
             conclude("xss-libinjection", Family::Xss, mask_fragment(&decoded));
         }
         if families.contains(Family::Nosql)

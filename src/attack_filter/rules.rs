@@ -144,7 +144,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r"\(\s*select\s+(?:\*|@@|top\s+\d|count\s*\(|(?:distinct\s+)?[\w.`]+\s*(?:,|\bfrom\b)|\(?\s*case\s+when\b|\w+\s*\(\s*(?:\d|'|@@|select\b|\*\s*\)|\)))",
+        r"\(\s*select\s+(?:\*|@@|top\s+\d|count\s*\(|(?:distinct\s+)?[\w.`]+\s*(?:,|\bfrom\b)|\(?\s*case\s+when\b|\w+\s*\(\s*(?:\d|'|@@|select\b|\*\s*\)|\)|\w+\s*\())",
     ),
     // SELECT straight into a function only SQL has (`select char(113)`, `SELECT GROUP_CONCAT(`,
     // `select user()`): the probes of sqlmap and friends. English "select user (admin)" has
@@ -1263,6 +1263,23 @@ mod tests {
             "sqli-stacked-query",
             &["';", "';print'", "');#", "\";"],
             &["it's; fine", "say 'hi'; then go", "a';"],
+        );
+    }
+
+    #[test]
+    fn a_subquery_into_nested_calls_is_found() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-subquery",
+            &[
+                "1 and ord(mid((select ifnull(cast(username as nchar),0x20) from users),1,1))>64",
+                "(select count(*) from users)",
+                "(select version())",
+            ],
+            &[
+                "(select one (or two) of them)",
+                "please (select the option(s) you want)",
+            ],
         );
     }
 
