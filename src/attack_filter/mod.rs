@@ -12,8 +12,8 @@ mod clean_cache;
 pub mod decode;
 pub mod fold;
 pub mod header_injection;
+mod inert_markup;
 pub mod inputs;
-mod jsx_handlers;
 mod ldap;
 pub mod policy;
 mod quoted_code;
@@ -309,12 +309,14 @@ impl AttackFilter {
             }
             None => {}
         }
-        // JSX's handlers that cannot run as HTML are left out of what the XSS checks read.
-        let without_jsx =
-            (families.contains(Family::Xss) && decoded.contains('{') && *decoded == *raw)
-                .then(|| jsx_handlers::without_inert_handlers(&decoded))
-                .flatten();
-        let xss_lower = without_jsx.as_deref().map(lowercase);
+        // Markup that cannot run (JSX's handlers, a doctype) is made inert for the XSS checks,
+        // in a value no decoding layer changed.
+        let without_inert = families
+            .contains(Family::Xss)
+            .then(|| inert_markup::without_inert_markup(&decoded))
+            .flatten()
+            .filter(|_| *decoded == *raw);
+        let xss_lower = without_inert.as_deref().map(lowercase);
         match &xss_lower {
             None => {
                 self.patterns.scan(same_text, &lower, enabled, &mut hits);
@@ -330,7 +332,7 @@ impl AttackFilter {
             }
         }
         let xss_lower = xss_lower.as_deref().unwrap_or(&lower);
-        let xss_decoded = without_jsx.as_deref().unwrap_or(&decoded);
+        let xss_decoded = without_inert.as_deref().unwrap_or(&decoded);
 
         if families.contains(Family::Xss) && mentions_script(xss_lower) {
             let markup: String = xss_lower

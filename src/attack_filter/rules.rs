@@ -43,6 +43,21 @@ pub struct Rule {
     /// The forms the rule reads; a rule counts once however many forms match.
     pub forms: &'static [Form],
     pattern: &'static str,
+    /// False for a rule that does not count what a prose value quotes as Markdown code
+    /// ([`Rule::outside_quoted_code`]).
+    reads_quoted_code: bool,
+}
+
+impl Rule {
+    /// The rule counts only outside the Markdown code a prose value quotes (see
+    /// [`super::quoted_code`]): for an attack that needs the whole value read as one thing,
+    /// a path or a command, which a sentence with code in it is not.
+    const fn outside_quoted_code(self) -> Rule {
+        Rule {
+            reads_quoted_code: false,
+            ..self
+        }
+    }
 }
 
 const fn rule(
@@ -75,6 +90,7 @@ const fn rule_in(
         score,
         forms,
         pattern,
+        reads_quoted_code: true,
     }
 }
 
@@ -330,7 +346,10 @@ static RULES: &[Rule] = &[
         5,
         Plain,
         r"\.{2,}[\\/]+\.{2,}[\\/]|\.\.\.[\\/]\.[\\/]|\.\.;[\\/]|\.\.[\\/]+\.[a-z]|[\\/]\.\.[\\/]|(?:^|[=:])\.\.[\\/]+[\w.-]*$",
-    ),
+    )
+    // A relative path in code a question or an answer quotes (`` import from `../../lib` ``)
+    // is no path the app opens; a sensitive file at its end still counts, by the rules below.
+    .outside_quoted_code(),
     rule(
         "lfi-traversal-step",
         Lfi,
@@ -877,6 +896,15 @@ impl PatternRules {
         }
     }
 
+    /// Whether rule `index` matches `text` outside the code `text` quotes, when `text` is prose
+    /// quoting code; whether it matches at all otherwise.
+    fn matches_outside_quoted_code(&self, index: usize, text: &str) -> bool {
+        match super::quoted_code::without_quoted_code(text) {
+            Some(prose) => self.finders[index].is_match(&prose),
+            None => true,
+        }
+    }
+
     fn scan_group(
         &self,
         group: &GroupRules,
@@ -893,6 +921,9 @@ impl PatternRules {
             let index = group.rules[matched];
             let rule = &RULES[index];
             if !enabled(rule.family) {
+                continue;
+            }
+            if !rule.reads_quoted_code && !self.matches_outside_quoted_code(index, text) {
                 continue;
             }
             if let Some(found) = self.finders[index].find(text) {
@@ -1279,6 +1310,24 @@ mod tests {
             &[
                 "(select one (or two) of them)",
                 "please (select the option(s) you want)",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_relative_path_in_quoted_code_is_no_traversal() {
+        assert_finds(
+            Forms::PLAIN,
+            "lfi-traversal",
+            &[
+                "../../etc/passwd",
+                "`../../../../x`",
+                "see ../../lib/api for it",
+                "a `b` then ../../x outside the code",
+            ],
+            &[
+                "import it with `import { api } from \"../../lib/api\"` in the page",
+                "move it:\n```js\nimport b from '../../components/button';\n```\nthen build",
             ],
         );
     }

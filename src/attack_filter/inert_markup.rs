@@ -1,40 +1,62 @@
-//! JSX's event handlers, which a React question or an assistant's answer holds in every
-//! other line: `<button onClick={() => setCount(count + 1)}>`, `<form onSubmit={handle}>`.
+//! Markup that cannot run, which a web developer's questions and an assistant's answers hold
+//! in every other line: JSX's event handlers (`<button onClick={() => setCount(count + 1)}>`,
+//! `<form onSubmit={handle}>`) and the HTML5 doctype (`<!DOCTYPE html>`).
 //!
-//! To HTML they are event handlers, and both libinjection and the handler rule counted them
-//! as XSS: one answer with a component in it blocked the rest of a conversation, which the
-//! client resends with every turn. Yet as HTML most of them cannot run. An unquoted attribute
-//! value ends at the first space or `>`, so the handler's code is `{()` or `{(e)`: a block
-//! that is never closed, a syntax error, and nothing runs. A value that only names a function
-//! (`{handleSubmit}`, `{this.onChange}`) runs, and does nothing.
+//! Both libinjection and the handler rule counted them as XSS (libinjection counts every
+//! doctype): one answer with a component or a page in it blocked the rest of a conversation,
+//! which the client resends with every turn. Yet a doctype runs nothing, and as HTML most JSX
+//! handlers cannot run either. An unquoted attribute value ends at the first space or `>`, so
+//! the handler's code is `{()` or `{(e)`: a block that is never closed, a syntax error, and
+//! nothing runs. A value that only names a function (`{handleSubmit}`, `{this.onChange}`) runs,
+//! and does nothing.
 //!
-//! The XSS checks therefore read a value with such handlers renamed (`onClick` to
-//! `noClick`), when that is provably all they are: the value is the text the application
-//! receives (no decoding layer changed it: `&#32;` would put a space inside the attribute
-//! value), and the handler's code holds nothing that could hide a brace from the count
-//! (quotes, backticks, `/`, `\`, `&`, `<`). Handlers that could run, `onclick={alert(1)}`,
-//! `onerror={(alert(1))}` or `onclick=alert(1)`, are read as before, and so is everything else
-//! in the value.
+//! The XSS checks therefore read a value with such handlers renamed (`onClick` to `noClick`)
+//! and such doctypes turned into text, when that is provably all they are: the value is the
+//! text the application receives (the caller checks that no decoding layer changed it: a
+//! `&#32;` would put a space inside the attribute value), and the handler's code holds nothing
+//! that could hide a brace from the count (quotes, backticks, `/`, `\`, `&`, `<`). Handlers
+//! that could run, `onclick={alert(1)}`, `onerror={(alert(1))}` or `onclick=alert(1)`, are read
+//! as before, and so is everything else in the value; a doctype with anything after `html`
+//! (an external DTD, an internal subset) is left to the XXE rules and read as before.
 
-/// `text` with each event handler renamed whose JSX-style code cannot run as HTML; `None`
-/// when there is none.
-pub(super) fn without_inert_handlers(text: &str) -> Option<String> {
+/// `text` with the markup that cannot run made inert: JSX handlers renamed, HTML5 doctypes
+/// opened without their `<`; `None` when there is none.
+pub(super) fn without_inert_markup(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut renamed: Option<Vec<u8>> = None;
-    for brace in memchr::memchr_iter(b'{', bytes) {
-        let Some(name) = handler_name_before(bytes, brace) else {
-            continue;
-        };
-        if is_inert(unquoted_value(&bytes[brace..])) {
-            let out = renamed.get_or_insert_with(|| bytes.to_vec());
-            out[name] = b'n';
-            out[name + 1] = b'o';
+    let mut inert: Option<Vec<u8>> = None;
+    for at in memchr::memchr2_iter(b'{', b'<', bytes) {
+        if bytes[at] == b'{' {
+            let Some(name) = handler_name_before(bytes, at) else {
+                continue;
+            };
+            if is_inert(unquoted_value(&bytes[at..])) {
+                let out = inert.get_or_insert_with(|| bytes.to_vec());
+                out[name] = b'n';
+                out[name + 1] = b'o';
+            }
+        } else if bytes.get(at + 1) == Some(&b'!') && is_html5_doctype(&bytes[at + 2..]) {
+            inert.get_or_insert_with(|| bytes.to_vec())[at] = b' ';
         }
     }
-    // Only ASCII letters were replaced by ASCII letters: the bytes are still UTF-8.
-    renamed.map(|bytes| String::from_utf8(bytes).expect("ASCII replaced by ASCII"))
+    // Only ASCII bytes were replaced by ASCII bytes: the text is still UTF-8.
+    inert.map(|bytes| String::from_utf8(bytes).expect("ASCII replaced by ASCII"))
 }
 
+/// `doctype html>` in any case, with HTML's spaces around `html`: what follows `<!`.
+fn is_html5_doctype(after_open: &[u8]) -> bool {
+    let Some(rest) = after_open
+        .get(..7)
+        .filter(|word| word.eq_ignore_ascii_case(b"doctype"))
+        .map(|_| &after_open[7..])
+    else {
+        return false;
+    };
+    let name = trim_html_space_start(rest);
+    if name.len() == rest.len() || name.len() < 4 || !name[..4].eq_ignore_ascii_case(b"html") {
+        return false;
+    }
+    trim_html_space_start(&name[4..]).first() == Some(&b'>')
+}
 /// Where the attribute name starts, when `bytes[brace]` opens the value of an attribute
 /// whose name starts with `on` (`onClick={`, `onchange = {`).
 fn handler_name_before(bytes: &[u8], brace: usize) -> Option<usize> {
@@ -108,6 +130,14 @@ fn is_html_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
+fn trim_html_space_start(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_html_space(b))
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
 fn trim_html_space_end(bytes: &[u8]) -> &[u8] {
     let end = bytes
         .iter()
@@ -118,10 +148,10 @@ fn trim_html_space_end(bytes: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::without_inert_handlers;
+    use super::without_inert_markup;
 
     #[test]
-    fn handlers_html_cuts_short_or_that_only_name_a_function_are_renamed() {
+    fn doctypes_and_handlers_html_cuts_short_or_that_only_name_a_function_are_made_inert() {
         for (text, expected) in [
             (
                 "<button onClick={() => setCount(count + 1)}>+</button>",
@@ -144,7 +174,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                without_inert_handlers(text).as_deref(),
+                without_inert_markup(text).as_deref(),
                 Some(expected),
                 "{text}"
             );
@@ -167,10 +197,14 @@ mod tests {
             "<div onclick=\"{() => alert(1)}\">",
             "<div on={()}>",
             "a json {\"key\": {\"on\": 1}}",
+            "<!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>",
+            "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"http://x.example/x.dtd\">",
+            "<!DOCTYPEhtml>",
+            "<!DOCTYPE html",
             "const x = {a: 1}",
             "plain prose",
         ] {
-            assert_eq!(without_inert_handlers(text), None, "{text}");
+            assert_eq!(without_inert_markup(text), None, "{text}");
         }
     }
 }
