@@ -64,6 +64,48 @@ pub fn has_null_byte(raw: &str) -> bool {
     memchr::memchr2_iter(0, b'%', bytes).any(|at| bytes[at] == 0 || bytes[at..].starts_with(b"%00"))
 }
 
+/// One name or value of a query string or form body: `+` for a space, `%XX` escapes. Bytes
+/// that are not UTF-8 are read as [`decode`] reads them, overlong forms of ASCII as that ASCII
+/// (`%C0%A7` is `'` to some decoders), where a standard parser puts U+FFFD and hides what a
+/// lenient backend sees.
+pub fn form_component(bytes: &[u8]) -> Cow<'_, str> {
+    if !bytes.iter().any(|&b| b == b'+' || b == b'%') {
+        return match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => Cow::Owned(utf8_lenient(bytes)),
+        };
+    }
+    let spaced: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let decoded = percent_decode(&spaced).unwrap_or(spaced);
+    Cow::Owned(utf8_lenient(&decoded))
+}
+
+/// `raw` as ASP on IIS reads it, when that differs: a `%` that starts no escape is dropped
+/// before a letter or a digit, so `%S%E%L%E%C%T` is `SELECT` there. Other servers keep such a
+/// `%` (a batch file's `%G`, a format's `%s`), so this is a second reading of the value, not a
+/// layer of [`decode`].
+pub fn iis_reading(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'%', bytes) {
+        let starts_escape = hex_pair(bytes.get(at + 1..at + 3)).is_some()
+            || matches!(bytes.get(at + 1), Some(b'u' | b'U'))
+                && hex_char(bytes.get(at + 2..at + 6)).is_some();
+        if !starts_escape && bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            let out = out.get_or_insert_with(|| String::with_capacity(raw.len()));
+            out.push_str(&raw[copied..at]);
+            copied = at + 1;
+        }
+    }
+    let mut out = out?;
+    out.push_str(&raw[copied..]);
+    Some(out)
+}
+
 /// The text inside `raw` if the whole value is base64 of mostly printable UTF-8.
 pub fn base64_payload(raw: &str) -> Option<String> {
     let trimmed = raw.trim();
@@ -445,6 +487,36 @@ mod tests {
         assert!(short > 1000, "{short}");
         assert!(matches!(decode("items"), Cow::Borrowed("items")));
         assert_eq!(decode("%2eenv"), ".env");
+    }
+
+    #[test]
+    fn iis_drops_a_percent_that_starts_no_escape_before_a_letter_or_digit() {
+        for (raw, expected) in [
+            (
+                "1 %U%N%I%O%N %S%E%L%E%C%T 0%x7%e",
+                Some("1 UNION SELECT 0x7e"),
+            ),
+            ("%3C%s%c%r%i%p%t%3E", Some("%3Cscript%3E")),
+            ("%+f %2 %zz %u12 %u0041", Some("%+f 2 zz u12 %u0041")),
+            ("100% cotton, 50%", None),
+            ("%41%u0042", None),
+        ] {
+            assert_eq!(iis_reading(raw).as_deref(), expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn form_components_keep_what_lenient_decoders_read() {
+        for (raw, expected) in [
+            (&b"plain"[..], "plain"),
+            (b"a+b%20c", "a b c"),
+            (b"1%C0%A7%C0%A0or", "1' or"),
+            (b"%E2%80%9Cq%E2%80%9D", "\u{201C}q\u{201D}"),
+            (b"%bf%27", "\u{bf}'"),
+            (b"100%", "100%"),
+        ] {
+            assert_eq!(form_component(raw), expected, "{raw:?}");
+        }
     }
 
     #[test]

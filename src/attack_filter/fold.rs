@@ -32,6 +32,37 @@ pub fn sql(text: &str) -> Cow<'_, str> {
     Cow::Owned(collapse_whitespace(&out))
 }
 
+/// MySQL's `#` comments, where they stand for a space (`1'#x\nand#x\n'1'='1`, sqlmap's
+/// `space2hash`): a `#` against the word before it, and a comment of at most 32 bytes without
+/// a space that a line break ends, each becomes a space; `None` when there is none. Only
+/// MySQL reads `#` as a comment, so this is a second SQL form, not part of [`sql`]; a Markdown
+/// heading or a hashtag (after a space or a line break) is no such comment.
+pub fn mysql_hash_comments(text: &str) -> Option<String> {
+    const MAX_COMMENT: usize = 32;
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'#', bytes) {
+        if at < copied || at == 0 || bytes[at - 1].is_ascii_whitespace() {
+            continue;
+        }
+        let comment = &bytes[at..bytes.len().min(at + MAX_COMMENT + 1)];
+        let Some(end) = comment.iter().position(|&b| b == b'\n') else {
+            continue;
+        };
+        if comment[..end].contains(&b' ') {
+            continue;
+        }
+        let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+        out.push_str(&text[copied..at]);
+        out.push(' ');
+        copied = at + end + 1;
+    }
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(collapse_whitespace(&out))
+}
+
 /// Shell: quotes, backslashes and carets inside words vanish (`c'a't`, `c\at`, `c^at` are
 /// `cat`), `$IFS`-style separators and empty expansions (`$@`, `$9`) become spaces or nothing,
 /// and brace lists `{cat,/etc/passwd}` read as words. Markdown code quoted in prose is left
@@ -395,6 +426,20 @@ mod tests {
         assert_eq!(sql("1 /*!50000union*/ /*!select*/ 2"), "1 union select 2");
         assert_eq!(sql("a\n\t b"), "a b");
         assert_eq!(sql("unterminated /* comment"), "unterminated ");
+    }
+
+    #[test]
+    fn mysql_hash_comments_that_stand_for_spaces_fold() {
+        for (text, expected) in [
+            ("1'#abc\nand#x\n'1'='1", Some("1' and '1'='1")),
+            ("admin'#\nor#\n'1'='1'--#\n-", Some("admin' or '1'='1'-- -")),
+            ("a#\n# heading\n#tag\nb", Some("a # heading #tag b")),
+            ("# heading\ntext #tag\nmore", None),
+            ("admin'#", None),
+            ("x#a long comment with spaces\ny", None),
+        ] {
+            assert_eq!(mysql_hash_comments(text).as_deref(), expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@ use http::header::{self, HeaderMap};
 use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
 use super::{
-    AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding, header_injection,
+    AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding, decode,
+    header_injection,
 };
 
 /// Headers that carry no free client text, or only credentials and protocol tokens the filter
@@ -343,7 +344,8 @@ pub async fn inspect_body(
     Ok(())
 }
 
-/// `a=1&b=2` pairs: names (also for operator injection like `user[$ne]`) and values.
+/// `a=1&b=2` pairs: names (also for operator injection like `user[$ne]`) and values, decoded
+/// as lenient backends decode them ([`decode::form_component`]).
 fn inspect_pairs(
     filter: &AttackFilter,
     policy: &FilterPolicy,
@@ -351,7 +353,15 @@ fn inspect_pairs(
     pairs: &[u8],
     verdict: &mut Verdict,
 ) {
-    for (name, value) in form_urlencoded::parse(pairs) {
+    let pairs = pairs
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match memchr::memchr(b'=', pair) {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &b""[..]),
+        });
+    for (name, value) in pairs {
+        let (name, value) = (decode::form_component(name), decode::form_component(value));
         for key in bracket_keys(&name) {
             filter.inspect_key(policy, location, &name, key, verdict);
         }

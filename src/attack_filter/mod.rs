@@ -236,7 +236,8 @@ impl AttackFilter {
         }
     }
 
-    /// Checks one value (and its base64 payload, if it is one), adding findings to `verdict`.
+    /// Checks one value (as IIS reads it too, and its base64 payload, if it is one), adding
+    /// findings to `verdict`.
     fn inspect_value(
         &self,
         families: FamilySet,
@@ -256,6 +257,9 @@ impl AttackFilter {
             });
         }
         self.inspect_text(&families, location, name, raw, verdict);
+        if let Some(iis) = decode::iis_reading(raw) {
+            self.inspect_text(&families, location, name, &iis, verdict);
+        }
         if let Some(payload) = decode::base64_payload(raw) {
             self.inspect_text(&families, location, name, &payload, verdict);
         }
@@ -298,6 +302,16 @@ impl AttackFilter {
                 record(&mut hits, sql);
             }
             None => {}
+        }
+        if let Some(mysql) = families
+            .contains(Family::Sqli)
+            .then(|| fold::mysql_hash_comments(&lower))
+            .flatten()
+        {
+            let mysql = fold::sql(&mysql);
+            self.patterns
+                .scan(Forms::of(Form::Sql), &mysql, enabled, &mut hits);
+            record(&mut hits, &mysql);
         }
         let shell = families.contains(Family::Rce).then(|| fold::shell(&lower));
         match &shell {

@@ -224,12 +224,16 @@ static RULES: &[Rule] = &[
         Sql,
         r#"['"\d)]\s*(?:order|group)\s+by\s+\d+\s*(?:--|#|;|$)|^\s*(?:order|group)\s+by\s+\d+\s*(?:--|#)"#,
     ),
+    // A closed string joined by logic to a comparison (`' or 'a'='a`, `') and 1 like 1`), a
+    // number compared with a number (`or 1=1`), or like or between numbers at the end or before a
+    // comment (`and 1 like 1`, `or 1 between 1 and 1--`: sqlmap's `equaltolike` and `between`
+    // for `1=1`).
     rule(
         "sqli-boolean-tautology",
         Sqli,
         5,
         Sql,
-        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b"#,
+        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:like|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
     ),
     rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
     rule(
@@ -1328,6 +1332,24 @@ mod tests {
             &[
                 "import it with `import { api } from \"../../lib/api\"` in the page",
                 "move it:\n```js\nimport b from '../../components/button';\n```\nthen build",
+            ],
+        );
+    }
+
+    #[test]
+    fn numbers_like_or_between_numbers_at_the_end_are_a_tautology() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-boolean-tautology",
+            &[
+                "1 or 1 like 1",
+                "1 and 7 between 7 and 7",
+                "x' or 2 like 2--",
+            ],
+            &[
+                "take 4 or 5 like 10 people did",
+                "call on day 1 or 2 between 9 and 5 pm",
+                "1 or 1 likes",
             ],
         );
     }
