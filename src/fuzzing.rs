@@ -20,7 +20,12 @@ pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
     let decoded = decode::decode(&text);
     let lower = decoded.to_lowercase();
     std::hint::black_box((fold::sql(&lower), fold::shell(&lower), fold::log4j(&lower)));
-    std::hint::black_box(decode::base64_payload(&text));
+    std::hint::black_box((
+        decode::base64_payload(&text),
+        decode::iis_reading(&text),
+        decode::form_component(data),
+        fold::mysql_hash_comments(&lower),
+    ));
     let mut verdict = Verdict::default();
     filter.inspect(
         &FilterPolicy::default(),

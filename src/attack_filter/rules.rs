@@ -1345,6 +1345,7 @@ mod tests {
                 "1 or 1 like 1",
                 "1 and 7 between 7 and 7",
                 "x' or 2 like 2--",
+                "1 and 5329 like 5329-- abc",
             ],
             &[
                 "take 4 or 5 like 10 people did",
