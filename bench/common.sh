@@ -75,12 +75,17 @@ wait_for() {
     echo "nothing answers on port $1" >&2; exit 1
 }
 
+# shield_limits: the shield's two rate limits, which every request is counted against (set high
+# enough that the benchmark itself is not refused).
+shield_limits() {
+    echo 'rate_limit = ["1000000/s burst 1000000", "100000000/min per route"]'
+}
+
 # shield_route MODE: the route settings of the whole shield, with the attack filter in MODE
-# (block, detect or off): two limits that every request is counted against (set high enough
-# that the benchmark itself is not refused) and input rules. Bans are on by default.
+# (block, detect or off): the limits of shield_limits and input rules. Bans are on by default.
 shield_route() {
     cat <<TOML
-rate_limit = ["1000000/s burst 1000000", "100000000/min per route"]
+$(shield_limits)
 attack_filter = "$1"
 [route.input]
 content_types = ["application/json", "application/x-www-form-urlencoded"]
