@@ -66,6 +66,30 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 # stat LABEL CONNS FIELD: the median of FIELD (3 rps, 4 p50, 5 p99) over the rounds.
 stat() { awk -v l="$1" -v c="$2" -v f="$3" '$1==l && $2==c {print $f}' "$RESULTS" | median; }
 
+# post_rounds ROUNDS KIND...: ROUNDS rounds of wrk -c64 with each KIND's script
+# ($WORK/KIND.lua) against every server of the arrays NAMES and PORTS, in an order that rotates
+# each round so that nobody always gets the warmer machine.
+post_rounds() {
+    local rounds="$1" round kind i j n="${#NAMES[@]}"
+    shift
+    for round in $(seq "$rounds"); do
+        echo "round $round"
+        for kind in "$@"; do
+            for i in $(seq 0 $((n - 1))); do
+                j=$(( (i + round) % n ))
+                wrk_run "${NAMES[$j]}-$kind" 64 "http://127.0.0.1:${PORTS[$j]}/api/items?id=42" \
+                    -H "Host: $HOST_HEADER" -s "$WORK/$kind.lua"
+            done
+        done
+    done
+}
+
+# round_ratios LABEL-A LABEL-B: A's rps over B's in each round of $RESULTS, one per line.
+round_ratios() {
+    paste <(awk -v l="$1" '$1 == l {print $3}' "$RESULTS") \
+        <(awk -v l="$2" '$1 == l {print $3}' "$RESULTS") | awk '{printf "%.3f\n", $1 / $2}'
+}
+
 # wait_for PORT: until something answers HTTP on 127.0.0.1:PORT.
 wait_for() {
     for _ in $(seq 100); do

@@ -36,24 +36,14 @@ varied_chat_script > "$WORK/varied.lua"
 
 NAMES=(old new plain)
 PORTS=(18191 18193 18195)
-for round in $(seq "$ROUNDS"); do
-    echo "round $round"
-    for kind in post fresh varied; do
-        for i in 0 1 2; do
-            j=$(( (i + round) % 3 ))
-            wrk_run "${NAMES[$j]}-$kind" 64 "http://127.0.0.1:${PORTS[$j]}/api/items?id=42" \
-                -H "Host: $HOST_HEADER" -s "$WORK/$kind.lua"
-        done
-    done
-done
+post_rounds "$ROUNDS" post fresh varied
 
 echo
 echo "Per round: old / plain, new / plain, new / old (median last)"
 for kind in post fresh varied; do
     for pair in "old plain" "new plain" "new old"; do
         set -- $pair
-        ratios="$(paste <(awk -v l="$1-$kind" '$1 == l {print $3}' "$RESULTS") \
-            <(awk -v l="$2-$kind" '$1 == l {print $3}' "$RESULTS") | awk '{printf "%.3f\n", $1 / $2}')"
+        ratios="$(round_ratios "$1-$kind" "$2-$kind")"
         printf '%-6s %-10s %s   median %s\n' "$kind" "$1/$2" "$(echo $ratios)" "$(echo "$ratios" | median)"
     done
 done

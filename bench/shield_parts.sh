@@ -41,24 +41,13 @@ for name in "${NAMES[@]}"; do
 done
 for port in "$UPSTREAM_PORT" "${PORTS[@]}"; do wait_for "$port"; done
 
-for round in $(seq "$ROUNDS"); do
-    echo "round $round"
-    for kind in "${KINDS[@]}"; do
-        for i in 0 1 2 3; do
-            # Rotate who goes first so that nobody always gets the warmer machine.
-            j=$(( (i + round) % 4 ))
-            wrk_run "${NAMES[$j]}-$kind" 64 "http://127.0.0.1:${PORTS[$j]}/api/items?id=42" \
-                -H "Host: $HOST_HEADER" -s "$WORK/$kind.lua"
-        done
-    done
-done
+post_rounds "$ROUNDS" "${KINDS[@]}"
 
 echo
 echo "Per round against the plain proxy (median last)"
 for kind in "${KINDS[@]}"; do
     for name in limits checks shield; do
-        ratios="$(paste <(awk -v l="$name-$kind" '$1 == l {print $3}' "$RESULTS") \
-            <(awk -v l="plain-$kind" '$1 == l {print $3}' "$RESULTS") | awk '{printf "%.3f\n", $1 / $2}')"
+        ratios="$(round_ratios "$name-$kind" "plain-$kind")"
         printf '%-6s %-7s %s   median %s\n' "$kind" "$name" "$(echo $ratios)" "$(echo "$ratios" | median)"
     done
 done
