@@ -1,26 +1,29 @@
 //! Markup that cannot run, which a web developer's questions and an assistant's answers hold
 //! in every other line: JSX's event handlers (`<button onClick={() => setCount(count + 1)}>`,
-//! `<form onSubmit={handle}>`) and the HTML5 doctype (`<!DOCTYPE html>`).
+//! `<form onSubmit={handle}>`), the HTML5 doctype (`<!DOCTYPE html>`) and the `meta` tags
+//! that describe a page (`<meta name="viewport" content="…">`).
 //!
 //! Both libinjection and the handler rule counted them as XSS (libinjection counts every
-//! doctype): one answer with a component or a page in it blocked the rest of a conversation,
-//! which the client resends with every turn. Yet a doctype runs nothing, and as HTML most JSX
+//! doctype and every `meta`): one answer with a component or a page in it blocked the rest of
+//! a conversation, which the client resends with every turn. Yet a doctype runs nothing, nor
+//! does a `meta` that only describes the page, and as HTML most JSX
 //! handlers cannot run either. An unquoted attribute value ends at the first space or `>`, so
 //! the handler's code is `{()` or `{(e)`: a block that is never closed, a syntax error, and
 //! nothing runs. A value that only names a function (`{handleSubmit}`, `{this.onChange}`) runs,
 //! and does nothing.
 //!
 //! The XSS checks therefore read a value with such handlers renamed (`onClick` to `noClick`)
-//! and such doctypes turned into text, when that is provably all they are: the value is the
-//! text the application receives (the caller checks that no decoding layer changed it: a
-//! `&#32;` would put a space inside the attribute value), and the handler's code holds nothing
-//! that could hide a brace from the count (quotes, backticks, `/`, `\`, `&`, `<`). Handlers
-//! that could run, `onclick={alert(1)}`, `onerror={(alert(1))}` or `onclick=alert(1)`, are read
-//! as before, and so is everything else in the value; a doctype with anything after `html`
-//! (an external DTD, an internal subset) is left to the XXE rules and read as before.
+//! and such doctypes and `meta` tags turned into text, when that is provably all they are: the
+//! value is the text the application receives (the caller checks that no decoding layer
+//! changed it: a `&#32;` would put a space inside the attribute value), and the handler's code
+//! holds nothing that could hide a brace from the count (quotes, backticks, `/`, `\`, `&`,
+//! `<`). Handlers that could run, `onclick={alert(1)}`, `onerror={(alert(1))}` or
+//! `onclick=alert(1)`, are read as before, and so is everything else in the value; a doctype
+//! with anything after `html` (an external DTD, an internal subset) is left to the XXE rules,
+//! and a `meta` with `http-equiv`, `charset` or any other attribute is read as before.
 
-/// `text` with the markup that cannot run made inert: JSX handlers renamed, HTML5 doctypes
-/// opened without their `<`; `None` when there is none.
+/// `text` with the markup that cannot run made inert: JSX handlers renamed, HTML5 doctypes and
+/// descriptive `meta` tags opened without their `<`; `None` when there is none.
 pub(super) fn without_inert_markup(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut inert: Option<Vec<u8>> = None;
@@ -34,7 +37,9 @@ pub(super) fn without_inert_markup(text: &str) -> Option<String> {
                 out[name] = b'n';
                 out[name + 1] = b'o';
             }
-        } else if bytes.get(at + 1) == Some(&b'!') && is_html5_doctype(&bytes[at + 2..]) {
+        } else if bytes.get(at + 1) == Some(&b'!') && is_html5_doctype(&bytes[at + 2..])
+            || is_descriptive_meta(&bytes[at + 1..])
+        {
             inert.get_or_insert_with(|| bytes.to_vec())[at] = b' ';
         }
     }
@@ -57,6 +62,73 @@ fn is_html5_doctype(after_open: &[u8]) -> bool {
     }
     trim_html_space_start(&name[4..]).first() == Some(&b'>')
 }
+/// `meta` and attributes up to `>` that only describe the page, `name`, `property` and
+/// `content` (`<meta name="viewport" content="width=device-width">`): what follows `<`. A
+/// `meta` with `http-equiv` (a refresh to a `javascript:` URL, a cookie) or `charset` (a page
+/// read in another encoding, where an escape may no longer escape) is not.
+fn is_descriptive_meta(after_open: &[u8]) -> bool {
+    let Some(mut rest) = after_open
+        .get(..4)
+        .filter(|word| word.eq_ignore_ascii_case(b"meta"))
+        .map(|_| &after_open[4..])
+    else {
+        return false;
+    };
+    if !rest.first().copied().is_some_and(is_html_space) {
+        return false;
+    }
+    loop {
+        rest = trim_html_space_start(rest);
+        match rest.first() {
+            Some(b'>') => return true,
+            Some(b'/') => {
+                rest = &rest[1..];
+                continue;
+            }
+            None => return false,
+            Some(_) => {}
+        }
+        let name_len = rest
+            .iter()
+            .position(|&b| !(b.is_ascii_alphabetic() || b == b'-'))
+            .unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        let after_equals = trim_html_space_start(&rest[name_len..]).strip_prefix(b"=");
+        let Some((_, after)) = after_equals.and_then(|v| attribute_value(trim_html_space_start(v)))
+        else {
+            return false;
+        };
+        let describes = [&b"name"[..], b"property", b"content"]
+            .iter()
+            .any(|allowed| name.eq_ignore_ascii_case(allowed));
+        if !describes {
+            return false;
+        }
+        rest = after;
+    }
+}
+
+/// A quoted or unquoted attribute value without markup in it, and what follows it.
+fn attribute_value(from: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (value, after) = match from.first()? {
+        &quote @ (b'"' | b'\'') => {
+            let end = memchr::memchr(quote, &from[1..])?;
+            (&from[1..=end], &from[end + 2..])
+        }
+        _ => {
+            let end = from
+                .iter()
+                .position(|&b| is_html_space(b) || b == b'>')
+                .unwrap_or(from.len());
+            (&from[..end], &from[end..])
+        }
+    };
+    let plain = !value
+        .iter()
+        .any(|b| matches!(b, b'<' | b'>' | b'"' | b'\'' | b'`' | b'&'));
+    plain.then_some((value, after))
+}
+
 /// Where the attribute name starts, when `bytes[brace]` opens the value of an attribute
 /// whose name starts with `on` (`onClick={`, `onchange = {`).
 fn handler_name_before(bytes: &[u8], brace: usize) -> Option<usize> {
@@ -151,7 +223,7 @@ mod tests {
     use super::without_inert_markup;
 
     #[test]
-    fn doctypes_and_handlers_html_cuts_short_or_that_only_name_a_function_are_made_inert() {
+    fn doctypes_meta_tags_and_handlers_that_cannot_run_are_made_inert() {
         for (text, expected) in [
             (
                 "<button onClick={() => setCount(count + 1)}>+</button>",
@@ -171,6 +243,16 @@ mod tests {
             (
                 "<i onA={x} onB={(e) => f(e)}>",
                 "<i noA={x} noB={(e) => f(e)}>",
+            ),
+            ("<!DOCTYPE html>\n<html>", " !DOCTYPE html>\n<html>"),
+            ("a page: <!doctype  HTML >", "a page:  !doctype  HTML >"),
+            (
+                "<meta name=\"viewport\" content=\"width=device-width\" />",
+                " meta name=\"viewport\" content=\"width=device-width\" />",
+            ),
+            (
+                "<meta property='og:title' content=Demo>",
+                " meta property='og:title' content=Demo>",
             ),
         ] {
             assert_eq!(
@@ -200,6 +282,14 @@ mod tests {
             "<!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>",
             "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"http://x.example/x.dtd\">",
             "<!DOCTYPEhtml>",
+            "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+            "<meta content=\"0;url=javascript:alert(1)\" http-equiv=\"refresh\">",
+            "<meta charset=\"utf-7\">",
+            "<meta charset=\"utf-8\">",
+            "<meta name=x content=y onload=alert(1)>",
+            "<meta name=\"x\" content=\"a\"",
+            "<meta name=\"x\" content=\"<script>\">",
+            "<metaname=x>",
             "<!DOCTYPE html",
             "const x = {a: 1}",
             "plain prose",
