@@ -1,6 +1,7 @@
 //! The command line: parses arguments and calls library code; nothing here that tests cannot
 //! reach through the library.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -316,12 +317,22 @@ enum AuditAction {
     PublicKey,
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Exit code for a configuration with problems.
 const CONFIG_PROBLEMS: u8 = 2;
 
 pub fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
+        // The reader went away (`rampart inspect … | head -1`): nothing is wrong.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("rampart: {err:#}");
             ExitCode::FAILURE
@@ -411,6 +422,7 @@ fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow
     };
     let filter = AttackFilter::new();
     let policy = FilterPolicy::default();
+    let mut out = std::io::stdout().lock();
     let mut refused_any = false;
     for value in &values {
         let mut verdict = Verdict::default();
@@ -429,12 +441,13 @@ fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow
         let refused = verdict.score >= policy.threshold;
         refused_any |= refused;
         let outcome = if refused { "refused" } else { "passes " };
-        println!(
+        writeln!(
+            out,
             "{outcome} {value:?} (score {}, refused at {})",
             verdict.score, policy.threshold
-        );
+        )?;
         for finding in &verdict.findings {
-            println!("  {finding}");
+            writeln!(out, "  {finding}")?;
         }
     }
     Ok(if refused_any {

@@ -255,6 +255,23 @@ fn inspect_command_shows_findings_and_fails_when_a_value_is_refused() {
     assert!(stdout.contains("refused \"-1' or 1=1--\""), "{stdout}");
     assert!(stdout.contains("sqli-"), "{stdout}");
 
+    // A reader that stops early (`| head -1`) ends the command quietly, not with a panic.
+    let mut child = Command::new(crate::support::rampart_bin())
+        .arg("inspect")
+        .args(std::iter::repeat_n("-1' or 1=1--", 20_000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 7];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"refused");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+
     // A path is read whole, as the gateway reads a request's, not as one value.
     let output = Command::new(crate::support::rampart_bin())
         .args(["inspect", "--location", "path"])
