@@ -317,6 +317,14 @@ enum AuditAction {
     PublicKey,
 }
 
+/// `println!` that hands a failed write back to the caller, where `println!` panics: a reader
+/// that goes away (`rampart users list | head -1`) ends the command quietly ([`main`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*)
+    };
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
@@ -422,7 +430,6 @@ fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow
     };
     let filter = AttackFilter::new();
     let policy = FilterPolicy::default();
-    let mut out = std::io::stdout().lock();
     let mut refused_any = false;
     for value in &values {
         let mut verdict = Verdict::default();
@@ -441,13 +448,13 @@ fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow
         let refused = verdict.score >= policy.threshold;
         refused_any |= refused;
         let outcome = if refused { "refused" } else { "passes " };
-        writeln!(
-            out,
+        outln!(
             "{outcome} {value:?} (score {}, refused at {})",
-            verdict.score, policy.threshold
+            verdict.score,
+            policy.threshold
         )?;
         for finding in &verdict.findings {
-            writeln!(out, "  {finding}")?;
+            outln!("  {finding}")?;
         }
     }
     Ok(if refused_any {
@@ -540,42 +547,42 @@ async fn manage_users(config: Option<Config>, action: UserAction) -> anyhow::Res
         UserAction::Add { username, roles } => {
             let password = read_password()?;
             let user = users::add_user(&store, &policy, &username, &password, &roles).await?;
-            println!(
+            outln!(
                 "created user {} (roles: {})",
                 user.username,
                 describe_roles(&user.roles)
-            );
+            )?;
         }
         UserAction::List => {
-            println!("{:<32} {:<10} {:<22} roles", "user", "status", "created");
+            outln!("{:<32} {:<10} {:<22} roles", "user", "status", "created")?;
             for user in store.list_users().await? {
                 let created = std::time::UNIX_EPOCH
                     + std::time::Duration::from_secs(user.created_at.max(0) as u64);
-                println!(
+                outln!(
                     "{:<32} {:<10} {:<22} {}",
                     user.username,
                     if user.disabled { "disabled" } else { "active" },
                     humantime::format_rfc3339_seconds(created).to_string(),
                     describe_roles(&user.roles)
-                );
+                )?;
             }
         }
         UserAction::Disable { username } => {
             let ended = users::set_disabled(&store, &username, true).await?;
-            println!("disabled user {username}; ended {ended} session(s)");
+            outln!("disabled user {username}; ended {ended} session(s)")?;
         }
         UserAction::Enable { username } => {
             users::set_disabled(&store, &username, false).await?;
-            println!("enabled user {username}");
+            outln!("enabled user {username}")?;
         }
         UserAction::ResetPassword { username } => {
             let password = read_password()?;
             users::reset_password(&store, &policy, &username, &password).await?;
-            println!("password of {username} changed");
+            outln!("password of {username} changed")?;
         }
         UserAction::SetRoles { username, roles } => {
             users::set_roles(&store, &policy, &username, &roles).await?;
-            println!("roles of {username}: {}", describe_roles(&roles));
+            outln!("roles of {username}: {}", describe_roles(&roles))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -608,13 +615,16 @@ async fn manage_api_keys(config: Option<Config>, action: ApiKeyAction) -> anyhow
                 created.id,
                 describe_roles(&key_roles)
             );
-            println!("{}", created.key);
+            outln!("{}", created.key)?;
         }
         ApiKeyAction::List => {
-            println!(
+            outln!(
                 "{:<14} {:<24} {:<9} {:<22} roles",
-                "id", "name", "status", "expires"
-            );
+                "id",
+                "name",
+                "status",
+                "expires"
+            )?;
             let now = unix_now();
             for key in store.list_api_keys().await? {
                 let status = if key.revoked_at.is_some() {
@@ -630,19 +640,19 @@ async fn manage_api_keys(config: Option<Config>, action: ApiKeyAction) -> anyhow
                     )
                     .to_string()
                 });
-                println!(
+                outln!(
                     "{:<14} {:<24} {:<9} {:<22} {}",
                     key.id,
                     key.name,
                     status,
                     expires,
                     describe_roles(&key.roles)
-                );
+                )?;
             }
         }
         ApiKeyAction::Revoke { id } => {
             store.revoke_api_key(&id, unix_now()).await?;
-            println!("revoked API key {id}");
+            outln!("revoked API key {id}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -670,10 +680,13 @@ async fn ban_action(
 ) -> anyhow::Result<ExitCode> {
     match action {
         BanAction::List => {
-            println!(
+            outln!(
                 "{:<26} {:<22} {:<12} {:<7} reason",
-                "address", "until", "source", "strikes"
-            );
+                "address",
+                "until",
+                "source",
+                "strikes"
+            )?;
             for ban in store.active_bans(unix_now()).await? {
                 let until = if ban.until >= bans::PERMANENT {
                     "without end".to_owned()
@@ -684,10 +697,14 @@ async fn ban_action(
                     )
                     .to_string()
                 };
-                println!(
+                outln!(
                     "{:<26} {:<22} {:<12} {:<7} {}",
-                    ban.subject, until, ban.source, ban.strikes, ban.reason
-                );
+                    ban.subject,
+                    until,
+                    ban.source,
+                    ban.strikes,
+                    ban.reason
+                )?;
             }
         }
         BanAction::Add {
@@ -699,7 +716,7 @@ async fn ban_action(
             let record =
                 bans::ban_manually(store, audit, allowlist, subject, duration, &reason, "cli")
                     .await?;
-            println!("banned {}", record.subject);
+            outln!("banned {}", record.subject)?;
         }
         BanAction::Remove { address } => {
             let subject = bans::parse_subject(&address)?;
@@ -707,7 +724,7 @@ async fn ban_action(
                 eprintln!("{} is not banned", bans::subject_name(subject));
                 return Ok(ExitCode::FAILURE);
             }
-            println!("unbanned {}", bans::subject_name(subject));
+            outln!("unbanned {}", bans::subject_name(subject))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -716,12 +733,12 @@ async fn ban_action(
 async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<ExitCode> {
     match action {
         AuditAction::PublicKey => {
-            println!(
+            outln!(
                 "{}",
                 audit::signer(&config)
                     .map_err(anyhow::Error::msg)?
                     .public_key()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         AuditAction::Verify { public_key } => {
@@ -745,18 +762,20 @@ async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<Exi
             };
             let log_intact = match report.broken {
                 None => {
-                    println!(
+                    outln!(
                         "audit log intact: {} records ({range}), {} signed checkpoints",
-                        report.records, report.checkpoints
-                    );
+                        report.records,
+                        report.checkpoints
+                    )?;
                     true
                 }
                 Some(broken) => {
-                    println!("audit log BROKEN at {broken}");
-                    println!(
+                    outln!("audit log BROKEN at {broken}")?;
+                    outln!(
                         "{} records verified before it ({range}), {} signed checkpoints",
-                        report.records, report.checkpoints
-                    );
+                        report.records,
+                        report.checkpoints
+                    )?;
                     false
                 }
             };
@@ -766,14 +785,16 @@ async fn manage_audit(config: Config, action: AuditAction) -> anyhow::Result<Exi
             let trail_intact = match &trail.broken {
                 _ if trail.files == 0 => true,
                 None => {
-                    println!(
+                    outln!(
                         "request trail intact: {} records in {} files, {} signed checkpoints",
-                        trail.records, trail.files, trail.checkpoints
-                    );
+                        trail.records,
+                        trail.files,
+                        trail.checkpoints
+                    )?;
                     true
                 }
                 Some((file, line, reason)) => {
-                    println!("request trail BROKEN at {file} line {line}: {reason}");
+                    outln!("request trail BROKEN at {file} line {line}: {reason}")?;
                     false
                 }
             };
@@ -834,10 +855,14 @@ async fn manage_alerts(config: Config, action: AlertAction) -> anyhow::Result<Ex
             } else {
                 store.open_alerts().await?
             };
-            println!(
+            outln!(
                 "{:<15} {:<9} {:<34} {:<22} {:<10} labels",
-                "id", "severity", "rule", "fired", "state"
-            );
+                "id",
+                "severity",
+                "rule",
+                "fired",
+                "state"
+            )?;
             for alert in alerts {
                 let fired = humantime::format_rfc3339_seconds(
                     std::time::UNIX_EPOCH
@@ -848,10 +873,15 @@ async fn manage_alerts(config: Config, action: AlertAction) -> anyhow::Result<Ex
                     (None, Some(by)) => format!("acked:{by}"),
                     (None, None) => "firing".to_owned(),
                 };
-                println!(
+                outln!(
                     "{:<15} {:<9} {:<34} {:<22} {:<10} {}",
-                    alert.id, alert.severity, alert.rule, fired, state, alert.labels
-                );
+                    alert.id,
+                    alert.severity,
+                    alert.rule,
+                    fired,
+                    state,
+                    alert.labels
+                )?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -886,7 +916,7 @@ async fn manage_alerts(config: Config, action: AlertAction) -> anyhow::Result<Ex
         )
         .await;
     audit.close().await;
-    println!("alert {id} {verb}");
+    outln!("alert {id} {verb}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -902,37 +932,42 @@ async fn sla_report(config: Config, action: SlaAction) -> anyhow::Result<ExitCod
         && objectives.success_ratio_met
         && objectives.latency_p95_met;
     if format == ReportFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         let mark = |ok: bool| if ok { "met" } else { "MISSED" };
         let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
-        println!("SLA over {}", humantime::format_duration(window));
+        outln!("SLA over {}", humantime::format_duration(window))?;
         match report.uptime {
-            Some(uptime) => println!(
+            Some(uptime) => outln!(
                 "  uptime        {uptime:.3}%   objective {}%  {}",
                 objectives.availability,
                 mark(objectives.availability_met == Some(true))
-            ),
-            None => println!("  uptime        no health samples yet"),
+            )?,
+            None => outln!("  uptime        no health samples yet")?,
         }
-        println!(
+        outln!(
             "  success ratio {:.3}%   objective {}%  {}",
             report.overall.success_ratio,
             objectives.success_ratio,
             mark(objectives.success_ratio_met)
-        );
-        println!(
+        )?;
+        outln!(
             "  p95           {} ms   objective {} ms  {}",
             ms(report.overall.p95_ms),
             objectives.latency_p95_ms,
             mark(objectives.latency_p95_met)
-        );
-        println!(
+        )?;
+        outln!(
             "\n{:<32} {:>10} {:>9} {:>9} {:>9} {:>9}",
-            "route", "requests", "success%", "p50 ms", "p95 ms", "p99 ms"
-        );
+            "route",
+            "requests",
+            "success%",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms"
+        )?;
         for route in report.routes.iter().chain(std::iter::once(&report.overall)) {
-            println!(
+            outln!(
                 "{:<32} {:>10} {:>9.3} {:>9} {:>9} {:>9}",
                 route.route,
                 route.requests,
@@ -940,7 +975,7 @@ async fn sla_report(config: Config, action: SlaAction) -> anyhow::Result<ExitCod
                 ms(route.p50_ms),
                 ms(route.p95_ms),
                 ms(route.p99_ms)
-            );
+            )?;
         }
     }
     Ok(if met {
@@ -965,7 +1000,7 @@ fn export_for_monitoring(config: &Config, what: ExportWhat) -> anyhow::Result<Ex
                 let json = serde_json::to_string_pretty(&dashboard(index))?;
                 std::fs::write(&path, json)
                     .with_context(|| format!("writing {}", path.display()))?;
-                println!("{}", path.display());
+                outln!("{}", path.display())?;
             }
         }
     }
@@ -1010,12 +1045,12 @@ async fn manage_keys(url: &str, action: KeyAction) -> anyhow::Result<ExitCode> {
     match action {
         KeyAction::Rotate => {
             let kid = tokens::rotate(&store, unix_now()).await?;
-            println!(
+            outln!(
                 "new signing key {kid}; running gateways switch within a minute, or now with SIGHUP"
-            );
+            )?;
         }
         KeyAction::List => {
-            println!("{:<34} {:<22} retired", "kid", "created");
+            outln!("{:<34} {:<22} retired", "kid", "created")?;
             let date = |at: i64| {
                 humantime::format_rfc3339_seconds(
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64),
@@ -1023,12 +1058,12 @@ async fn manage_keys(url: &str, action: KeyAction) -> anyhow::Result<ExitCode> {
                 .to_string()
             };
             for key in store.signing_keys().await? {
-                println!(
+                outln!(
                     "{:<34} {:<22} {}",
                     key.kid,
                     date(key.created_at),
                     key.retired_at.map_or("-".to_owned(), date)
-                );
+                )?;
             }
         }
     }
@@ -1083,7 +1118,7 @@ async fn run_demo(
     let _log_guard = logging::init(&config.log, redactor);
     let server = Server::bind(&config).await?;
     let bound = server.addresses();
-    println!(
+    outln!(
         "\nRampart demo is running.\n\
          \n  Gateway  https://{gw}/  (self-signed certificate: curl -k, or accept the browser warning)\
          \n  Admin    http://{admin}/metrics   http://{admin}/healthz   http://{admin}/readyz\
@@ -1093,7 +1128,7 @@ async fn run_demo(
         gw = bound.gateway,
         admin = bound.admin,
         data = data_dir.display(),
-    );
+    )?;
     server.run().await?;
     Ok(ExitCode::SUCCESS)
 }
