@@ -32,7 +32,7 @@ pub(super) fn without_inert_markup(text: &str) -> Option<String> {
             let Some(name) = handler_name_before(bytes, at) else {
                 continue;
             };
-            if is_inert(unquoted_value(&bytes[at..])) {
+            if unquoted_value(&bytes[at..]).is_some_and(is_inert) {
                 let out = inert.get_or_insert_with(|| bytes.to_vec());
                 out[name] = b'n';
                 out[name + 1] = b'o';
@@ -147,13 +147,18 @@ fn ends_attribute_name(b: u8) -> bool {
     is_html_space(b) || matches!(b, b'/' | b'>' | b'<' | b'=' | b'"' | b'\'' | b'`')
 }
 
-/// An unquoted attribute value: up to the first space or `>`.
-fn unquoted_value(from: &[u8]) -> &[u8] {
-    let end = from
-        .iter()
-        .position(|&b| is_html_space(b) || b == b'>')
-        .unwrap_or(from.len());
-    &from[..end]
+/// The longest handler code read: JSX's are a few words long. Longer code is read as before,
+/// and every `{` of a value costs at most this much, however the value repeats `onX={`.
+const MAX_CODE: usize = 256;
+
+/// An unquoted attribute value: up to the first space or `>`; `None` when it is longer than
+/// [`MAX_CODE`].
+fn unquoted_value(from: &[u8]) -> Option<&[u8]> {
+    let window = &from[..from.len().min(MAX_CODE + 1)];
+    match window.iter().position(|&b| is_html_space(b) || b == b'>') {
+        Some(end) => Some(&from[..end]),
+        None => (from.len() <= MAX_CODE).then_some(from),
+    }
 }
 
 /// Whether `code`, a handler's whole code, cannot run: its braces do not balance (a syntax
@@ -220,7 +225,7 @@ fn trim_html_space_end(bytes: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::without_inert_markup;
+    use super::{MAX_CODE, without_inert_markup};
 
     #[test]
     fn doctypes_meta_tags_and_handlers_that_cannot_run_are_made_inert() {
@@ -278,6 +283,8 @@ mod tests {
             "<div onclick=alert(1)>",
             "<div onclick=\"{() => alert(1)}\">",
             "<div on={()}>",
+            // Code longer than a JSX handler is read as before, and read once, not once per `{`.
+            &("=onx={".repeat(50_000) + &"x".repeat(MAX_CODE)),
             "a json {\"key\": {\"on\": 1}}",
             "<!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>",
             "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\" \"http://x.example/x.dtd\">",
