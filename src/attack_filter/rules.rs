@@ -705,12 +705,14 @@ static RULES: &[Rule] = &[
         Plain,
         r"(?:\{\{|\{%|\$\{|#\{)[^}]*__[a-z]+__|__(?:class|base)__\s*\.\s*__(?:mro|subclasses|bases|base)__|__(?:subclasses|globals|builtins|mro)__|__import__\s*\(\s*['\x22](?:os|subprocess)|\b(?:eval|exec)\s*\(\s*compile\s*\(",
     ),
+    // Jinja's globals and filters that reach Python objects (`{{config.items()}}`,
+    // `{{range.__init__}}`); Go's `{{range .Items}}`, a loop, is no such global.
     rule(
         "ssti-template-object",
         Ssti,
         5,
         Plain,
-        r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages|range)\s*(?:[.|\[(]|\}\})|\{\{\s*(?:''|""|\[\]|\(\))\s*[.|\[]|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*_self\b|\bregisterundefinedfiltercallback\b|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
+        r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages)\s*(?:[.|\[(]|\}\})|\{\{\s*range(?:\.|\s*(?:[|\[(]|\}\}))|\{\{\s*(?:''|""|\[\]|\(\))\s*[.|\[]|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*_self\b|\bregisterundefinedfiltercallback\b|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
     ),
     // Node.js / JavaScript injection and prototype pollution.
     rule(
@@ -1403,6 +1405,23 @@ mod tests {
                 "{{ self.x }}",
             ],
             &["my first prompt is: {{ \"\" }} how", "{{ '' }}"],
+        );
+    }
+
+    #[test]
+    fn jinja_range_is_a_template_object_and_go_range_a_loop() {
+        assert_finds(
+            Forms::PLAIN,
+            "ssti-template-object",
+            &[
+                "{{range.__init__.__globals__}}",
+                "{{ range(10)|list }}",
+                "{{range}}",
+            ],
+            &[
+                "{{range .items}}{{.name}}{{end}}",
+                "{{- range $i, $v := .values }}",
+            ],
         );
     }
 
