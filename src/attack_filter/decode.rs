@@ -75,12 +75,21 @@ pub fn form_component(bytes: &[u8]) -> Cow<'_, str> {
             Err(_) => Cow::Owned(utf8_lenient(bytes)),
         };
     }
-    let spaced: Vec<u8> = bytes
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    let decoded = percent_decode(&spaced).unwrap_or(spaced);
-    Cow::Owned(utf8_lenient(&decoded))
+    let spaced: Cow<'_, [u8]> = if bytes.contains(&b'+') {
+        Cow::Owned(
+            bytes
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    let decoded = percent_decode(&spaced).map_or(spaced, Cow::Owned);
+    match String::from_utf8(decoded.into_owned()) {
+        Ok(text) => Cow::Owned(text),
+        Err(err) => Cow::Owned(utf8_lenient(err.as_bytes())),
+    }
 }
 
 /// `raw` as ASP on IIS reads it, when that differs: a `%` that starts no escape is dropped
@@ -92,10 +101,8 @@ pub fn iis_reading(raw: &str) -> Option<String> {
     let mut out: Option<String> = None;
     let mut copied = 0;
     for at in memchr::memchr_iter(b'%', bytes) {
-        let starts_escape = hex_pair(bytes.get(at + 1..at + 3)).is_some()
-            || matches!(bytes.get(at + 1), Some(b'u' | b'U'))
-                && hex_char(bytes.get(at + 2..at + 6)).is_some();
-        if !starts_escape && bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric) {
+        let stray = escape_at(bytes, at).is_none();
+        if stray && bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric) {
             let out = out.get_or_insert_with(|| String::with_capacity(raw.len()));
             out.push_str(&raw[copied..at]);
             copied = at + 1;
@@ -158,14 +165,7 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     while at < input.len() {
-        let escape = if let Some(byte) = hex_pair(input.get(at + 1..at + 3)) {
-            Some((Escape::Byte(byte), 3))
-        } else if matches!(input.get(at + 1), Some(b'u' | b'U')) {
-            hex_char(input.get(at + 2..at + 6)).map(|c| (Escape::Char(best_fit(c)), 6))
-        } else {
-            None
-        };
-        let next = match escape {
+        let next = match escape_at(input, at) {
             Some((escape, len)) => {
                 let out = out.get_or_insert_with(|| Vec::with_capacity(input.len()));
                 out.extend_from_slice(&input[copied..at]);
@@ -188,6 +188,17 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = out?;
     out.extend_from_slice(&input[copied..]);
     Some(out)
+}
+
+/// The escape that the `%` at `input[at]` starts, and its length: `%XX` or `%uXXXX`.
+fn escape_at(input: &[u8], at: usize) -> Option<(Escape, usize)> {
+    if let Some(byte) = hex_pair(input.get(at + 1..at + 3)) {
+        Some((Escape::Byte(byte), 3))
+    } else if matches!(input.get(at + 1), Some(b'u' | b'U')) {
+        hex_char(input.get(at + 2..at + 6)).map(|c| (Escape::Char(best_fit(c)), 6))
+    } else {
+        None
+    }
 }
 
 /// `%uXXXX` is IIS's escape, and IIS reads some characters as the ASCII they look like: the
