@@ -24,7 +24,7 @@ pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
         decode::base64_payload(&text),
         decode::iis_reading(&text),
         decode::form_component(data),
-        fold::mysql_hash_comments(&lower),
+        fold::line_comments_as_spaces(&lower),
     ));
     let mut verdict = Verdict::default();
     filter.inspect(

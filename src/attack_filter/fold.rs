@@ -32,18 +32,27 @@ pub fn sql(text: &str) -> Cow<'_, str> {
     Cow::Owned(collapse_whitespace(&out))
 }
 
-/// MySQL's `#` comments, where they stand for a space (`1'#x\nand#x\n'1'='1`, sqlmap's
-/// `space2hash`): a `#` against the word before it, and a comment of at most 32 bytes without
-/// a space that a line break ends, each becomes a space; `None` when there is none. Only
-/// MySQL reads `#` as a comment, so this is a second SQL form, not part of [`sql`]; a Markdown
+/// Line comments where they stand for a space between two words, as sqlmap's `space2hash`
+/// and `space2dash` put them (`1'#x\nand#x\n'1'='1`, `1--x\nand--x\n1 like 1`): a comment
+/// against the word before it, of at most 32 bytes without a space, that a line break ends,
+/// becomes a space; `None` when there is none. The comments are MySQL's `#` and standard
+/// SQL's `--` (which MySQL reads as one only before a space, so not here), the latter only
+/// after a word, a quote or a `)` and before more: a `--` that ends an injection is left to
+/// the rules that read it, and a Markdown table's `|---|` is no comment. Since
+/// only some databases read each, this is a second SQL form, not part of [`sql`]; a Markdown
 /// heading or a hashtag (after a space or a line break) is no such comment.
-pub fn mysql_hash_comments(text: &str) -> Option<String> {
+pub fn line_comments_as_spaces(text: &str) -> Option<String> {
     const MAX_COMMENT: usize = 32;
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
-    for at in memchr::memchr_iter(b'#', bytes) {
+    for at in memchr::memchr2_iter(b'#', b'-', bytes) {
         if at < copied || at == 0 || bytes[at - 1].is_ascii_whitespace() {
+            continue;
+        }
+        let dashes = bytes[at] == b'-';
+        let closes_a_token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'\'' | b'"' | b')');
+        if dashes && (bytes.get(at + 1) != Some(&b'-') || !closes_a_token(bytes[at - 1])) {
             continue;
         }
         let comment = &bytes[at..bytes.len().min(at + MAX_COMMENT + 1)];
@@ -51,6 +60,10 @@ pub fn mysql_hash_comments(text: &str) -> Option<String> {
             continue;
         };
         if comment[..end].contains(&b' ') {
+            continue;
+        }
+        let next = bytes.get(at + end + 1);
+        if dashes && !next.is_some_and(|&b| !b.is_ascii_whitespace() && b != b'-') {
             continue;
         }
         let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
@@ -429,16 +442,27 @@ mod tests {
     }
 
     #[test]
-    fn mysql_hash_comments_that_stand_for_spaces_fold() {
+    fn line_comments_that_stand_for_spaces_fold() {
         for (text, expected) in [
             ("1'#abc\nand#x\n'1'='1", Some("1' and '1'='1")),
+            ("1--nvw\nand--nvw\n1 like 1", Some("1 and 1 like 1")),
+            ("1'--\nor--x\n'a'='a", Some("1' or 'a'='a")),
+            // Dashes that end an injection, or sit in prose or a Markdown table, stay.
+            ("1' or 1=1--x\n", None),
+            ("well -- said\nyes", None),
+            ("|---|---|\n|a|b|", None),
+            ("a---x\nb", Some("a b")),
             ("admin'#\nor#\n'1'='1'--#\n-", Some("admin' or '1'='1'-- -")),
             ("a#\n# heading\n#tag\nb", Some("a # heading #tag b")),
             ("# heading\ntext #tag\nmore", None),
             ("admin'#", None),
             ("x#a long comment with spaces\ny", None),
         ] {
-            assert_eq!(mysql_hash_comments(text).as_deref(), expected, "{text:?}");
+            assert_eq!(
+                line_comments_as_spaces(text).as_deref(),
+                expected,
+                "{text:?}"
+            );
         }
     }
 

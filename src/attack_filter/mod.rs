@@ -305,7 +305,7 @@ impl AttackFilter {
         }
         if let Some(mysql) = families
             .contains(Family::Sqli)
-            .then(|| fold::mysql_hash_comments(&lower))
+            .then(|| fold::line_comments_as_spaces(&lower))
             .flatten()
         {
             let mysql = fold::sql(&mysql);

@@ -235,6 +235,17 @@ static RULES: &[Rule] = &[
         Sql,
         r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:like|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
     ),
+    // `admin'='`, `x'-'`: a closing quote, an operator, and a quote the query's own closes,
+    // at the end of the value: `user = 'admin'=''` compares the comparison, true for every
+    // other row (the classic login bypass list). Prose does not end on an operator between
+    // quotes glued to a word.
+    rule(
+        "sqli-quote-operator-quote",
+        Sqli,
+        5,
+        Sql,
+        r#"(?:^|[\w.@])'\s*[-=&^*|]\s*'\s*$"#,
+    ),
     rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
     rule(
         "sqli-char-chain",
@@ -1334,6 +1345,27 @@ mod tests {
             &[
                 "import it with `import { api } from \"../../lib/api\"` in the page",
                 "move it:\n```js\nimport b from '../../components/button';\n```\nthen build",
+            ],
+        );
+    }
+
+    #[test]
+    fn an_operator_between_quotes_at_the_end_is_a_login_bypass() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-quote-operator-quote",
+            &[
+                "admin'='",
+                "'='",
+                "admin' = '",
+                "jo.smith@example.com'-'",
+                "x'^' ",
+            ],
+            &[
+                "sep = '='",
+                "use '-' or '*' as the mark",
+                "the ratio 'a'='b' holds",
+                "don't='",
             ],
         );
     }
