@@ -8,10 +8,15 @@ use super::quoted_code::without_quoted_code;
 
 /// SQL: comments become spaces (`un/**/ion` stays split, as MySQL sees it, but `union/**/select`
 /// reads `union select`); MySQL's executable comments `/*!50000select*/` keep their content;
-/// whitespace runs (also `+`, which many apps decode as space) become one space.
+/// whitespace runs (also `+`, which many apps decode as space, and the control characters
+/// SQL Server reads as blanks, sqlmap's `space2mssqlblank`) become one space.
 pub fn sql(text: &str) -> Cow<'_, str> {
     // Most values have nothing to fold: no allocation for them on the request path.
-    if !text.contains("/*") && !has_any_byte(text, b"\t\n\r+") && !text.contains("  ") {
+    if !text.contains("/*")
+        && !has_blank_control(text)
+        && !text.contains('+')
+        && !text.contains("  ")
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -390,7 +395,7 @@ fn collapse_whitespace(text: &str) -> String {
     for c in text.chars() {
         // `+` is a space to every form decoder, and `union+select` in a path or raw body
         // reaches apps that decode it as one; no SQL keyword needs a literal `+` beside it.
-        if c.is_whitespace() || c == '+' {
+        if c.is_whitespace() || c == '+' || is_blank_control(c) {
             if !space {
                 out.push(' ');
             }
@@ -401,6 +406,19 @@ fn collapse_whitespace(text: &str) -> String {
         }
     }
     out
+}
+
+/// A control character SQL Server reads as a blank between tokens (`1%05union%07select`):
+/// every C0 control but NUL, which ends a string to C and is a finding of its own.
+fn is_blank_control(c: char) -> bool {
+    matches!(c, '\u{1}'..='\u{1f}')
+}
+
+/// Whether `text` holds a [`is_blank_control`] character (tab and line breaks included): one
+/// pass without an early exit, which the compiler vectorizes.
+fn has_blank_control(text: &str) -> bool {
+    text.bytes()
+        .fold(false, |seen, b| seen | (b.wrapping_sub(1) < 0x1f))
 }
 
 #[cfg(test)]
@@ -438,6 +456,8 @@ mod tests {
         assert_eq!(sql("1/**/union/**/select"), "1 union select");
         assert_eq!(sql("1 /*!50000union*/ /*!select*/ 2"), "1 union select 2");
         assert_eq!(sql("a\n\t b"), "a b");
+        assert_eq!(sql("1\u{5}union\u{7}select\u{1f}1"), "1 union select 1");
+        assert_eq!(sql("a\0b"), "a\0b");
         assert_eq!(sql("unterminated /* comment"), "unterminated ");
     }
 

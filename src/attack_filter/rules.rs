@@ -137,7 +137,7 @@ static RULES: &[Rule] = &[
         // `'+sleep(5)`, `=sleep(5)`), before it (`sleep(5)#`, `sleep(5) and 1`) or as the whole
         // value, never as a method. Prose `sleep (8 hours)` passes: the number must close the
         // call, unless the call is joined to a closed quote (`x'+sleep(20.to_i)+'`).
-        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|(?:\b(?:and|or|xor|not|select|if|then|else|when)\s+|[=(+,|&'\x22{-]\s*)(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)|(?:^|[ \t\r\n(=,;'\x22+|&{}-])(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)(?:#|\s*(?:$|--|\)|=|\+|\|\||&&|\b(?:and|or|xor)\b))|\bbenchmark\s*\(\s*\d+\s*,|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
+        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|(?:\b(?:and|or|xor|not|select|if|then|else|when)\s+|[=(+,|&'\x22{-]\s*)(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)|(?:^|[ \t\r\n(=,;'\x22+|&{}-])(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)(?:#|\s*(?:$|--|\)|=|\+|\|\||&&|\b(?:and|or|xor)\b))|\bbenchmark\s*\(\s*\d+\s*,|(?:\b(?:and|or|xor)\s+|[=(+,|&'\x22-]\s*)get_lock\s*\(\s*['\x22][^'\x22]*['\x22]\s*,\s*\d|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
     ),
     rule(
         "sqli-file-or-command",
@@ -233,7 +233,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:like|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
+        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:r?like|regexp|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
     ),
     // `admin'='`, `x'-'`: a closing quote, an operator, and a quote the query's own closes,
     // at the end of the value: `user = 'admin'=''` compares the comparison, true for every
@@ -1107,8 +1107,11 @@ mod tests {
                 "x'=sleep(5)='",
                 "test{${sleep(12)}}",
                 "sleep(5) and 1",
+                "1 and get_lock('etgp',5)",
+                "1'=get_lock(\"x\", 10)-- -",
             ],
             &[
+                "how does select get_lock('job', 10) work?",
                 "time.sleep(5)",
                 "thread.sleep(1000);",
                 "await asyncio.sleep(1)",
@@ -1380,6 +1383,8 @@ mod tests {
                 "1 and 7 between 7 and 7",
                 "x' or 2 like 2--",
                 "1 and 5329 like 5329-- abc",
+                "1 and 1 rlike 1",
+                "1 or 7 regexp 7#",
             ],
             &[
                 "take 4 or 5 like 10 people did",

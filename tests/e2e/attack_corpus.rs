@@ -604,7 +604,7 @@ async fn sql_injections_through_sqlmap_tampers() {
         "-1 UNION SELECT 1,@@version,3",
     ];
     type Tamper = fn(&str) -> String;
-    let tampers: [(&str, Tamper); 21] = [
+    let tampers: [(&str, Tamper); 24] = [
         ("space2comment", |p| p.replace(' ', "/**/")),
         ("space2plus", |p| p.replace(' ', "+")),
         ("space2randomblank", |p| {
@@ -663,6 +663,21 @@ async fn sql_injections_through_sqlmap_tampers() {
                 .collect()
         }),
         ("between", |p| p.replace("1=1", "1 BETWEEN 1 AND 1")),
+        ("equaltorlike", |p| p.replace('=', " RLIKE ")),
+        ("sleep2getlock", |p| p.replace("SLEEP(5)", "GET_LOCK('ETgP',5)")),
+        // The control characters SQL Server reads as blanks.
+        ("space2mssqlblank", |p| {
+            let mut n = 0;
+            p.chars()
+                .map(|c| match c {
+                    ' ' => {
+                        n += 1;
+                        format!("%{:02X}", 1 + n % 15)
+                    }
+                    c => c.to_string(),
+                })
+                .collect()
+        }),
         ("symboliclogical", |p| {
             p.replace(" AND ", " && ").replace(" OR ", " || ")
         }),
