@@ -29,9 +29,10 @@ static FILTER_SYNTAX: [bool; 256] = {
 };
 
 /// From the first closing parenthesis on: the filter closed, then another opened with an
-/// attribute that touches it, or an operator.
+/// attribute that touches it, or an operator (also inside a second parenthesis,
+/// `admin*)((|userpassword=*)`).
 static BREAKOUT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\)+(?:[&|!]?\([a-z0-9_.-]+[~<>]?=|\s*[&|!]?\s*\(\s*[&|!])")
+    Regex::new(r"^\)+(?:[&|!]?\([a-z0-9_.-]+[~<>]?=|\s*[&|!]?\s*(?:\(\s*)+[&|!])")
         .expect("the break-out pattern compiles")
 });
 
@@ -71,6 +72,8 @@ mod tests {
             "aaa*aaa)(cn>=bob)",
             "john)(sn~=smith",
             "admin)(|",
+            "admin*)((|userpassword=*)",
+            "x)( ( & (uid=*",
             "val)&(cn=admin",
             "test) ( & ",
             "test))(&(objectclass=*",
