@@ -137,7 +137,7 @@ fn quotes_only_phrases(text: &str) -> bool {
 
 /// What follows a quote that closes a string in an injection: logic, comparison and pattern
 /// operators, and the clauses that continue a query.
-const WORDS_AFTER_A_BREAKOUT: [&str; 22] = [
+const WORDS_AFTER_A_BREAKOUT: [&str; 24] = [
     "or",
     "and",
     "xor",
@@ -150,6 +150,8 @@ const WORDS_AFTER_A_BREAKOUT: [&str; 22] = [
     "similar",
     "collate",
     "is",
+    "isnull",
+    "notnull",
     "in",
     "between",
     "div",
@@ -189,8 +191,18 @@ pub fn quote_breakout_to_end(lower: &str) -> Option<&str> {
     };
     let bytes = &lower.as_bytes()[..end];
     let is_letter = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphabetic);
-    let quote = memchr::memchr_iter(b'\'', bytes)
-        .find(|&at| !(at > 0 && is_letter(at - 1) && is_letter(at + 1)))?;
+    let word_after = |at: usize| {
+        lower[at + 1..end]
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()
+            .unwrap_or_default()
+    };
+    // An apostrophe between letters is prose (`wasn't`), unless SQL follows it at once
+    // (`z'or email notnull--`, `user'collate nocase--`).
+    let quote = memchr::memchr_iter(b'\'', bytes).find(|&at| {
+        let apostrophe = at > 0 && is_letter(at - 1) && is_letter(at + 1);
+        !apostrophe || WORDS_AFTER_A_BREAKOUT.contains(&word_after(at))
+    })?;
     let next = bytes.get(quote + 1).copied();
     let closes = match quote.checked_sub(1).map(|i| bytes[i]) {
         None => next.is_none_or(|b| b.is_ascii_whitespace() || b"&|=<>)".contains(&b)),
@@ -355,6 +367,10 @@ mod tests {
             "admin@juice-sh.op' and email ilike email--",
             "1' order by 3#",
             "x' union all select pass from users/*",
+            "z'or email notnull--",
+            "user'collate nocase--",
+            "' notnull --",
+            "admin@juice-sh.op'and unlikely (id)--",
         ] {
             assert!(quote_breakout_to_end(attack).is_some(), "{attack}");
         }
@@ -377,6 +393,9 @@ mod tests {
             "100% cotton -- best price",
             "it's done; really --",
             "x' or y",
+            "o'neill or o'brien;",
+            "it wasn't in the box --",
+            "le ballon d'or est à messi",
         ] {
             assert_eq!(quote_breakout_to_end(prose), None, "{prose}");
         }

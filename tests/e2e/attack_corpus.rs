@@ -279,11 +279,13 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     }
     let detected: usize = tallies.values().map(|t| t.detected).sum();
     let flagged: usize = tallies.values().map(|t| t.flagged).sum();
-    // Measured on 2026-12-06: 1,575 detected (with the 921 protocol-attack files), 69 flagged (most of them attacks that assert
-    // only that one other CRS rule stays quiet, like 932230-21: `\ncat /etc/passwd;`,
-    // 942160-12: `/BENChmARk(2999/**/999,Md5(/` or 942101-11: `24+union+all+select+1,2,3`).
-    assert!(detected >= 1_576, "detection fell to {detected}");
-    assert!(flagged <= 69, "false positives rose to {flagged}");
+    // Measured on 2026-12-07: 1,587 detected (with the 921 protocol-attack files), 70 flagged
+    // (most of them attacks that assert only that one other CRS rule stays quiet, like
+    // 932230-21: `\ncat /etc/passwd;`, 942160-12: `/BENChmARk(2999/**/999,Md5(/`,
+    // 942101-11: `24+union+all+select+1,2,3` or 942120-30: `user'collate foo--`, a quote
+    // break-out and a comment, "legitimate" to the CRS only because `foo` is no collation).
+    assert!(detected >= 1_587, "detection fell to {detected}");
+    assert!(flagged <= 70, "false positives rose to {flagged}");
 }
 
 fn report(tallies: &BTreeMap<String, Tally>, skipped: usize, total: usize) -> String {
@@ -664,7 +666,9 @@ async fn sql_injections_through_sqlmap_tampers() {
         }),
         ("between", |p| p.replace("1=1", "1 BETWEEN 1 AND 1")),
         ("equaltorlike", |p| p.replace('=', " RLIKE ")),
-        ("sleep2getlock", |p| p.replace("SLEEP(5)", "GET_LOCK('ETgP',5)")),
+        ("sleep2getlock", |p| {
+            p.replace("SLEEP(5)", "GET_LOCK('ETgP',5)")
+        }),
         // The control characters SQL Server reads as blanks.
         ("space2mssqlblank", |p| {
             let mut n = 0;
