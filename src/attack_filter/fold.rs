@@ -109,6 +109,7 @@ fn unchanged_by_shell(text: &str) -> bool {
     let bytes = text.as_bytes();
     !has_any_byte(text, b"\\^${[\t\r")
         && !text.contains("  ")
+        && !text.contains("``")
         && memchr::memchr2_iter(b'\'', b'"', bytes).all(|at| is_prose_apostrophe(bytes, at))
 }
 
@@ -157,6 +158,20 @@ fn shell_folded(text: &str) -> Cow<'_, str> {
                 && let Some(len) = inner_variable_len(rest) =>
             {
                 i += len;
+                continue;
+            }
+            // An empty substitution inside a word (`who$()ami`) runs nothing and expands to
+            // nothing.
+            b'$' if i > 0 && bytes[i - 1].is_ascii_alphanumeric() && rest.starts_with("$()") => {
+                i += 3;
+                continue;
+            }
+            b'`' if i > 0
+                && bytes[i - 1].is_ascii_alphanumeric()
+                && rest.starts_with("``")
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_alphanumeric) =>
+            {
+                i += 2;
                 continue;
             }
             // Glob classes: `/etc/pa[s]swd` is `/etc/passwd`; wider classes stand for `?`.
@@ -272,7 +287,7 @@ fn next_at(bytes: &[u8], byte: u8, from: usize, cached: &mut usize) -> usize {
 
 /// The bytes [`shell`] may rewrite.
 const SHELL_SPECIAL: [bool; 256] = {
-    let special = b"'\"\\^${}[,\t\r";
+    let special = b"'\"\\^${}[,\t\r`";
     let mut table = [false; 256];
     let mut i = 0;
     while i < special.len() {
@@ -498,6 +513,11 @@ mod tests {
         assert_eq!(shell("ca${x}t /etc/passwd"), "cat /etc/passwd");
         assert_eq!(shell("echo $home and ${user}"), "echo $home and ${user}");
         assert_eq!(shell("w^h^o^a^m^i"), "whoami");
+        assert_eq!(shell(";pi``ng -c 1 x; w``hoami"), ";ping -c 1 x; whoami");
+        assert_eq!(shell(";who$()ami"), ";whoami");
+        // Backticks that do not split a word stay.
+        assert_eq!(shell_of("a`` b ``c"), "a`` b ``c");
+        assert_eq!(shell("cost $() here"), "cost $() here");
         assert_eq!(shell("/etc/pa[s]swd /bi[n]/sh"), "/etc/passwd /bin/sh");
         assert_eq!(shell("a'b'\nid"), "ab\nid", "newlines separate commands");
         // Evasions with one quote in a word: at the value's end, or beside a non-letter.
