@@ -14,6 +14,7 @@ pub mod fold;
 pub mod header_injection;
 mod inert_markup;
 pub mod inputs;
+mod internal_host;
 mod ldap;
 pub mod policy;
 mod quoted_code;
@@ -166,7 +167,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 13] = [
+pub const STRUCTURAL_RULES: [&str; 14] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -180,6 +181,7 @@ pub const STRUCTURAL_RULES: [&str; 13] = [
     "crlf-header-injection",
     "crlf-line-break",
     "nosql-ldap-filter",
+    "rfi-internal-host",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
@@ -389,6 +391,11 @@ impl AttackFilter {
         }
         if families.contains(Family::Xss) && structural::xss(xss_decoded) {
             conclude("xss-libinjection", Family::Xss, mask_fragment(&decoded));
+        }
+        if families.contains(Family::Rfi)
+            && let Some(host) = internal_host::obfuscated_internal_host(&lower)
+        {
+            conclude("rfi-internal-host", Family::Rfi, mask_fragment(host));
         }
         if families.contains(Family::Nosql)
             && let Some(breakout) = ldap::filter_injection(&lower)
