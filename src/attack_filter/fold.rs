@@ -43,9 +43,9 @@ pub fn sql(text: &str) -> Cow<'_, str> {
 /// becomes a space; `None` when there is none. The comments are MySQL's `#` and standard
 /// SQL's `--` (which MySQL reads as one only before a space, so not here), the latter only
 /// after a word, a quote or a `)` and before more: a `--` that ends an injection is left to
-/// the rules that read it, and a Markdown table's `|---|` is no comment. Since
-/// only some databases read each, this is a second SQL form, not part of [`sql`]; a Markdown
-/// heading or a hashtag (after a space or a line break) is no such comment.
+/// the rules that read it, and a Markdown table's `|---|` is no comment. Since only some
+/// databases read each, this is a second SQL form, not part of [`sql`]; a Markdown heading or
+/// a hashtag (after a space or a line break) is no such comment.
 pub fn line_comments_as_spaces(text: &str) -> Option<String> {
     const MAX_COMMENT: usize = 32;
     let bytes = text.as_bytes();
