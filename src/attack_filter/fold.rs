@@ -14,7 +14,7 @@ pub fn sql(text: &str) -> Cow<'_, str> {
     // Most values have nothing to fold: no allocation for them on the request path.
     if !text.contains("/*")
         && !has_blank_control(text)
-        && !text.contains('+')
+        && !has_any_byte(text, b"+")
         && !text.contains("  ")
     {
         return Cow::Borrowed(text);
@@ -107,9 +107,8 @@ fn shell_of(text: &str) -> Cow<'_, str> {
 /// decided by a few vector searches, without copying it into a new string and comparing.
 fn unchanged_by_shell(text: &str) -> bool {
     let bytes = text.as_bytes();
-    !has_any_byte(text, b"\\^${[\t\r")
+    !has_any_byte(text, b"\\^${[\t\r`")
         && !text.contains("  ")
-        && !text.contains("``")
         && memchr::memchr2_iter(b'\'', b'"', bytes).all(|at| is_prose_apostrophe(bytes, at))
 }
 
