@@ -152,8 +152,9 @@ fn is_server_script(file_name: &str) -> bool {
 }
 
 /// An operating system's file named by whole path segments (`/etc/passwd`,
-/// `/@fs/etc/shadow`, `/proc/self/environ`, `/windows/win.ini`): what a scanner asks a static
-/// file server or a dev server's file route for. Each segment alone is an ordinary word, so
+/// `/@fs/etc/shadow`, `/proc/self/environ`, `/windows/win.ini`), or a file of a Java web
+/// app's `WEB-INF` or `META-INF`: what a scanner asks a static file server, a dev server's file
+/// route or a servlet container behind a lax proxy for. Each segment alone is an ordinary word, so
 /// the segments are read together here. Returns the file as named.
 fn system_file_in_path(path: &str) -> Option<String> {
     const ETC_FILES: [&str; 11] = [
@@ -174,7 +175,7 @@ fn system_file_in_path(path: &str) -> Option<String> {
     let mut segments = decoded.split(['/', '\\']).filter(|s| !s.is_empty());
     while let Some(segment) = segments.next() {
         // Most segments start nothing: only these are worth reading the next ones for.
-        if !["etc", "proc", "windows", "boot.ini"]
+        if !["etc", "proc", "windows", "boot.ini", "web-inf", "meta-inf"]
             .iter()
             .any(|start| is(segment, start))
         {
@@ -189,7 +190,9 @@ fn system_file_in_path(path: &str) -> Option<String> {
                     || !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()))
                 && third.is_some())
             || (is(segment, "windows") && (is(next, "win.ini") || is(next, "system32")))
-            || is(segment, "boot.ini");
+            || is(segment, "boot.ini")
+            // A Java web app's private directories, which a container never serves.
+            || ((is(segment, "web-inf") || is(segment, "meta-inf")) && !next.is_empty());
         if named {
             let file = [segment, next, third.unwrap_or_default()];
             return Some(file.join("/").trim_end_matches('/').to_owned());
@@ -630,6 +633,8 @@ mod tests {
             ("/proc/self/environ", "proc/self/environ"),
             ("/x/proc/1/cmdline", "proc/1/cmdline"),
             ("/c:\\windows\\win.ini", "windows/win.ini"),
+            ("/WEB-INF/web.xml", "WEB-INF/web.xml"),
+            ("/app/;/META-INF/MANIFEST.MF", "META-INF/MANIFEST.MF"),
         ] {
             assert_eq!(system_file_in_path(path).as_deref(), Some(file), "{path}");
         }
@@ -640,6 +645,8 @@ mod tests {
             "/api/proc/self",
             "/processes/1/log",
             "/windows/downloads",
+            "/docs/web-inf-explained",
+            "/WEB-INF",
         ] {
             assert_eq!(system_file_in_path(path), None, "{path}");
         }
