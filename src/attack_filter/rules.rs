@@ -238,13 +238,16 @@ static RULES: &[Rule] = &[
     // `admin'='`, `x'-'`: a closing quote, an operator, and a quote the query's own closes,
     // at the end of the value: `user = 'admin'=''` compares the comparison, true for every
     // other row (the classic login bypass list). Prose does not end on an operator between
-    // quotes glued to a word.
+    // quotes glued to a word; code does in a string literal with a prefix (Python's
+    // `sep = b'-'`, `r'|'`), so a word of one or two letters ending in `r`, `b`, `f` or `u`
+    // does not count. Read in the plain form: the SQL form's `+`-as-space would make
+    // `r'|' +` end on the quote.
     rule(
         "sqli-quote-operator-quote",
         Sqli,
         5,
-        Sql,
-        r#"(?:^|[\w.@])'\s*[-=&^*|]\s*'\s*$"#,
+        Plain,
+        r#"(?:^|(?:^|[^\w.@])[\w.@]*[\w.@&&[^rbfu]]|[\w.@]{3})'\s*[-=&^*|]\s*'\s*$"#,
     ),
     rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
     rule(
@@ -1355,7 +1358,7 @@ mod tests {
     #[test]
     fn an_operator_between_quotes_at_the_end_is_a_login_bypass() {
         assert_finds(
-            Forms::of(Form::Sql),
+            Forms::PLAIN,
             "sqli-quote-operator-quote",
             &[
                 "admin'='",
@@ -1363,8 +1366,12 @@ mod tests {
                 "admin' = '",
                 "jo.smith@example.com'-'",
                 "x'^' ",
+                "bob'='",
             ],
             &[
+                "sep = b'-'",
+                "pattern = r'|'",
+                "(r'(-)?(' + _decpart + r'|' +",
                 "sep = '='",
                 "use '-' or '*' as the mark",
                 "the ratio 'a'='b' holds",
