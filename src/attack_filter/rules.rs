@@ -772,17 +772,19 @@ mod shell_patterns {
     /// after the command counts only against it (`x|id|base64`): a command word between pipes
     /// with spaces around is a cell of a Markdown table (`| id | name |`), which chat messages
     /// hold all the time. (One pattern: a second copy of the command list for this made the
-    /// regex set too large for its fast engine, and the filter 500 times slower.)
+    /// regex set too large for its fast engine, and the filter 500 times slower.) A `)` counts
+    /// only after a space: against the name it closes a regular-expression alternation
+    /// (`.(cvs|git)ignore`), and `$(cmd)` is a substitution ([`SUBSTITUTION`]).
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
         r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|(?:ba)?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`)#]|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<>`#]|\s+\)|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
     pub(super) const SUBSTITUTION: &str = concat!(
         r"\$\(\s*(?:(?:/usr)?/s?bin/)?(?:",
-        "whoami|uname|ifconfig|wget|curl|nc|ncat|bash|sh|zsh|id|cat|ls|echo|printf|sleep|ping|nslookup|base64|xxd|sed|awk|printenv|env|python[23]?|perl|ruby|php|hostname|head|tail|dig|host",
+        "whoami|uname|ifconfig|wget|curl|nc|ncat|bash|sh|zsh|cmd|powershell|id|cat|ls|echo|printf|sleep|ping|nslookup|base64|xxd|sed|awk|printenv|env|python[23]?|perl|ruby|php|hostname|head|tail|dig|host",
         // Short names that are also variables in jQuery code (`$(tr).find('td')`) count with
         // an argument or a redirection after them.
         r")\b|\$\(\s*(?:tr|od|rev|expr)(?:\s+[^)\s]|\s*<)|^`\s*(?:whoami|uname|id|ls|cat|sleep|ping|wget|curl|nslookup|echo)\b[^`]*`$",
@@ -1612,7 +1614,12 @@ mod tests {
                 "; id | base64",
                 "| ls -la |",
             ],
-            &["| id | name | type |\n|----|------|------|\n| 1 | cat | env |"],
+            &[
+                "| id | name | type |\n|----|------|------|\n| 1 | cat | env |",
+                // Regular-expression alternations that end in a command's name.
+                "create .(cvs|git)ignore if not present",
+                "tcl_(create|find)hashentry",
+            ],
         );
     }
 
@@ -1650,8 +1657,15 @@ mod tests {
                 ";dig @8.8.8.8 x.attacker.com",
                 "x; sh -c id",
                 "curl x | sh",
+                "x;id )",
             ],
             &["step 1 && sleep 8 hours #goals", "| sh | bash | zsh |"],
+        );
+        assert_finds(
+            Forms::of(Form::Shell),
+            "rce-substitution",
+            &["$(cmd)", "$( powershell -c x)"],
+            &["$(document).ready()", "$(this).hide()"],
         );
         assert_finds(
             Forms::PLAIN,
