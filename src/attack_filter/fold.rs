@@ -51,12 +51,12 @@ pub fn line_comments_as_spaces(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
+    let closes_a_token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'\'' | b'"' | b')');
     for at in memchr::memchr2_iter(b'#', b'-', bytes) {
         if at < copied || at == 0 || bytes[at - 1].is_ascii_whitespace() {
             continue;
         }
         let dashes = bytes[at] == b'-';
-        let closes_a_token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'\'' | b'"' | b')');
         if dashes && (bytes.get(at + 1) != Some(&b'-') || !closes_a_token(bytes[at - 1])) {
             continue;
         }

@@ -15,6 +15,7 @@
 //! `rfi-metadata-endpoint`, and `rfi-ip-url`, a weak signal for private addresses, which
 //! webhooks and internal tools use).
 
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The address of an internal host in `lower` (decoded and lowercased), when a URL at its
@@ -35,11 +36,14 @@ pub(super) fn obfuscated_internal_host(lower: &str) -> Option<&str> {
         None => {
             // IDNA maps the ideographic and full-width full stops to dots
             // (`169。254。169。254`).
-            let dotted = host.replace(['\u{3002}', '\u{ff0e}', '\u{ff61}'], ".");
+            let dotted = match host.is_ascii() {
+                true => Cow::Borrowed(host),
+                false => Cow::Owned(host.replace(['\u{3002}', '\u{ff0e}', '\u{ff61}'], ".")),
+            };
             // `http:127.0.0.1`, without the slashes the pattern rules look for, is no plain
             // spelling either.
             let (address, plain) = ipv4(&dotted)?;
-            !(plain && slashes && dotted == host) && internal_v4(address)
+            !(plain && slashes && host.is_ascii()) && internal_v4(address)
         }
     };
     internal.then_some(host)
@@ -94,35 +98,34 @@ fn url_host(text: &str) -> Option<(&str, bool)> {
 /// 32 bits is read modulo 2^32, as C's `inet_aton` and some clients do.
 fn ipv4(host: &str) -> Option<(Ipv4Addr, bool)> {
     let host = host.strip_suffix('.').unwrap_or(host);
-    let parts: Vec<&str> = host.split('.').collect();
-    if parts.len() > 4 {
-        return None;
-    }
-    let mut numbers = Vec::with_capacity(4);
-    let mut plain = parts.len() == 4;
-    for part in &parts {
+    let mut numbers = [0u128; 4];
+    let mut count = 0;
+    let mut plain = true;
+    for part in host.split('.') {
+        if count == numbers.len() {
+            return None;
+        }
         let (digits, radix) = if let Some(hex) = part.strip_prefix("0x") {
             (hex, 16)
         } else if part.len() > 1 && part.starts_with('0') {
             (&part[1..], 8)
         } else {
-            (*part, 10)
+            (part, 10)
         };
         plain &= radix == 10;
-        if digits.is_empty() {
-            if radix == 10 {
-                return None;
-            }
-            numbers.push(0);
-            continue;
+        if digits.is_empty() && radix == 10 {
+            return None;
         }
         // At most 64 bits' worth: longer is no number any parser takes.
         if digits.len() > 22 || !digits.chars().all(|c| c.is_digit(radix)) {
             return None;
         }
-        numbers.push(u128::from_str_radix(digits, radix).ok()?);
+        if !digits.is_empty() {
+            numbers[count] = u128::from_str_radix(digits, radix).ok()?;
+        }
+        count += 1;
     }
-    let (last, leading) = numbers.split_last()?;
+    let (last, leading) = numbers[..count].split_last()?;
     if leading.iter().any(|&n| n > 255) {
         return None;
     }

@@ -305,15 +305,15 @@ impl AttackFilter {
             }
             None => {}
         }
-        if let Some(mysql) = families
+        if let Some(uncommented) = families
             .contains(Family::Sqli)
             .then(|| fold::line_comments_as_spaces(&lower))
             .flatten()
         {
-            let mysql = fold::sql(&mysql);
+            let uncommented = fold::sql(&uncommented);
             self.patterns
-                .scan(Forms::of(Form::Sql), &mysql, enabled, &mut hits);
-            record(&mut hits, &mysql);
+                .scan(Forms::of(Form::Sql), &uncommented, enabled, &mut hits);
+            record(&mut hits, &uncommented);
         }
         let shell = families.contains(Family::Rce).then(|| fold::shell(&lower));
         match &shell {

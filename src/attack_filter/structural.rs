@@ -191,12 +191,7 @@ pub fn quote_breakout_to_end(lower: &str) -> Option<&str> {
     };
     let bytes = &lower.as_bytes()[..end];
     let is_letter = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphabetic);
-    let word_after = |at: usize| {
-        lower[at + 1..end]
-            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .next()
-            .unwrap_or_default()
-    };
+    let word_after = |at: usize| first_word(&lower[at + 1..end]);
     // An apostrophe between letters is prose (`wasn't`), unless SQL follows it at once
     // (`z'or email notnull--`, `user'collate nocase--`).
     let quote = memchr::memchr_iter(b'\'', bytes).find(|&at| {
@@ -216,15 +211,16 @@ pub fn quote_breakout_to_end(lower: &str) -> Option<&str> {
     let sql = sql.trim_start();
     let sql_follows = match sql.as_bytes().first() {
         None | Some(b';' | b'&' | b'|' | b'=' | b'<' | b'>' | b'^') => true,
-        Some(_) => {
-            let word = sql
-                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                .next()
-                .unwrap_or_default();
-            WORDS_AFTER_A_BREAKOUT.contains(&word)
-        }
+        Some(_) => WORDS_AFTER_A_BREAKOUT.contains(&first_word(sql)),
     };
     sql_follows.then(|| &lower[quote..])
+}
+
+/// The identifier `text` starts with (letters, digits and `_`); empty if none.
+fn first_word(text: &str) -> &str {
+    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or_default()
 }
 
 fn words_only(text: &str) -> bool {
