@@ -404,31 +404,59 @@ fn collapse_spaces(text: String) -> String {
 }
 
 fn collapse_whitespace(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut space = false;
-    for c in text.chars() {
-        // `+` is a space to every form decoder, and `union+select` in a path or raw body
-        // reaches apps that decode it as one; no SQL keyword needs a literal `+` beside it.
-        if c.is_whitespace() || c == '+' || is_blank_control(c) {
-            if !space {
-                out.push(' ');
+    // Three passes that each cost about a byte's instruction or less, where reading character
+    // by character cost ten: every blank becomes spaces (the ASCII ones in a byte map that
+    // the compiler vectorizes, the rare Unicode ones where their lead bytes are), then runs of
+    // spaces are cut to one.
+    let mut spaced: Vec<u8> = text
+        .bytes()
+        .map(|byte| {
+            // `+` is a space to every form decoder, and `union+select` in a path or raw body
+            // reaches apps that decode it as one; no SQL keyword needs a literal `+` beside
+            // it. ASCII's whitespace is among the blank controls.
+            if byte == b'+' || is_blank_control_byte(byte) {
+                b' '
+            } else {
+                byte
             }
-            space = true;
-        } else {
-            out.push(c);
-            space = false;
+        })
+        .collect();
+    // Unicode's other whitespace (U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029,
+    // U+202F, U+205F, U+3000) starts with one of these four bytes.
+    for lead in memchr::memchr3_iter(0xc2, 0xe1, 0xe2, text.as_bytes())
+        .chain(memchr::memchr_iter(0xe3, text.as_bytes()))
+    {
+        if let Some(c) = text.get(lead..).and_then(|rest| rest.chars().next())
+            && c.is_whitespace()
+        {
+            spaced[lead..lead + c.len_utf8()].fill(b' ');
         }
     }
-    out
+    let mut out = Vec::with_capacity(spaced.len());
+    let mut copied = 0;
+    for double in memchr::memmem::find_iter(&spaced, b"  ") {
+        if double < copied {
+            continue;
+        }
+        // Keep the run's first space, skip the rest.
+        out.extend_from_slice(&spaced[copied..=double]);
+        copied = double
+            + spaced[double..]
+                .iter()
+                .position(|&byte| byte != b' ')
+                .unwrap_or(spaced.len() - double);
+    }
+    out.extend_from_slice(&spaced[copied..]);
+    String::from_utf8(out).expect("whole characters were kept or made spaces")
 }
 
 /// A control character SQL Server reads as a blank between tokens (`1%05union%07select`):
 /// every C0 control but NUL, which ends a string to C and is a finding of its own.
-fn is_blank_control(c: char) -> bool {
-    matches!(c, '\u{1}'..='\u{1f}')
+fn is_blank_control_byte(byte: u8) -> bool {
+    matches!(byte, 0x01..=0x1f)
 }
 
-/// Whether `text` holds a [`is_blank_control`] character (tab and line breaks included): one
+/// Whether `text` holds a [`is_blank_control_byte`] character (tab and line breaks included): one
 /// pass without an early exit, which the compiler vectorizes.
 fn has_blank_control(text: &str) -> bool {
     text.bytes()
@@ -438,6 +466,44 @@ fn has_blank_control(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Texts of every script and blank: the corpora's values and a few edge cases.
+    fn mixed_texts() -> impl Iterator<Item = &'static str> {
+        include_str!("../../tests/corpus/benign.txt")
+            .lines()
+            .chain(include_str!("../../tests/corpus/naughty-strings/blns.txt").lines())
+            .chain([
+                "",
+                "+",
+                "  a  ",
+                "x++y",
+                "\u{1}\u{1f}z\t\n\r",
+                "a\u{a0}\u{2003} \u{3000}b\u{1680}c\u{205f}d\u{202f}e\u{200b}f",
+                "é  ü\n\tß\u{85}",
+                "日本語 テキスト\u{2028}改行",
+            ])
+    }
+
+    #[test]
+    fn whitespace_collapses_as_it_does_read_character_by_character() {
+        let by_character = |text: &str| {
+            let mut out = String::new();
+            let mut space = false;
+            for c in text.chars() {
+                let blank = c.is_whitespace() || c == '+' || ('\u{1}'..='\u{1f}').contains(&c);
+                if !blank {
+                    out.push(c);
+                } else if !space {
+                    out.push(' ');
+                }
+                space = blank;
+            }
+            out
+        };
+        for text in mixed_texts() {
+            assert_eq!(collapse_whitespace(text), by_character(text), "{text:?}");
+        }
+    }
 
     /// The shortcut may only skip work: wherever it says "unchanged", the fold agrees.
     #[test]

@@ -548,12 +548,38 @@ fn is_query_operator(name: &str) -> bool {
 /// `text` lowercased, without a copy when it has no uppercase letter.
 fn lowercase(text: &str) -> Cow<'_, str> {
     if !text.is_ascii() {
-        Cow::Owned(text.to_lowercase())
+        Cow::Owned(lowercase_unicode(text))
     } else if text.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(text.to_ascii_lowercase())
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// `text` lowercased character by character (`Σ` is `σ` everywhere, with none of
+/// `str::to_lowercase`'s final sigma, which no rule reads). Runs of ASCII, most of any text
+/// that is not all ASCII, are lowercased whole: `str::to_lowercase` reads every character
+/// after the first that is not ASCII through the Unicode tables.
+fn lowercase_unicode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let start = out.len();
+        out.push_str(&rest[..ascii]);
+        out[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        let other = rest
+            .char_indices()
+            .find(|(_, c)| c.is_ascii())
+            .map_or(rest.len(), |(at, _)| at);
+        out.extend(rest[..other].chars().flat_map(char::to_lowercase));
+        rest = &rest[other..];
+    }
+    out
 }
 
 /// True if `text` holds any of `bytes` (ASCII), searched for three at a time with `memchr`'s
@@ -649,6 +675,28 @@ pub fn mask_fragment(text: &str) -> String {
 mod tests {
     use super::policy::Exclusion;
     use super::*;
+
+    #[test]
+    fn unicode_text_is_lowercased_character_by_character() {
+        let texts = include_str!("../../tests/corpus/naughty-strings/blns.txt")
+            .lines()
+            .chain(include_str!("../../tests/corpus/prompts/ordinary.jsonl").lines())
+            .chain([
+                "ÀB ÇD",
+                "İSTANBUL",
+                "ΣΊΣΥΦΟΣ ΣΑΣ",
+                "Straße DŽ ǅ",
+                "ＡＢＣ abc",
+                "é",
+            ]);
+        let mut unicode = 0;
+        for text in texts.filter(|text| !text.is_ascii()) {
+            let expected: String = text.chars().flat_map(char::to_lowercase).collect();
+            assert_eq!(lowercase(text), expected, "{text:?}");
+            unicode += 1;
+        }
+        assert!(unicode > 100, "only {unicode} texts were not ASCII");
+    }
 
     #[test]
     fn has_any_byte_finds_each_byte_of_sets_of_every_size() {

@@ -170,34 +170,41 @@ impl XssDetector {
         if attr_name.len() < 2 {
             return AttributeType::None;
         }
+        // (Rampart's patch: the name is folded once as `cstrcasecmp_with_null` compares it
+        // and looked up in a sorted table, where the original compared it with each of the
+        // 300 event names in turn. In a quoted-attribute context every word of prose is an
+        // attribute name, and words starting with `on` are common.)
+        let mut buffer = [0u8; MAX_LISTED_NAME];
+        let folded = folded_name(attr_name, &mut buffer);
 
         // Check for event handlers (on* attributes) - match C's manual case checking exactly
         if attr_name.len() >= 5 {
             if (attr_name[0] == b'o' || attr_name[0] == b'O') &&
                (attr_name[1] == b'n' || attr_name[1] == b'N') {
-                let event_name = &attr_name[2..];
-                for event in BLACK_ATTR_EVENTS {
-                    if Self::cstrcasecmp_with_null(event.name.as_bytes(), event_name) {
-                        return event.atype;
-                    }
+                // The first two bytes are no NUL, so the rest folds to the folded name's rest.
+                // (A name too long to fold is longer than every event's name too.)
+                if let Some(atype) = folded
+                    .and_then(|name| listed_type(ListedNames::Events, &name[2..]))
+                {
+                    return atype;
                 }
             }
 
             // Check XMLNS and XLINK - use prefix matching like C (checks first 5 chars only)
-            if Self::cstrcasecmp_with_null_limited(b"XMLNS", attr_name, 5) 
-                || Self::cstrcasecmp_with_null_limited(b"XLINK", attr_name, 5) {
+            // (Rampart's patch: the comparison fails at once on a first byte that is neither
+            // NUL, which it skips, nor an `x`.)
+            if matches!(attr_name[0], 0 | b'x' | b'X')
+                && (Self::cstrcasecmp_with_null_limited(b"XMLNS", attr_name, 5)
+                    || Self::cstrcasecmp_with_null_limited(b"XLINK", attr_name, 5))
+            {
                 return AttributeType::Black;
             }
         }
 
         // Check other blacklisted attributes
-        for attr in BLACK_ATTRS {
-            if Self::cstrcasecmp_with_null(attr.name.as_bytes(), attr_name) {
-                return attr.atype;
-            }
-        }
-
-        AttributeType::None
+        folded
+            .and_then(|name| listed_type(ListedNames::Attributes, name))
+            .unwrap_or(AttributeType::None)
     }
 
     fn is_black_url(url: &[u8]) -> bool {
@@ -406,5 +413,177 @@ impl XssDetector {
 impl Default for XssDetector {
     fn default() -> Self {
         Self::new()
+    }
+}
+/// At least as long as every name of [`BLACK_ATTR_EVENTS`] and [`BLACK_ATTRS`] (the longest
+/// has 44 bytes). (Rampart's patch.)
+const MAX_LISTED_NAME: usize = 48;
+
+/// `name` as `XssDetector::cstrcasecmp_with_null` compares it with a listed name: NUL bytes
+/// left out and `a`-`z` upper-cased; `None` when longer than any listed name, which it then
+/// equals none of. (Rampart's patch.)
+fn folded_name<'b>(name: &[u8], buffer: &'b mut [u8; MAX_LISTED_NAME]) -> Option<&'b [u8]> {
+    let mut len = 0;
+    for &byte in name.iter().filter(|&&byte| byte != 0) {
+        *buffer.get_mut(len)? = byte.to_ascii_uppercase();
+        len += 1;
+    }
+    Some(&buffer[..len])
+}
+
+#[derive(Clone, Copy)]
+enum ListedNames {
+    Events,
+    Attributes,
+}
+
+impl ListedNames {
+    fn list(self) -> &'static [super::blacklists::StringType] {
+        match self {
+            ListedNames::Events => BLACK_ATTR_EVENTS,
+            ListedNames::Attributes => BLACK_ATTRS,
+        }
+    }
+}
+
+/// The type of the first entry of `names` equal to the folded `name`, as the original's scan
+/// in list order found it. (Rampart's patch.)
+#[cfg(feature = "std")]
+fn listed_type(names: ListedNames, name: &[u8]) -> Option<AttributeType> {
+    use std::sync::LazyLock;
+    static EVENTS: LazyLock<NameIndex> = LazyLock::new(|| NameIndex::new(ListedNames::Events));
+    static ATTRIBUTES: LazyLock<NameIndex> =
+        LazyLock::new(|| NameIndex::new(ListedNames::Attributes));
+    match names {
+        ListedNames::Events => EVENTS.get(name),
+        ListedNames::Attributes => ATTRIBUTES.get(name),
+    }
+}
+
+/// A list's names grouped by first letter and length, so that a lookup compares a name with
+/// the one to three listed names that could equal it. Every listed name starts with `A`-`Z`.
+/// (Rampart's patch.)
+#[cfg(feature = "std")]
+struct NameIndex {
+    /// Sorted by bucket, and within one in list order, the first of equal names only.
+    entries: Vec<(&'static [u8], AttributeType)>,
+    /// Per bucket, its range of `entries`.
+    buckets: Vec<(u16, u16)>,
+}
+
+#[cfg(feature = "std")]
+impl NameIndex {
+    fn new(names: ListedNames) -> Self {
+        let mut entries: Vec<(&'static [u8], AttributeType)> = Vec::new();
+        for entry in names.list() {
+            let name = entry.name.as_bytes();
+            if !entries.iter().any(|&(listed, _)| listed == name) {
+                entries.push((name, entry.atype));
+            }
+        }
+        entries.sort_by_key(|&(name, _)| Self::bucket(name).expect("listed names fit a bucket"));
+        let mut buckets = vec![(0u16, 0u16); 26 * (MAX_LISTED_NAME + 1)];
+        for (at, &(name, _)) in entries.iter().enumerate() {
+            let at = u16::try_from(at).expect("lists are short");
+            let bucket = &mut buckets[Self::bucket(name).expect("listed names fit a bucket")];
+            if bucket.0 == bucket.1 {
+                *bucket = (at, at);
+            }
+            bucket.1 = at + 1;
+        }
+        Self { entries, buckets }
+    }
+
+    fn bucket(name: &[u8]) -> Option<usize> {
+        let letter = name.first().filter(|first| first.is_ascii_uppercase())? - b'A';
+        (name.len() <= MAX_LISTED_NAME).then(|| usize::from(letter) * (MAX_LISTED_NAME + 1) + name.len())
+    }
+
+    fn get(&self, name: &[u8]) -> Option<AttributeType> {
+        let (start, end) = self.buckets[Self::bucket(name)?];
+        self.entries[usize::from(start)..usize::from(end)]
+            .iter()
+            .find(|&&(listed, _)| listed == name)
+            .map(|&(_, atype)| atype)
+    }
+}
+
+/// Without `std`, the list is scanned in order, comparing folded names. (Rampart's patch.)
+#[cfg(not(feature = "std"))]
+fn listed_type(names: ListedNames, name: &[u8]) -> Option<AttributeType> {
+    names
+        .list()
+        .iter()
+        .find(|entry| entry.name.as_bytes() == name)
+        .map(|entry| entry.atype)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The original `is_black_attr`: each list scanned in order with `cstrcasecmp_with_null`.
+    fn scanned(attr_name: &[u8]) -> AttributeType {
+        if attr_name.len() < 2 {
+            return AttributeType::None;
+        }
+        if attr_name.len() >= 5 {
+            if attr_name[..2].eq_ignore_ascii_case(b"on") {
+                for event in BLACK_ATTR_EVENTS {
+                    if XssDetector::cstrcasecmp_with_null(event.name.as_bytes(), &attr_name[2..]) {
+                        return event.atype;
+                    }
+                }
+            }
+            if XssDetector::cstrcasecmp_with_null_limited(b"XMLNS", attr_name, 5)
+                || XssDetector::cstrcasecmp_with_null_limited(b"XLINK", attr_name, 5)
+            {
+                return AttributeType::Black;
+            }
+        }
+        for attr in BLACK_ATTRS {
+            if XssDetector::cstrcasecmp_with_null(attr.name.as_bytes(), attr_name) {
+                return attr.atype;
+            }
+        }
+        AttributeType::None
+    }
+
+    #[test]
+    fn the_indexed_lookup_finds_what_the_scan_found() {
+        let listed = BLACK_ATTR_EVENTS
+            .iter()
+            .map(|event| format!("on{}", event.name))
+            .chain(BLACK_ATTRS.iter().map(|attr| attr.name.to_owned()));
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for name in listed {
+            let lower = name.to_ascii_lowercase();
+            let mut with_nul = lower.clone().into_bytes();
+            with_nul.insert(with_nul.len() / 2, 0);
+            names.extend([
+                name.clone().into_bytes(),
+                lower.clone().into_bytes(),
+                with_nul,
+                format!("{lower}x").into_bytes(),
+                lower[1..].as_bytes().to_vec(),
+                lower[..lower.len() - 1].as_bytes().to_vec(),
+            ]);
+        }
+        names.extend(
+            [
+                "", "o", "on", "onx", "only", "once", "\0on\0load", "on\0load", "o\0nload",
+                "xmlnsfoo", "\0xmlns", "XLink:href", "x\0link", "x", "to", "the",
+            ]
+                .map(|name| name.as_bytes().to_vec()),
+        );
+        names.push("on".bytes().chain(std::iter::repeat_n(b'a', 60)).collect());
+        for name in &names {
+            assert_eq!(
+                XssDetector::is_black_attr(name),
+                scanned(name),
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+        }
     }
 }
