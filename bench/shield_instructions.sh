@@ -4,11 +4,13 @@
 # configurations compare exactly on a noisy shared machine, where rps ratios drift by 10-20%
 # from run to run. Counts user-space work only: not the kernel, not cache misses.
 #
-#   bench/shield_instructions.sh [seconds] [rampart-binary]
+#   bench/shield_instructions.sh [seconds] [rampart-binary or ''] [kinds...]   # post fresh varied
 #
 # For each configuration (the plain proxy, rate limits and input rules with the filter off, the
-# whole shield) and each POST of bench/shield.sh (`post`, a chat turn; `fresh`, all-new text):
-# a warm-up of 5 s, then counters reset, then `seconds` (default 10) of wrk -c4 load, and the
+# whole shield) and each POST of bench/shield.sh (`post`, a chat turn; `fresh`, all-new text;
+# `varied`, the corpus prompts as new messages; the first two unless kinds are named): a
+# warm-up of 5 s (30 s for `varied`, whose lazy DFA states take that long to build under
+# valgrind), then counters reset, then `seconds` (default 10) of wrk -c4 load, and the
 # instructions counted divided by the requests answered. A second binary (an older build, say)
 # can be given to compare. Needs nginx, wrk and valgrind (installed from Debian's packages when
 # missing) and builds Rampart in release mode.
@@ -20,11 +22,23 @@ DURATION="${1:-10}"
 need valgrind valgrind
 prepare
 BINARY="${2:-$RAMPART}"
+shift 2 || shift $#
+KINDS=("$@")
+[ $# -gt 0 ] || KINDS=(post fresh)
 UPSTREAM_PORT=18180
 RAMPART_PORT=18185
 HOST_HEADER="api.bench.local"
 
 start_cost_configs "$RAMPART_PORT" "$UPSTREAM_PORT"
+if [[ " ${KINDS[*]} " == *" varied "* ]]; then
+    # The prompts the shield lets through, found with the binary measured.
+    "$BINARY" serve --config "$WORK/shield.toml" > "$WORK/varied-setup.log" 2>&1 &
+    setup=$!
+    wait_for "$RAMPART_PORT"
+    varied_messages "$HOST_HEADER" "$RAMPART_PORT"
+    varied_chat_script > "$WORK/varied.lua"
+    kill "$setup"; wait "$setup" 2>/dev/null || true
+fi
 
 load() {
     wrk -t1 -c4 -d"$1" -H "Host: $HOST_HEADER" -s "$WORK/$2.lua" \
@@ -33,7 +47,9 @@ load() {
 
 echo "$("$BINARY" --version), wrk -c4, ${DURATION}s per run, instructions per request"
 printf '%-8s %-6s %10s %16s\n' config post requests instructions
-for post in post fresh; do
+for post in "${KINDS[@]}"; do
+    warm_up=5s
+    [ "$post" = varied ] && warm_up=30s
     for config in plain checks shield; do
         out="$WORK/callgrind.$config.$post"
         valgrind --tool=callgrind --callgrind-out-file="$out" \
@@ -43,7 +59,7 @@ for post in post fresh; do
             curl -s -o /dev/null "http://127.0.0.1:$RAMPART_PORT/" && break
             sleep 0.2
         done
-        load 5s "$post" > /dev/null
+        load "$warm_up" "$post" > /dev/null
         callgrind_control --zero "$pid" > /dev/null 2>&1
         requests="$(load "${DURATION}s" "$post" | awk '/requests in/ {print $1}')"
         callgrind_control --dump "$pid" > /dev/null 2>&1

@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
-use super::has_any_byte;
 use super::quoted_code::without_quoted_code;
+use super::{find_str, has_any_byte, has_str};
 
 /// SQL: comments become spaces (`un/**/ion` stays split, as MySQL sees it, but `union/**/select`
 /// reads `union select`); MySQL's executable comments `/*!50000select*/` keep their content;
@@ -12,19 +12,19 @@ use super::quoted_code::without_quoted_code;
 /// SQL Server reads as blanks, sqlmap's `space2mssqlblank`) become one space.
 pub fn sql(text: &str) -> Cow<'_, str> {
     // Most values have nothing to fold: no allocation for them on the request path.
-    if !text.contains("/*")
+    if !has_str(text, "/*")
         && !has_blank_control(text)
         && !has_any_byte(text, b"+")
-        && !text.contains("  ")
+        && !has_str(text, "  ")
     {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("/*") {
+    while let Some(start) = find_str(rest, "/*") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("*/");
+        let end = find_str(after, "*/");
         let inner = &after[..end.unwrap_or(after.len())];
         if let Some(executable) = inner.strip_prefix('!') {
             out.push(' ');
@@ -108,7 +108,7 @@ fn shell_of(text: &str) -> Cow<'_, str> {
 fn unchanged_by_shell(text: &str) -> bool {
     let bytes = text.as_bytes();
     !has_any_byte(text, b"\\^${[\t\r`")
-        && !text.contains("  ")
+        && !has_str(text, "  ")
         && memchr::memchr2_iter(b'\'', b'"', bytes).all(|at| is_prose_apostrophe(bytes, at))
 }
 
@@ -391,7 +391,7 @@ fn lookup_value(inner: &str) -> Option<String> {
 
 /// Runs of spaces become one; line breaks stay, since they separate shell commands.
 fn collapse_spaces(text: String) -> String {
-    if !text.contains("  ") {
+    if !has_str(&text, "  ") {
         return text;
     }
     let mut out = Vec::with_capacity(text.len());

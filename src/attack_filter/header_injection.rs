@@ -195,7 +195,7 @@ fn next_line(line: &str) -> NextLine {
 /// A request line in the value (`GET http://x HTTP/1.2`): a second request for a proxy or
 /// back end that reads the value as part of the stream (request smuggling).
 fn request_line(lower: &str) -> Option<&str> {
-    if !lower.contains("http/") {
+    if !super::has_str(lower, "http/") {
         return None;
     }
     lower.split(['\r', '\n']).find(|line| is_request_line(line))

@@ -184,7 +184,7 @@ pub fn quote_breakout_to_end(lower: &str) -> Option<&str> {
         body.len() - 2
     } else {
         let before_dashes = body.trim_end_matches(|c: char| c == '-' || c.is_ascii_whitespace());
-        if !body[before_dashes.len()..].contains("--") {
+        if !super::has_str(&body[before_dashes.len()..], "--") {
             return None;
         }
         before_dashes.len()
@@ -243,7 +243,7 @@ pub fn xss(text: &str) -> bool {
     }
     // XML declarations and processing instructions (`<?xml ...?>`) run nothing in a browser,
     // but the tokenizer reports them; read the text without them.
-    if text.contains("<?") {
+    if super::has_str(text, "<?") {
         let stripped = strip_processing_instructions(text);
         return libinjectionrs::detect_xss(stripped.as_bytes()).is_injection();
     }
@@ -253,9 +253,9 @@ pub fn xss(text: &str) -> bool {
 fn strip_processing_instructions(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("<?") {
+    while let Some(start) = super::find_str(rest, "<?") {
         out.push_str(&rest[..start]);
-        match rest[start..].find("?>") {
+        match super::find_str(&rest[start..], "?>") {
             Some(end) => rest = &rest[start + end + 2..],
             None => {
                 rest = "";
