@@ -350,13 +350,10 @@ impl<'a> SqliTokenizer<'a> {
         let search_start = pos + offset;
         let search_len = len - pos - offset;
         
-        let mut qpos_idx = None;
-        for i in search_start..(search_start + search_len) {
-            if self.input[i] == quote_char {
-                qpos_idx = Some(i);
-                break;
-            }
-        }
+        // (Rampart's patch: `memchr`'s vector search here and below, where the port compared
+        // a byte at a time.)
+        let mut qpos_idx = memchr::memchr(quote_char, &self.input[search_start..(search_start + search_len)])
+            .map(|at| search_start + at);
         
         // From libinjection_sqli.c:638-643: Set str_open based on offset
         // offset = 0 means "simulated quote", so str_open = CHAR_NULL
@@ -389,13 +386,8 @@ impl<'a> SqliTokenizer<'a> {
                 // libinjection_sqli.c:605-606: If odd number of backslashes, it's escaped
                 if backslash_count & 1 == 1 {
                     // libinjection_sqli.c:656-659: Continue search from qpos + 1
-                    qpos_idx = None;
-                    for i in (qpos + 1)..len {
-                        if self.input[i] == quote_char {
-                            qpos_idx = Some(i);
-                            break;
-                        }
-                    }
+                    qpos_idx = memchr::memchr(quote_char, &self.input[(qpos + 1)..len])
+                        .map(|at| qpos + 1 + at);
                     continue;
                 }
             }
@@ -405,13 +397,8 @@ impl<'a> SqliTokenizer<'a> {
             // Implements libinjection_sqli.c:610-612: ((cur + 1) < end) && *(cur + 1) == *cur
             if qpos + 1 < len && self.input[qpos + 1] == quote_char {
                 // libinjection_sqli.c:661-664: Continue search from qpos + 2
-                qpos_idx = None;
-                for i in (qpos + 2)..len {
-                    if self.input[i] == quote_char {
-                        qpos_idx = Some(i);
-                        break;
-                    }
-                }
+                qpos_idx = memchr::memchr(quote_char, &self.input[(qpos + 2).min(len)..len])
+                    .map(|at| qpos + 2 + at);
                 continue;
             }
             
@@ -633,16 +620,8 @@ impl<'a> SqliTokenizer<'a> {
     
     // Helper function equivalent to C memchr2: finds two consecutive characters
     fn memchr2(&self, haystack: &[u8], c0: u8, c1: u8) -> Option<usize> {
-        if haystack.len() < 2 {
-            return None;
-        }
-        
-        for i in 0..haystack.len() - 1 {
-            if haystack[i] == c0 && haystack[i + 1] == c1 {
-                return Some(i);
-            }
-        }
-        None
+        // (Rampart's patch: the `memchr` crate's substring search.)
+        memchr::memmem::find(haystack, &[c0, c1])
     }
     
     // Helper function equivalent to C is_mysql_comment
@@ -1242,7 +1221,8 @@ impl<'a> SqliTokenizer<'a> {
     }
     
     fn memchr(&self, needle: u8, haystack: &[u8]) -> Option<usize> {
-        haystack.iter().position(|&x| x == needle)
+        // (Rampart's patch: the `memchr` crate's vector search.)
+        memchr::memchr(needle, haystack)
     }
     
     fn is_backslash_escaped(&self, pos: usize) -> bool {
