@@ -117,13 +117,17 @@ fn shell_folded(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut in_brace_list = false;
     let mut brace_lists = BraceLists::new(bytes);
+    let special = match memchr::memchr(b'{', bytes) {
+        Some(_) => &SHELL_SPECIAL,
+        None => &SHELL_SPECIAL_WITHOUT_BRACES,
+    };
     let mut i = 0;
     loop {
         // Ordinary text is copied a run at a time; every special byte is ASCII, so the run
         // ends on a character boundary.
         let run = bytes[i..]
             .iter()
-            .position(|&b| SHELL_SPECIAL[usize::from(b)])
+            .position(|&b| special[usize::from(b)])
             .unwrap_or(bytes.len() - i);
         out.push_str(&text[i..i + run]);
         i += run;
@@ -285,16 +289,21 @@ fn next_at(bytes: &[u8], byte: u8, from: usize, cached: &mut usize) -> usize {
 }
 
 /// The bytes [`shell`] may rewrite.
-const SHELL_SPECIAL: [bool; 256] = {
-    let special = b"'\"\\^${}[,\t\r`";
+const SHELL_SPECIAL: [bool; 256] = byte_set(b"'\"\\^${}[,\t\r`");
+
+/// The same without `,` and `}`, which it rewrites only inside a brace list: for text without
+/// a `{`, where prose's commas would otherwise end every run of ordinary text.
+const SHELL_SPECIAL_WITHOUT_BRACES: [bool; 256] = byte_set(b"'\"\\^$[\t\r`");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
     let mut table = [false; 256];
     let mut i = 0;
-    while i < special.len() {
-        table[special[i] as usize] = true;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
         i += 1;
     }
     table
-};
+}
 
 /// The length of `$name` or `${name}` at the start of `text`, a name of a letter or `_` and
 /// then word characters.
@@ -394,13 +403,29 @@ fn collapse_spaces(text: String) -> String {
     if !has_str(&text, "  ") {
         return text;
     }
-    let mut out = Vec::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        if !(b == b' ' && out.last() == Some(&b' ')) {
-            out.push(b);
+    String::from_utf8(without_repeated_spaces(text.as_bytes()))
+        .expect("only ASCII spaces were dropped")
+}
+
+/// `bytes` with every run of spaces cut to one: the text between runs is copied whole, found
+/// with a vector search for two spaces.
+fn without_repeated_spaces(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut copied = 0;
+    for double in memchr::memmem::find_iter(bytes, b"  ") {
+        if double < copied {
+            continue;
         }
+        // Keep the run's first space, skip the rest.
+        out.extend_from_slice(&bytes[copied..=double]);
+        copied = double
+            + bytes[double..]
+                .iter()
+                .position(|&byte| byte != b' ')
+                .unwrap_or(bytes.len() - double);
     }
-    String::from_utf8(out).expect("only ASCII spaces were dropped")
+    out.extend_from_slice(&bytes[copied..]);
+    out
 }
 
 fn collapse_whitespace(text: &str) -> String {
@@ -432,22 +457,8 @@ fn collapse_whitespace(text: &str) -> String {
             spaced[lead..lead + c.len_utf8()].fill(b' ');
         }
     }
-    let mut out = Vec::with_capacity(spaced.len());
-    let mut copied = 0;
-    for double in memchr::memmem::find_iter(&spaced, b"  ") {
-        if double < copied {
-            continue;
-        }
-        // Keep the run's first space, skip the rest.
-        out.extend_from_slice(&spaced[copied..=double]);
-        copied = double
-            + spaced[double..]
-                .iter()
-                .position(|&byte| byte != b' ')
-                .unwrap_or(spaced.len() - double);
-    }
-    out.extend_from_slice(&spaced[copied..]);
-    String::from_utf8(out).expect("whole characters were kept or made spaces")
+    String::from_utf8(without_repeated_spaces(&spaced))
+        .expect("whole characters were kept or made spaces")
 }
 
 /// A control character SQL Server reads as a blank between tokens (`1%05union%07select`):
