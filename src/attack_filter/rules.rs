@@ -485,6 +485,17 @@ static RULES: &[Rule] = &[
         Shell,
         r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|\bmkfifo\b|\bbash\s+-i\b",
     ),
+    // A redirection right after a command separator (`;> /etc/passwd`, `&& >> ~/.ssh/x`)
+    // empties or appends to a file with no command at all. A lone `&` is left out (`cmd &>
+    // /dev/null` in a quoted snippet), and so is a line break (a Markdown quote is `> text`).
+    rule(
+        "rce-separator-redirect",
+        Rce,
+        5,
+        Shell,
+        r"(?:;|&&|\|\|?)\s*>{1,2}\s*(?:[/~]|\.\.?/)",
+    )
+    .outside_quoted_code(),
     // A mail server's command after a line break that opens the value (`%0d%0aRCPT TO:<x>`):
     // appended to a command an app sends over SMTP, IMAP or POP3, it becomes one of its own.
     // Commands with a syntax of their own count whatever follows; a bare word (`DATA`,
@@ -778,7 +789,7 @@ mod shell_patterns {
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
         r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|(?:ba)?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`#]|\s+\)|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#]))",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<>`#]|\s+\)|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#])|\s+(?:[0-7]{3,4}|[ugoa]*[-+=][rwxst]+)\s+[/~])",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
@@ -1660,6 +1671,35 @@ mod tests {
                 "x;id )",
             ],
             &["step 1 && sleep 8 hours #goals", "| sh | bash | zsh |"],
+        );
+        assert_finds(
+            shell,
+            "rce-separator-command",
+            &[
+                ";chmod 777 /etc/shadow",
+                "x && chmod u+s /bin/bash",
+                "| chmod 4755 ~/x",
+            ],
+            &[
+                "chmod 755 /usr/local/bin/tool",
+                "set the mode; chmod 644 is enough",
+            ],
+        );
+        assert_finds(
+            shell,
+            "rce-separator-redirect",
+            &[
+                ";> /etc/passwd",
+                "x && >> ~/.bashrc",
+                "|| > ../app.log",
+                "1|>/tmp/x",
+            ],
+            &[
+                "make &> /dev/null",
+                "> /etc/hosts is where names live",
+                "a > b; c > d",
+                "if (a;> b)",
+            ],
         );
         assert_finds(
             Forms::of(Form::Shell),
