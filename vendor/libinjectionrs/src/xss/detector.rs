@@ -170,22 +170,16 @@ impl XssDetector {
         if attr_name.len() < 2 {
             return AttributeType::None;
         }
-        // (Rampart's patch: the name is folded once as `cstrcasecmp_with_null` compares it
-        // and looked up in a sorted table, where the original compared it with each of the
-        // 300 event names in turn. In a quoted-attribute context every word of prose is an
-        // attribute name, and words starting with `on` are common.)
-        let mut buffer = [0u8; MAX_LISTED_NAME];
-        let folded = folded_name(attr_name, &mut buffer);
+        // (Rampart's patch: the name is looked up in an index of each list, where the
+        // original compared it with each of the 300 event names in turn. In a quoted-attribute
+        // context every word of prose is an attribute name, and words starting with `on` are
+        // common.)
 
         // Check for event handlers (on* attributes) - match C's manual case checking exactly
         if attr_name.len() >= 5 {
             if (attr_name[0] == b'o' || attr_name[0] == b'O') &&
                (attr_name[1] == b'n' || attr_name[1] == b'N') {
-                // The first two bytes are no NUL, so the rest folds to the folded name's rest.
-                // (A name too long to fold is longer than every event's name too.)
-                if let Some(atype) = folded
-                    .and_then(|name| listed_type(ListedNames::Events, &name[2..]))
-                {
+                if let Some(atype) = listed_type(ListedNames::Events, &attr_name[2..]) {
                     return atype;
                 }
             }
@@ -202,9 +196,7 @@ impl XssDetector {
         }
 
         // Check other blacklisted attributes
-        folded
-            .and_then(|name| listed_type(ListedNames::Attributes, name))
-            .unwrap_or(AttributeType::None)
+        listed_type(ListedNames::Attributes, attr_name).unwrap_or(AttributeType::None)
     }
 
     fn is_black_url(url: &[u8]) -> bool {
@@ -446,18 +438,26 @@ impl ListedNames {
     }
 }
 
-/// The type of the first entry of `names` equal to the folded `name`, as the original's scan
-/// in list order found it. (Rampart's patch.)
+/// The type of the first entry of `names` that `name` equals as `cstrcasecmp_with_null`
+/// compares them ([`folded_name`]), as the original's scan in list order found it. (Rampart's
+/// patch.)
 #[cfg(feature = "std")]
 fn listed_type(names: ListedNames, name: &[u8]) -> Option<AttributeType> {
     use std::sync::LazyLock;
     static EVENTS: LazyLock<NameIndex> = LazyLock::new(|| NameIndex::new(ListedNames::Events));
     static ATTRIBUTES: LazyLock<NameIndex> =
         LazyLock::new(|| NameIndex::new(ListedNames::Attributes));
-    match names {
-        ListedNames::Events => EVENTS.get(name),
-        ListedNames::Attributes => ATTRIBUTES.get(name),
+    let index = match names {
+        ListedNames::Events => &EVENTS,
+        ListedNames::Attributes => &ATTRIBUTES,
+    };
+    // A name without NUL bytes folds to as many bytes, starting with its first upper-cased:
+    // most are turned away by their empty bucket before being folded.
+    if !name.contains(&0) && !index.may_hold(name) {
+        return None;
     }
+    let mut buffer = [0u8; MAX_LISTED_NAME];
+    index.get(folded_name(name, &mut buffer)?)
 }
 
 /// A list's names grouped by first letter and length, so that a lookup compares a name with
@@ -495,8 +495,21 @@ impl NameIndex {
     }
 
     fn bucket(name: &[u8]) -> Option<usize> {
-        let letter = name.first().filter(|first| first.is_ascii_uppercase())? - b'A';
-        (name.len() <= MAX_LISTED_NAME).then(|| usize::from(letter) * (MAX_LISTED_NAME + 1) + name.len())
+        Self::bucket_of(*name.first()?, name.len())
+    }
+
+    /// The bucket of a folded name of `len` bytes that starts with `first`.
+    fn bucket_of(first: u8, len: usize) -> Option<usize> {
+        let letter = first.is_ascii_uppercase().then(|| first - b'A')?;
+        (len <= MAX_LISTED_NAME).then(|| usize::from(letter) * (MAX_LISTED_NAME + 1) + len)
+    }
+
+    /// Whether a listed name may equal `name` once folded, judged by its first byte and
+    /// length alone; for a name without NUL bytes.
+    fn may_hold(&self, name: &[u8]) -> bool {
+        name.first()
+            .and_then(|first| Self::bucket_of(first.to_ascii_uppercase(), name.len()))
+            .is_some_and(|bucket| self.buckets[bucket].0 != self.buckets[bucket].1)
     }
 
     fn get(&self, name: &[u8]) -> Option<AttributeType> {
@@ -511,6 +524,8 @@ impl NameIndex {
 /// Without `std`, the list is scanned in order, comparing folded names. (Rampart's patch.)
 #[cfg(not(feature = "std"))]
 fn listed_type(names: ListedNames, name: &[u8]) -> Option<AttributeType> {
+    let mut buffer = [0u8; MAX_LISTED_NAME];
+    let name = folded_name(name, &mut buffer)?;
     names
         .list()
         .iter()
