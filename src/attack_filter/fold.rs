@@ -464,14 +464,15 @@ fn collapse_whitespace(text: &str) -> String {
 /// A control character SQL Server reads as a blank between tokens (`1%05union%07select`):
 /// every C0 control but NUL, which ends a string to C and is a finding of its own.
 fn is_blank_control_byte(byte: u8) -> bool {
-    matches!(byte, 0x01..=0x1f)
+    // 0x01..=0x1f, as one comparison the compiler vectorizes in `has_blank_control`.
+    byte.wrapping_sub(1) < 0x1f
 }
 
 /// Whether `text` holds a [`is_blank_control_byte`] character (tab and line breaks included): one
 /// pass without an early exit, which the compiler vectorizes.
 fn has_blank_control(text: &str) -> bool {
     text.bytes()
-        .fold(false, |seen, b| seen | (b.wrapping_sub(1) < 0x1f))
+        .fold(false, |seen, b| seen | is_blank_control_byte(b))
 }
 
 #[cfg(test)]
