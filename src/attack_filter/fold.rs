@@ -4,7 +4,11 @@
 use std::borrow::Cow;
 
 use super::quoted_code::without_quoted_code;
-use super::{find_str, has_any_byte, has_str};
+use super::{Needle, has_any_byte};
+
+static COMMENT_OPEN: Needle = Needle::new("/*");
+static COMMENT_CLOSE: Needle = Needle::new("*/");
+static DOUBLE_SPACE: Needle = Needle::new("  ");
 
 /// SQL: comments become spaces (`un/**/ion` stays split, as MySQL sees it, but `union/**/select`
 /// reads `union select`); MySQL's executable comments `/*!50000select*/` keep their content;
@@ -12,19 +16,19 @@ use super::{find_str, has_any_byte, has_str};
 /// SQL Server reads as blanks, sqlmap's `space2mssqlblank`) become one space.
 pub fn sql(text: &str) -> Cow<'_, str> {
     // Most values have nothing to fold: no allocation for them on the request path.
-    if !has_str(text, "/*")
+    if !COMMENT_OPEN.is_in(text)
         && !has_blank_control(text)
         && !has_any_byte(text, b"+")
-        && !has_str(text, "  ")
+        && !DOUBLE_SPACE.is_in(text)
     {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = find_str(rest, "/*") {
+    while let Some(start) = COMMENT_OPEN.find(rest) {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = find_str(after, "*/");
+        let end = COMMENT_CLOSE.find(after);
         let inner = &after[..end.unwrap_or(after.len())];
         if let Some(executable) = inner.strip_prefix('!') {
             out.push(' ');
@@ -108,7 +112,7 @@ fn shell_of(text: &str) -> Cow<'_, str> {
 fn unchanged_by_shell(text: &str) -> bool {
     let bytes = text.as_bytes();
     !has_any_byte(text, b"\\^${[\t\r`")
-        && !has_str(text, "  ")
+        && !DOUBLE_SPACE.is_in(text)
         && memchr::memchr2_iter(b'\'', b'"', bytes).all(|at| is_prose_apostrophe(bytes, at))
 }
 
@@ -400,7 +404,7 @@ fn lookup_value(inner: &str) -> Option<String> {
 
 /// Runs of spaces become one; line breaks stay, since they separate shell commands.
 fn collapse_spaces(text: String) -> String {
-    if !has_str(&text, "  ") {
+    if !DOUBLE_SPACE.is_in(&text) {
         return text;
     }
     String::from_utf8(without_repeated_spaces(text.as_bytes()))
@@ -412,7 +416,7 @@ fn collapse_spaces(text: String) -> String {
 fn without_repeated_spaces(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut copied = 0;
-    for double in memchr::memmem::find_iter(bytes, b"  ") {
+    for double in DOUBLE_SPACE.find_iter(bytes) {
         if double < copied {
             continue;
         }

@@ -22,6 +22,10 @@
 
 use memchr::memchr3;
 
+use super::Needle;
+
+static HTTP_VERSION: Needle = Needle::new("http/");
+
 /// The headers whose injection takes over a response: cookies, redirects, the body's framing
 /// and type, cross-origin and security policy, and the client address a back end trusts.
 const STEERING_HEADERS: [&str; 20] = [
@@ -195,7 +199,7 @@ fn next_line(line: &str) -> NextLine {
 /// A request line in the value (`GET http://x HTTP/1.2`): a second request for a proxy or
 /// back end that reads the value as part of the stream (request smuggling).
 fn request_line(lower: &str) -> Option<&str> {
-    if !super::has_str(lower, "http/") {
+    if !HTTP_VERSION.is_in(lower) {
         return None;
     }
     lower.split(['\r', '\n']).find(|line| is_request_line(line))

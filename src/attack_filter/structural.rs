@@ -7,7 +7,11 @@
 //! (`5 > 3 and 2 < 4`). Fingerprints made only of numbers, names, operators and comments count
 //! only when the text also holds an equality, the core of every tautology (`1 or 1=1`).
 
-use super::has_any_byte;
+use super::{Needle, has_any_byte};
+
+static DOUBLE_DASH: Needle = Needle::new("--");
+static INSTRUCTION_OPEN: Needle = Needle::new("<?");
+static INSTRUCTION_CLOSE: Needle = Needle::new("?>");
 
 /// The libinjection fingerprint if `text` tokenizes as an SQL injection.
 pub fn sqli(text: &str) -> Option<String> {
@@ -184,7 +188,7 @@ pub fn quote_breakout_to_end(lower: &str) -> Option<&str> {
         body.len() - 2
     } else {
         let before_dashes = body.trim_end_matches(|c: char| c == '-' || c.is_ascii_whitespace());
-        if !super::has_str(&body[before_dashes.len()..], "--") {
+        if !DOUBLE_DASH.is_in(&body[before_dashes.len()..]) {
             return None;
         }
         before_dashes.len()
@@ -243,7 +247,7 @@ pub fn xss(text: &str) -> bool {
     }
     // XML declarations and processing instructions (`<?xml ...?>`) run nothing in a browser,
     // but the tokenizer reports them; read the text without them.
-    if super::has_str(text, "<?") {
+    if INSTRUCTION_OPEN.is_in(text) {
         let stripped = strip_processing_instructions(text);
         return libinjectionrs::detect_xss(stripped.as_bytes()).is_injection();
     }
@@ -253,9 +257,9 @@ pub fn xss(text: &str) -> bool {
 fn strip_processing_instructions(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = super::find_str(rest, "<?") {
+    while let Some(start) = INSTRUCTION_OPEN.find(rest) {
         out.push_str(&rest[..start]);
-        match super::find_str(&rest[start..], "?>") {
+        match INSTRUCTION_CLOSE.find(&rest[start..]) {
             Some(end) => rest = &rest[start + end + 2..],
             None => {
                 rest = "";
