@@ -13,7 +13,7 @@ use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
 use super::{
     AttackFilter, Family, FilterPolicy, Location, Verdict, add_structural_finding, decode,
-    header_injection,
+    header_injection, scanner,
 };
 
 /// Headers that carry no free client text, or only credentials and protocol tokens the filter
@@ -88,6 +88,18 @@ pub fn inspect_head(
             filter.inspect(policy, Location::Header, name, &text, verdict);
             if names_an_upload(name) {
                 check_upload_name(policy, verdict, Location::Header, name, &text);
+            }
+            if name == "user-agent"
+                && let Some(scanner) = scanner::named_in(&text)
+            {
+                add_structural_finding(
+                    policy,
+                    verdict,
+                    ("scanner-user-agent", Family::Scanner),
+                    Location::Header,
+                    name,
+                    scanner,
+                );
             }
         }
     }

@@ -19,6 +19,7 @@ mod ldap;
 pub mod policy;
 mod quoted_code;
 pub mod rules;
+pub mod scanner;
 pub mod structural;
 
 use std::borrow::Cow;
@@ -46,10 +47,12 @@ pub enum Family {
     Ssti,
     Nosql,
     Crlf,
+    /// A vulnerability scanner named in `User-Agent` ([`scanner`]).
+    Scanner,
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Sqli,
         Family::Xss,
         Family::Lfi,
@@ -60,6 +63,7 @@ impl Family {
         Family::Ssti,
         Family::Nosql,
         Family::Crlf,
+        Family::Scanner,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +78,7 @@ impl Family {
             Family::Ssti => "ssti",
             Family::Nosql => "nosql",
             Family::Crlf => "crlf",
+            Family::Scanner => "scanner",
         }
     }
 
@@ -170,7 +175,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 14] = [
+pub const STRUCTURAL_RULES: [&str; 15] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -185,6 +190,7 @@ pub const STRUCTURAL_RULES: [&str; 14] = [
     "crlf-line-break",
     "nosql-ldap-filter",
     "rfi-internal-host",
+    "scanner-user-agent",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.

@@ -69,6 +69,10 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
             .post(url("/directory"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body("user=printer%29%28uid%3D%2A%29"),
+        // A vulnerability scanner that names itself.
+        client
+            .get(url("/"))
+            .header("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"),
     ];
     for attack in attacks {
         let response = attack.send().await.unwrap();
@@ -101,6 +105,7 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
             {"role": "user", "content": "And `kill -9 $(lsof -t -i:3000)` frees the port?"},
             {"role": "user", "content": "Then I say 'Hello' and goodbye;"},
             {"role": "user", "content": "curl -i shows:\nHTTP/1.1 302 Found\nLocation: /login"},
+            {"role": "user", "content": "May I run sqlmap or Nikto against my own staging site?"},
         ]
     });
     let response = client
@@ -120,7 +125,7 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
 
     let metrics = rampart.metrics().await;
     for family in [
-        "sqli", "lfi", "rfi", "java", "xss", "rce", "ssti", "nosql", "crlf",
+        "sqli", "lfi", "rfi", "java", "xss", "rce", "ssti", "nosql", "crlf", "scanner",
     ] {
         assert!(
             metrics.contains(&format!(
@@ -149,7 +154,7 @@ attack_filter = "off"
 [[route]]
 path = "/code"
 upstream = "app"
-attack_filter_exclude = ["body:snippet", "sqli@query:sql"]
+attack_filter_exclude = ["body:snippet", "sqli@query:sql", "scanner@header:user-agent"]
 
 [[route]]
 path = "/"
@@ -184,6 +189,10 @@ path = "/"
             rampart.plain_url("/code?sql=SELECT%20*%20FROM%20users%20WHERE%20id%3D1%20OR%201%3D1"),
         )
         .header("content-type", "application/json")
+        .header(
+            "user-agent",
+            "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
+        )
         .body(r#"{"snippet": "<script>document.cookie</script>", "title": "notes"}"#)
         .send()
         .await
