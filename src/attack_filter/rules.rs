@@ -306,13 +306,15 @@ static RULES: &[Rule] = &[
     ),
     // A sink after a quote or a statement ends (`';alert(1)//`), in a template literal's
     // expression (`${alert(1)}`), or reached through a constructor in an AngularJS
-    // expression (`{{$on.constructor('alert(1)')()}}`).
+    // expression (`{{$on.constructor('alert(1)')()}}`). `self` and `this` after a closed
+    // string count only with what a payload reaches through them (`'+self.location=…`):
+    // code joins strings to its own fields (`sign + 'NaN' + self._int`, `'Hi ' + this.name`).
     rule(
         "xss-js-sink-after-break",
         Xss,
         5,
         Plain,
-        r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:document|window|top|self|parent|this)\s*[.\[]|;\s*(?:alert|prompt|confirm)(?:\(\s*[^)\s]|`)|\$\{\s*(?:alert|prompt|confirm|eval)\s*[(`]|\{\{[^}]*\.\s*constructor\s*\("#,
+        r#"["'`]\s*(?:[;,)+\-*|&]|\}\s*;?)\s*(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|import)\s*[(`]|["'`]\s*[;,)+]\s*(?:(?:document|window|top|parent)\s*[.\[]|(?:self|this)\s*(?:\[|\.\s*(?:location|document|constructor|alert|prompt|confirm|eval|fetch|open|postmessage|opener)\b))|;\s*(?:alert|prompt|confirm)(?:\(\s*[^)\s]|`)|\$\{\s*(?:alert|prompt|confirm|eval)\s*[(`]|\{\{[^}]*\.\s*constructor\s*\("#,
     ),
     rule_in(
         "xss-js-probe",
@@ -780,12 +782,16 @@ static RULES: &[Rule] = &[
         Plain,
         r#"(?:\{\{=?|\$\{\{?|#\{|\{%|<%=?|\[\[|\*\{|@\(|\{\$)\s*(?:-?\d+|'\d+'|"\d+")\s*[*+/-]\s*(?:-?\d+|'\d+'|"\d+")\s*(?:\}\}?|%[>}]|\]\]|\))"#,
     ),
+    // Python's object graph walked to a module or a builtin, as template and `eval`
+    // injections do: a dunder inside template braces, a class's bases or MRO, the list of
+    // subclasses indexed, a function's globals or the builtins looked up by name. Code that
+    // reads a class's MRO or subclasses, or tests for `__builtins__`, does none of that.
     rule(
         "ssti-python-internals",
         Ssti,
         5,
         Plain,
-        r"(?:\{\{|\{%|\$\{|#\{)[^}]*__[a-z]+__|__(?:class|base)__\s*\.\s*__(?:mro|subclasses|bases|base)__|__(?:subclasses|globals|builtins|mro)__|__import__\s*\(\s*['\x22](?:os|subprocess)|\b(?:eval|exec)\s*\(\s*compile\s*\(",
+        r"(?:\{\{|\{%|\$\{|#\{)[^}]*__[a-z]+__|__(?:class|base)__\s*\.\s*__(?:mro|subclasses|bases|base)__|__subclasses__\s*\(\s*\)\s*\[|__globals__\s*(?:\[\s*['\x22]|\.\s*(?:get|__getitem__)\s*\(|\.\s*__builtins__)|__builtins__['\x22]?\s*\]?\s*(?:\[\s*['\x22]|\.\s*)(?:__import__|eval|exec|open|compile|getattr)\b|__import__\s*\(\s*['\x22](?:os|subprocess)|\b(?:eval|exec)\s*\(\s*compile\s*\(",
     ),
     // A Ruby template expression (ERB's `<%= %>`, an interpolation `#{}`) that reads the file
     // system from its root, a home or a parent directory: `<%= File.read("/etc/passwd") %>`,
@@ -2017,6 +2023,44 @@ mod tests {
             "rfi-dangerous-scheme",
             &["sftp://evil.com:11111/", "tftp://evil.com:12346/x"],
             &["use sftp:// for uploads"],
+        );
+    }
+
+    #[test]
+    fn python_introspection_counts_when_it_reaches_a_module_not_in_code_that_reads_a_class() {
+        assert_finds(
+            Forms::PLAIN,
+            "ssti-python-internals",
+            &[
+                "{{''.__class__.__mro__[1].__subclasses__()}}",
+                "().__class__.__bases__[0].__subclasses__()",
+                "object.__subclasses__()[104].__init__",
+                "f.__globals__['os'].popen('id')",
+                "self.__init__.__globals__.__builtins__.__import__('os')",
+                "globals()['__builtins__'].eval('1')",
+                "__builtins__.__import__('os')",
+            ],
+            &[
+                "mro = c.__mro__",
+                "for scls in cls.__subclasses__():",
+                "if '__builtins__' in frame.f_globals:",
+                "return func.__globals__",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "xss-js-sink-after-break",
+            &[
+                "'+self.location='//evil.com'+'",
+                "';this.constructor.constructor('alert(1)')()//",
+                "'+self['alert'](1)+'",
+                "\";document.cookie",
+            ],
+            &[
+                "return sign + 'nan' + self._int",
+                "'hello ' + this.name",
+                "label = 'x', self.value",
+            ],
         );
     }
 }
