@@ -55,7 +55,8 @@ pub fn sqli(text: &str) -> Option<String> {
             || fingerprint.contains('c')
             || fingerprint.contains('&')
                 && !quotes_a_logic_word(text)
-                && !quotes_only_phrases(text));
+                && !quotes_only_phrases(text))
+        && !joins_a_false_string(&fingerprint, text);
     let tautology = fingerprint.contains('&') && compares_before_a_block(text);
     (structural || string_break || tautology).then_some(fingerprint)
 }
@@ -102,12 +103,32 @@ fn quotes_a_logic_word(text: &str) -> bool {
     })
 }
 
+/// `x" or "word…`: a closed string joined by logic, with spaces as prose writes it, to one
+/// that opens with a letter, which SQL reads as false (MySQL casts it to 0) or refuses (the
+/// others), so the condition selects no more rows. Prose that closes a quotation mid-sentence
+/// has this shape (`Original Author," or "Screenplay based on…`); a break-out joins a true
+/// string (`x" or "1`) or a comparison, and a probe glues its quotes to the logic (`a'or'a`).
+fn joins_a_false_string(fingerprint: &str, text: &str) -> bool {
+    const QUOTES: [char; 3] = ['\'', '"', '`'];
+    let Some(last) = text.rfind(QUOTES) else {
+        return false;
+    };
+    let Some(closing) = text[..last].rfind(QUOTES) else {
+        return false;
+    };
+    let between = &text[closing + 1..last];
+    fingerprint == "s&s"
+        && between.starts_with(|c: char| c.is_ascii_whitespace())
+        && between.ends_with(|c: char| c.is_ascii_whitespace())
+        && text[last + 1..].starts_with(|c: char| c.is_ascii_alphabetic())
+}
+
 /// `"machine learning" AND (python OR rust)`: a search engine's phrases joined by logic. Each
 /// quote opens a phrase at the start of the text or after a space, `(`, `:`, `+` or `-`, and
-/// the same quote closes it before a space, `)`, `,` or the end; quotes of the other kinds
-/// inside a phrase are its text. A break-out sits against a word or a symbol instead (`x' and
-/// (…)`, `') or ('1`); a phrase joined to a comparison or a call is still a tautology or a
-/// statement to the other checks.
+/// the same quote closes it before a space, `)`, `,`, `;`, a sentence's end (`.`, `!`, `?`,
+/// `:`) or the end of the text; quotes of the other kinds inside a phrase are its text. A
+/// break-out sits against a word or a symbol instead (`x' and (…)`, `') or ('1`); a phrase
+/// joined to a comparison or a call is still a tautology or a statement to the other checks.
 fn quotes_only_phrases(text: &str) -> bool {
     let bytes = text.as_bytes();
     let is_quote = |b: u8| matches!(b, b'\'' | b'"' | b'`');
@@ -127,9 +148,12 @@ fn quotes_only_phrases(text: &str) -> bool {
         else {
             return false;
         };
-        let closes = bytes
-            .get(close + 1)
-            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b')' | b',' | b';'));
+        let closes = bytes.get(close + 1).is_none_or(|b| {
+            matches!(
+                b,
+                b' ' | b'\t' | b'\n' | b'\r' | b')' | b',' | b';' | b'.' | b'!' | b'?' | b':'
+            )
+        });
         if !opens || !closes || close == open + 1 {
             return false;
         }
@@ -314,6 +338,10 @@ mod tests {
             "\"a\" or \"a\"=\"a\"",
             "') or ('x",
             "\"x\" and (select password from users)",
+            "x\" or \"1",
+            "admin' or '1",
+            "x' or ' 7",
+            "a'or'a",
         ] {
             assert!(sqli(attack).is_some(), "{attack}");
         }
@@ -349,6 +377,9 @@ mod tests {
             "title:\"don't stop\" OR (artist:queen AND year:1978)",
             "if (a || b) { c = 1; }",
             "if (x < 10 && y > 5) { z = x * y; }",
+            "Original Author,\" or \"Screenplay based on original Work by Original",
+            "a merge even when the history could fast-forward\" and \"do not",
+            "commands like \"rebase\" and \"cherry-pick\".",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
