@@ -394,12 +394,16 @@ static RULES: &[Rule] = &[
         &[Plain, Shell],
         r"(?:^|[\\/\s=:])(?:etc[\\/](?:passwd|shadow|group|gshadow|hosts|issue|motd|master\.passwd|sudoers|crontab|environment|subuid|subgid|fstab|resolv\.conf|profile|bashrc|(?:nginx|apache2|httpd|mysql|ssh|php\d?)[\\/])|proc[\\/](?:self|\d+|net|version|cpuinfo|meminfo|mounts|interrupts|sched_debug|kcore)\b|sys[\\/](?:class|kernel|devices|block|firmware|module|power)\b|windows[\\/](?:win\.ini|system32|system\.ini)|boot\.ini\b|win\.ini\b|\.htaccess\b|\.htpasswd\b|\.ssh[\\/]|id_(?:rsa|dsa|ecdsa|ed25519)\b|web-inf[\\/]|meta-inf[\\/]|\.git[\\/]|\.svn[\\/]|\.aws[\\/]|\.docker[\\/]|\.kube[\\/]|\.npmrc\b|\.netrc\b|\.pgpass\b|\.env(?:\.\w+)?$|\.bash_history|wp-config\.php|var[\\/]log[\\/]|root[\\/])",
     ),
+    // A value that is nothing but a path into the system's directories, as a file parameter
+    // carries it (`/etc/passwd`, `c:\boot.ini`, `/proc/self/environ%00.jpg`). A sentence that
+    // opens with such a path (`/etc/nginx/nginx.conf has a syntax error`) is a question
+    // about it; the file named still counts, by `lfi-sensitive-file`.
     rule_in(
         "lfi-absolute-sensitive",
         Lfi,
         5,
         &[Plain, Shell],
-        r"^\s*(?:file:/+)?(?:\\\\[?.]\\)?(?:[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)",
+        r"^\s*(?:file:/+)?(?:\\\\[?.]\\)?(?:[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)\S*\s*$",
     ),
     // XInclude pulls a file into an XML document that the app parses: as good as XXE where
     // entities are disabled.
@@ -1179,8 +1183,17 @@ mod tests {
         assert_finds(
             Forms::PLAIN,
             "lfi-absolute-sensitive",
-            &["c:\\boot.ini", "c:\\inetpub\\wwwroot\\web.config"],
-            &["c:\\users\\me\\boot.ini.txt", "see boot.ini"],
+            &[
+                "c:\\boot.ini",
+                "c:\\inetpub\\wwwroot\\web.config",
+                "/etc/passwd",
+                " /proc/self/environ%00.jpg ",
+            ],
+            &[
+                "c:\\users\\me\\boot.ini.txt",
+                "see boot.ini",
+                "/etc/nginx/nginx.conf has a syntax error, how do i fix it?",
+            ],
         );
         assert_finds(
             Forms::of(Form::Shell),
