@@ -22,6 +22,8 @@ pub fn sqli(text: &str) -> Option<String> {
     // `+` read as the space form decoders make of it (`1'+or+'1'='1`), as in the SQL fold.
     let spaced = text.contains('+').then(|| text.replace('+', " "));
     let text = spaced.as_deref().unwrap_or(text);
+    let uncased = without_a_lone_case(text);
+    let text = uncased.as_deref().unwrap_or(text);
     let result = libinjectionrs::detect_sqli(text.as_bytes());
     if !result.is_injection() {
         return None;
@@ -100,6 +102,38 @@ fn quotes_a_logic_word(text: &str) -> bool {
                     .get(end + 1)
                     .is_some_and(|b| b.is_ascii_alphanumeric())
         })
+    })
+}
+
+/// `text` with the word `case` read as a name, when no `when` follows it: `CASE` opens an SQL
+/// expression only together with a `WHEN`, and libinjection reads it alone as a statement
+/// keyword. Alone it is the English word: `case-sensitive`, `case-by-case`, `in that case`.
+fn without_a_lone_case(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let first_case = ascii_words_at(bytes, "case").next()?;
+    if ascii_words_at(bytes, "when").any(|at| at > first_case) {
+        return None;
+    }
+    let mut named = bytes.to_vec();
+    for at in ascii_words_at(bytes, "case") {
+        // A name libinjection reads as a plain word, of the same length.
+        named[at + 3] = b'x';
+    }
+    Some(String::from_utf8(named).expect("only an ASCII letter was replaced"))
+}
+
+/// Where `word` (lowercase ASCII) stands in `bytes` as a word of its own, in any case.
+fn ascii_words_at<'a>(bytes: &'a [u8], word: &'static str) -> impl Iterator<Item = usize> + 'a {
+    let word = word.as_bytes();
+    let is_word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    memchr::memchr2_iter(word[0], word[0].to_ascii_uppercase(), bytes).filter(move |&at| {
+        bytes
+            .get(at..at + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+            && !at
+                .checked_sub(1)
+                .is_some_and(|before| is_word_byte(bytes[before]))
+            && !bytes.get(at + word.len()).is_some_and(|&b| is_word_byte(b))
     })
 }
 
@@ -324,6 +358,17 @@ mod tests {
     }
 
     #[test]
+    fn case_is_a_word_unless_a_when_follows_it() {
+        assert_eq!(
+            without_a_lone_case("The Case-sensitive search, lcase(x)").as_deref(),
+            Some("The Casx-sensitive search, lcase(x)")
+        );
+        assert_eq!(without_a_lone_case("1 and case when 1=1 then 1 end"), None);
+        assert_eq!(without_a_lone_case("CASE\nWHEN 1 THEN 2 END"), None);
+        assert_eq!(without_a_lone_case("showcase, use_case"), None);
+    }
+
+    #[test]
     fn sql_breakouts_are_found() {
         for attack in [
             "1' or '1'='1",
@@ -380,6 +425,8 @@ mod tests {
             "Original Author,\" or \"Screenplay based on original Work by Original",
             "a merge even when the history could fast-forward\" and \"do not",
             "commands like \"rebase\" and \"cherry-pick\".",
+            "The case-sensitive search fails.",
+            "I use case-by-case judgment",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
