@@ -305,11 +305,49 @@ pub fn xss(text: &str) -> bool {
     }
     // XML declarations and processing instructions (`<?xml ...?>`) run nothing in a browser,
     // but the tokenizer reports them; read the text without them.
-    if INSTRUCTION_OPEN.is_in(text) {
-        let stripped = strip_processing_instructions(text);
-        return libinjectionrs::detect_xss(stripped.as_bytes()).is_injection();
-    }
+    let stripped = INSTRUCTION_OPEN
+        .is_in(text)
+        .then(|| strip_processing_instructions(text));
+    let text = stripped.as_deref().unwrap_or(text);
     libinjectionrs::detect_xss(text.as_bytes()).is_injection()
+        && without_plain_styles(text)
+            .is_none_or(|restyled| libinjectionrs::detect_xss(restyled.as_bytes()).is_injection())
+}
+
+/// `text` with each `style` attribute whose CSS can neither run script nor fetch a URL
+/// renamed, when it has one. libinjection counts every `style` value, for Internet Explorer's
+/// `expression()`; `style="color:red"` in a question about CSS runs and fetches nothing. CSS
+/// that calls, fetches, imports, binds, escapes, encodes or comments (`url(`, `expression(`,
+/// `behavior:`, `@import`, `\65`, `&#101;`, `/**/`) keeps its name.
+fn without_plain_styles(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut renamed: Option<Vec<u8>> = None;
+    for at in ascii_words_at(bytes, "style") {
+        let after = text[at + 5..].trim_start();
+        let Some(value) = after.strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        let css = match value.as_bytes().first() {
+            Some(&quote @ (b'"' | b'\'' | b'`')) => {
+                let inner = &value[1..];
+                &inner[..memchr::memchr(quote, inner.as_bytes()).unwrap_or(inner.len())]
+            }
+            _ => value
+                .split(|c: char| c.is_ascii_whitespace() || c == '>')
+                .next()
+                .unwrap_or(""),
+        };
+        let lower = css.to_ascii_lowercase();
+        let runs_or_fetches = has_any_byte(&lower, b"(\\&@/<")
+            || ["expression", "behavior", "binding", "script", "import"]
+                .iter()
+                .any(|word| lower.contains(word));
+        if !runs_or_fetches {
+            renamed.get_or_insert_with(|| bytes.to_vec())[at + 4] = b'x';
+        }
+    }
+    renamed.map(|bytes| String::from_utf8(bytes).expect("only an ASCII letter was replaced"))
 }
 
 fn strip_processing_instructions(text: &str) -> String {
@@ -493,5 +531,27 @@ mod tests {
         assert!(!xss("<?xml version=\"1.0\"?><order><id>1</id></order>"));
         assert!(xss("<?xml version=\"1.0\"?><svg onload=alert(1)>"));
         assert!(!xss("plain words"));
+    }
+
+    #[test]
+    fn styles_count_when_their_css_can_run_or_fetch() {
+        for plain in [
+            "I wrote style=\"color:red\" but nothing changed.",
+            "<p style='display:none'>hidden</p>",
+            "<td style=width:50%>",
+        ] {
+            assert!(!xss(plain), "{plain}");
+        }
+        for attack in [
+            "<div style=\"background:url(javascript:alert(1))\">",
+            "<div style=\"width: expression(alert(1))\">",
+            "\" style=\"behavior:url(x.htc)",
+            "<p style=\"x:\\65xpression(alert(1))\">",
+            "<p style=\"x:&#101;xpression(alert(1))\">",
+            "<p style=\"x:expr/**/ession(alert(1))\">",
+            "\" style=\"color:red\" onmouseover=\"alert(1)",
+        ] {
+            assert!(xss(attack), "{attack}");
+        }
     }
 }
