@@ -685,9 +685,11 @@ static RULES: &[Rule] = &[
         ),
     ),
     // The command functions called through a parenthesized name (`(system)(whoami)`,
-    // `('system')('id')`), or with a bare command word as the argument (`system(whoami)`, an
-    // undefined constant PHP reads as its name). The parentheses touch, as code writes them
-    // and prose does not (`my system (id card)`).
+    // `('system')('id')`), with a bare command word as the argument (`system(whoami)`, an
+    // undefined constant PHP reads as its name), or named as the callback of a function that
+    // calls it (`array_map('system', ['id'])`, `register_shutdown_function('passthru', 'id')`).
+    // The parentheses touch, as code writes them and prose does not (`my system (id card)`);
+    // a callback that is no command (`array_map('trim', $lines)`) is ordinary PHP.
     rule(
         "php-command-call",
         Php,
@@ -698,7 +700,9 @@ static RULES: &[Rule] = &[
             php_command_functions!(),
             r#"|assert|eval)\s*['"]?\s*\)\(|\b(?:"#,
             php_command_functions!(),
-            r#")\(\s*(?:whoami|id|ls|pwd|uname|cat|wget|curl|nc|bash|sh|ping|dir)\b"#,
+            r#")\(\s*(?:whoami|id|ls|pwd|uname|cat|wget|curl|nc|bash|sh|ping|dir)\b|\b(?:array_(?:map|filter|walk(?:_recursive)?|reduce)|u[ak]?sort|register_(?:shutdown|tick)_function|forward_static_call(?:_array)?|iterator_apply|preg_replace_callback|ob_start|set_(?:error|exception)_handler|spl_autoload_register)\s*\([^)]*['"]\s*(?:"#,
+            php_command_functions!(),
+            r#"|assert|eval)\s*['"]"#,
         ),
     ),
     rule(
@@ -1539,11 +1543,17 @@ mod tests {
                 "('system')('whoami')",
                 "(\"system  \")(\"whoami\")",
                 "x;exec(ls -la)",
+                "array_map('system',array('id'))",
+                "array_filter(['id'], 'passthru')",
+                "register_shutdown_function('system', 'id')",
+                "usort($_get, 'assert')",
             ],
             &[
                 "the (system) (as a whole) works",
                 "my system (id card) expired",
                 "exec(command) runs it",
+                "array_map('trim', $lines)",
+                "usort($rows, 'compare_by_system')",
             ],
         );
     }
