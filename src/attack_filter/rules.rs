@@ -434,13 +434,16 @@ static RULES: &[Rule] = &[
         r"^\s*(?:url:\s*)?(?:file:/|local_file:|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|sftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
     ),
     // The cloud metadata services, which hand out the host's credentials, and the API server a
-    // Kubernetes pod reaches by name (`http://kubernetes.default.svc/api/v1/secrets`).
+    // Kubernetes pod reaches by name (`http://kubernetes.default.svc/api/v1/secrets`): as a
+    // URL, a value or a parameter's, or the last word or a path after a space (`curl
+    // 169.254.169.254/latest/meta-data`). A sentence that names the address goes on in words
+    // after it (`the metadata server at 169.254.169.254 is unreachable`).
     rule(
         "rfi-metadata-endpoint",
         Rfi,
         5,
         Plain,
-        r"//(?:instance-data|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)(?:[:/?#]|$)|(?:^|[\s=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
+        r"//(?:instance-data|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)(?:[:/?#]|$)|(?:^|[=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|\s(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)(?:[:/?#]|\s*$)|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
     ),
     rule(
         "rfi-loopback-url",
@@ -1179,6 +1182,18 @@ mod tests {
                 "http://0xa9fea9fe/",
             ],
             &["call 2852039166 today", "[::ffff:a9fe:a9fe]"],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rfi-metadata-endpoint",
+            &[
+                "169.254.169.254",
+                "host=169.254.169.254",
+                "curl 169.254.169.254/latest/meta-data/",
+                "fetch metadata.google.internal",
+                "http://metadata.google.internal/computemetadata/v1/",
+            ],
+            &["the metadata server at 169.254.169.254 is unreachable from my pod"],
         );
     }
 
