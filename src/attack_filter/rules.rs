@@ -250,6 +250,17 @@ static RULES: &[Rule] = &[
         r#"(?:^|(?:^|[^\w.@])[\w.@]*[\w.@&&[^rbfu]]|[\w.@]{3})'\s*[-=&^*|]\s*'\s*$"#,
     ),
     rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
+    // A JSON document in quotes as an operand of SQL's JSON operators, which WAFs that do not
+    // parse them let through (Team82's bypass, CRS 942550): `'{"b":2}'::jsonb <@ '{…}'`,
+    // `'[1,2]' ? '1'`, `'{…}' -> '$.c[2].f' = 7`, `json_extract('{…}', '$.name')`. Read in the
+    // SQL form, whose comments are spaces (`JSON_EXTRACT/**/(/**/'{…}'`).
+    rule(
+        "sqli-json-operator",
+        Sqli,
+        5,
+        Sql,
+        r#"'\s*[\[{][^']*[\]}]\s*'\s*(?:::\s*jsonb?\b|@>|<@|\?[|&]?\s+(?:'|array\s*\[)|->>?|#>>?|#-|@\?|@@|[<>]=?\s*'|-\s*\d)|\bjson_(?:extract|value|query|contains)\s*\(\s*'\s*[\[{]"#,
+    ),
     // An inline comment standing for the space next to an SQL keyword, with nothing between
     // them (`SeLeCt/**/password/**/FrOm/**/users`, sqlmap's `space2comment`): a filter
     // evasion, since code and prose that comment put a space around the comment.
@@ -2061,6 +2072,27 @@ mod tests {
             "rfi-dangerous-scheme",
             &["sftp://evil.com:11111/", "tftp://evil.com:12346/x"],
             &["use sftp:// for uploads"],
+        );
+    }
+
+    #[test]
+    fn json_documents_as_operands_of_sql_json_operators_are_found() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-json-operator",
+            &[
+                "or '{\"b\":2}'::jsonb <@ '{\"a\":1, \"b\":2}'::jsonb",
+                "or '[1,2]' ? '1'",
+                "or '{\"name\":\"asd\"}' ?| array['a','name']",
+                "or '{\"a\":2,\"c\":[4,5,{\"f\":7}]}' -> '$.c[2].f' = 7",
+                "or json_extract('{\"id\": 14}', '$.name') = 'aztalan'",
+                "'[\"a\", \"b\"]'::jsonb - 1",
+            ],
+            &[
+                "is it '[]'? i'm not sure",
+                "the '{}' placeholder takes the value",
+                "send '{\"a\": 1}' as the body",
+            ],
         );
     }
 
