@@ -410,28 +410,25 @@ fn inspect_pairs(
 /// PHP app includes its code from, which a remote URL turns into remote file inclusion, as
 /// CRS's rule 931110 reads these names. A name that redirects or calls back takes URLs.
 fn names_a_local_path(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    if ["redirect", "return", "callback"]
-        .iter()
-        .any(|word| name.contains(word))
-    {
-        return false;
+    const PATH_WORDS: [&str; 8] = [
+        "path",
+        "dir",
+        "root",
+        "basedir",
+        "docroot",
+        "rootdir",
+        "include",
+        "includedir",
+    ];
+    let last_word = name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .rfind(|word| !word.is_empty());
+    last_word.is_some_and(|last| PATH_WORDS.iter().any(|w| last.eq_ignore_ascii_case(w))) && {
+        let name = name.to_ascii_lowercase();
+        !["redirect", "return", "callback"]
+            .iter()
+            .any(|word| name.contains(word))
     }
-    name.split(|c: char| !c.is_ascii_alphanumeric())
-        .rfind(|word| !word.is_empty())
-        .is_some_and(|last| {
-            matches!(
-                last,
-                "path"
-                    | "dir"
-                    | "root"
-                    | "basedir"
-                    | "docroot"
-                    | "rootdir"
-                    | "include"
-                    | "includedir"
-            )
-        })
 }
 
 /// A URL on another server, as PHP's `include` fetches it.
