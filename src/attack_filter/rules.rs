@@ -561,13 +561,14 @@ static RULES: &[Rule] = &[
     ),
     rule("rce-ifs", Rce, 5, Plain, r"\$\{?ifs\b"),
     // A command named through glob wildcards right after a separator or at the value's start
-    // (`;/???/??t /???/p??s??`, `|/b?n/c?t`).
+    // (`;/???/??t /???/p??s??`, `|/b?n/c?t`, `/bin/c?t /e??/p?ss??`, `;/usr/bin/wh?ami`). A
+    // question mark that ends the value's last word is a question's, not a glob.
     rule(
         "rce-glob-command",
         Rce,
         5,
         Shell,
-        r"(?:^|[;&|`\n]|\$\()[ \t]*/[a-z0-9_.?*\[\]-]*[?*\[][a-z0-9_.?*\[\]-]*/",
+        r"(?:^|[;&|`\n]|\$\()[ \t]*(?:/[a-z0-9_.-]*)*/[a-z0-9_.-]*[?*\[][a-z0-9_.?*\[\]-]*(?:/|\s+[-/~]|[a-z0-9_-]\s*(?:$|[;&|`]))",
     ),
     // The command syntax of Ruby (`%x(ls -al /)`, `Process.spawn("id")`) and Perl
     // (`qx{id}`), and Perl's code interpolation (`@{[ system 'id' ]}`, `@{[rand 100]}`: code
@@ -636,14 +637,16 @@ static RULES: &[Rule] = &[
         Shell,
         r"\bif\s*/i\s+(?:not\s+)?[\x21-\x3c\x3e-\x7e]{1,40}\s*==|\bif\s+(?:/i\s+)?(?:not\s+)?(?:[\[({]?(?:%~?\d|%[a-z_][a-z0-9_]{0,30}%|![a-z_][a-z0-9_]{0,30}!)[\])}]?\s*==|(?:exist|defined)\s+\S+\s+(?:\(|(?:cmd|echo|goto|set|call|exit|del|copy|type|start|rem)\b)|(?:errorlevel|cmdextversion)\s+\d|\(?\S+\s+(?:equ|neq|lss|leq|gtr|geq)\s+\S|\S+==\S*\s+\(?(?:cmd|echo|goto|set|call|exit|del|copy|type|start|rem|do)\b)",
     ),
-    // A path whose name is hidden behind glob wildcards (`/???/c?t`, `/[e]tc/pa[s]swd`):
-    // a signal, conclusive with a command before it.
+    // A path whose name is hidden behind glob wildcards (`/???/c?t`, `/[e]tc/pa[s]swd`,
+    // `/et*/*wd`): a signal, conclusive with a command before it. A star that is a whole
+    // directory's name (`/home/*/.ssh`) or in the file's name (`/var/log/*.log`) is an
+    // ordinary glob.
     rule(
         "rce-glob-path",
         Rce,
         4,
         Shell,
-        r"(?:^|[\s;&|`(=<>])(?:/[\w.-]*)*/[\w.-]*(?:\?+[\w.]*(?:[/\s?]|$)|\[[^\]\s]{1,12}\])",
+        r"(?:^|[\s;&|`(=<>])(?:/[\w.-]*)*/(?:[\w.-]*(?:\?+[\w.]*(?:[/\s?]|$)|\[[^\]\s]{1,12}\])|[\w.-]+\*[\w.*-]*/|\*[\w.-]+[\w.*-]*/)",
     ),
     rule(
         "rce-shell-variable",
@@ -887,7 +890,9 @@ static RULES: &[Rule] = &[
 /// the word after a shell separator in prose, and only counted when followed by something
 /// shaped like arguments.
 mod shell_patterns {
-    /// A shell separator, then a command, then something shaped like its arguments. A pipe
+    /// A shell separator, then a command (maybe behind a command that runs another: `time`,
+    /// `nohup`, `sudo`), then something shaped like its arguments or a redirection into a
+    /// path (`;echo x >> ~/.ssh/authorized_keys`). A pipe
     /// after the command counts only against it (`x|id|base64`): a command word between pipes
     /// with spaces around is a cell of a Markdown table (`| id | name |`), which chat messages
     /// hold all the time. (One pattern: a second copy of the command list for this made the
@@ -895,9 +900,9 @@ mod shell_patterns {
     /// only after a space: against the name it closes a regular-expression alternation
     /// (`.(cvs|git)ignore`), and `$(cmd)` is a substitution ([`SUBSTITUTION`]).
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
-        r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
+        r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:time|nohup|strace|ltrace|nice|setsid|sudo|doas|env|exec|xargs|busybox|timeout\s+\d+[smhd]?)\s+)?(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|(?:ba)?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`#]|\s+\)|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#])|\s+(?:[0-7]{3,4}|[ugoa]*[-+=][rwxst]+)\s+[/~])",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<>`#]|\s+\)|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#])|\s+(?:[0-7]{3,4}|[ugoa]*[-+=][rwxst]+)\s+[/~]|\s+[^;&|\n<>]*>>?\s*[/~])",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
@@ -910,7 +915,7 @@ mod shell_patterns {
     );
     /// A value that is itself a command line with arguments (weak alone).
     pub(super) const LEADING_COMMAND: &str = concat!(
-        r"^\s*(?:",
+        r"^\s*(?:(?:time|nohup|strace|ltrace|nice|setsid|sudo|doas|env|exec|xargs|busybox|timeout\s+\d+[smhd]?)\s+)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|nc|ncat|netcat|telnet|bash|sh|zsh|powershell|cmd|certutil|nslookup|chmod|chown|sudo|printenv|python[23]?|perl|ruby|ping|cat|ls|echo",
         r")(?:\.exe)?(?:\s+-{1,2}[a-z]|\s+[/~]|\s+[a-z]+://|\s*<\s*[/~]|\s*$)",
     );
