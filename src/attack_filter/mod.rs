@@ -20,6 +20,7 @@ pub mod policy;
 mod quoted_code;
 pub mod rules;
 pub mod scanner;
+mod secret_file;
 mod split_command;
 pub mod structural;
 
@@ -176,7 +177,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 17] = [
+pub const STRUCTURAL_RULES: [&str; 18] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -194,6 +195,7 @@ pub const STRUCTURAL_RULES: [&str; 17] = [
     "rfi-path-parameter",
     "scanner-user-agent",
     "rce-split-command",
+    "lfi-secret-file",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
@@ -409,6 +411,11 @@ impl AttackFilter {
         }
         if families.contains(Family::Xss) && structural::xss(xss_decoded) {
             conclude("xss-libinjection", Family::Xss, mask_fragment(&decoded));
+        }
+        if families.contains(Family::Lfi)
+            && let Some(path) = secret_file::secret_file_path(&lower)
+        {
+            conclude("lfi-secret-file", Family::Lfi, mask_fragment(path));
         }
         if let Some(word) = split_command {
             conclude("rce-split-command", Family::Rce, mask_fragment(word));

@@ -406,7 +406,8 @@ static RULES: &[Rule] = &[
         r"(?:^|[\\/\s=:])(?:etc[\\/](?:passwd|shadow|group|gshadow|hosts|issue|motd|master\.passwd|sudoers|crontab|environment|subuid|subgid|fstab|resolv\.conf|profile|bashrc|(?:nginx|apache2|httpd|mysql|ssh|php\d?)[\\/])|proc[\\/](?:self|\d+|net|version|cpuinfo|meminfo|mounts|interrupts|sched_debug|kcore)\b|sys[\\/](?:class|kernel|devices|block|firmware|module|power)\b|windows[\\/](?:win\.ini|system32|system\.ini)|boot\.ini\b|win\.ini\b|\.htaccess\b|\.htpasswd\b|\.ssh[\\/]|id_(?:rsa|dsa|ecdsa|ed25519)\b|web-inf[\\/]|meta-inf[\\/]|\.git[\\/]|\.svn[\\/]|\.aws[\\/]|\.docker[\\/]|\.kube[\\/]|\.npmrc\b|\.netrc\b|\.pgpass\b|\.env(?:\.\w+)?$|\.bash_history|wp-config\.php|var[\\/]log[\\/]|root[\\/])",
     ),
     // A value that is nothing but a path into the system's directories, as a file parameter
-    // carries it (`/etc/passwd`, `c:\boot.ini`, `/proc/self/environ%00.jpg`). A sentence that
+    // carries it (`/etc/passwd`, `c:\boot.ini`, `/proc/self/environ%00.jpg`), also through a
+    // drive's administrative share (`\\localhost\c$\windows\win.ini`). A sentence that
     // opens with such a path (`/etc/nginx/nginx.conf has a syntax error`) is a question
     // about it; the file named still counts, by `lfi-sensitive-file`.
     rule_in(
@@ -414,7 +415,7 @@ static RULES: &[Rule] = &[
         Lfi,
         5,
         &[Plain, Shell],
-        r"^\s*(?:file:/+)?(?:\\\\[?.]\\)?(?:[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)\S*\s*$",
+        r"^\s*(?:file:/+)?(?:\\\\[?.]\\(?:[a-z]:)?|\\\\[\w.-]+\\[a-z]\$|[a-z]:)?[\\/]+(?:(?:etc|proc|sys|root|dev|var[\\/]log|windows|inetpub)[\\/]|boot\.ini\b)\S*\s*$",
     ),
     // XInclude pulls a file into an XML document that the app parses: as good as XXE where
     // entities are disabled.
@@ -1881,7 +1882,10 @@ mod tests {
         assert_finds(
             Forms::PLAIN,
             "lfi-absolute-sensitive",
-            &["\\\\?\\c:\\windows\\win.ini"],
+            &[
+                "\\\\?\\c:\\windows\\win.ini",
+                "\\\\localhost\\c$\\windows\\win.ini",
+            ],
             &[],
         );
         assert_finds(
