@@ -103,7 +103,7 @@ macro_rules! php_functions {
     () => {
         concat!(
             php_command_functions!(),
-            "|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|readfile|fopen|show_source|highlight_file|phpinfo|unserialize"
+            "|eval|assert|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|str_rot13|file_get_contents|file_put_contents|fopen|show_source|highlight_file|phpinfo|unserialize"
         )
     };
 }
@@ -331,7 +331,7 @@ static RULES: &[Rule] = &[
         Xss,
         5,
         Plain,
-        r"\bexpression\s*\(|-moz-binding\s*:|\bbehavior\s*:\s*url\s*\(|@import\s+['\x22]?\s*(?:java|vb)script:",
+        r":\s*expression\s*\(|-moz-binding\s*:|\bbehavior\s*:\s*url\s*\(|@import\s+['\x22]?\s*(?:java|vb)script:",
     ),
     // A sink after a quote or a statement ends (`';alert(1)//`), in a template literal's
     // expression (`${alert(1)}`), or reached through a constructor in an AngularJS
@@ -713,11 +713,13 @@ static RULES: &[Rule] = &[
         Plain,
         // A call with an argument that is code: a string, a variable or a decoder; or a value
         // that is nothing but an empty call, as scanners probe (`base64_decode()`). An empty
-        // call among words is prose about code (`don't call eval() on user input`).
+        // call among words is prose about code (`don't call eval() on user input`). A PHP
+        // object's method of that name (`$pdo->exec('…')`) runs no command, and `readfile`
+        // after a `.` is JavaScript's (`fs.readFile('x')`); Python's `os.system('id')` is one.
         concat!(
-            r#"\b(?:"#,
+            r#"(?:^|[^\w>]|[^-]>)(?:"#,
             php_functions!(),
-            r#")\s*\(\s*(?:['"`$]|base64_decode|gzinflate|str_rot13|chr\s*\()|^\s*(?:"#,
+            r#")\s*\(\s*(?:['"`$]|base64_decode|gzinflate|str_rot13|chr\s*\()|(?:^|[^\w.>]|[^-]>)readfile\s*\(\s*['"`$]|^\s*(?:"#,
             php_functions!(),
             r#")\s*\(\s*\)\s*$|\b(?:include|require)(?:_once)?\s*\(?\s*['"](?:https?|ftp|php|data|expect|zip|phar)://"#,
         ),
@@ -859,13 +861,18 @@ static RULES: &[Rule] = &[
         Plain,
         r#"\{\{\s*(?:config|self|request|lipsum|cycler|joiner|namespace|url_for|get_flashed_messages)\s*(?:[.|\[(]|\}\})|\{\{\s*range(?:\.|\s*(?:[|\[(]|\}\}))|\{\{\s*(?:''|""|\[\]|\(\))\s*[.|\[]|\|\s*attr\s*\(|<#assign\b|\?new\s*\(\s*\)|freemarker\.template\.utility|#set\s*\(\s*\$|\$class\.inspect|\{php\}|\{\{\s*_self\b|\bregisterundefinedfiltercallback\b|\{\{\s*[\w.]+\s*\|\s*(?:map|filter|reduce)\s*\(\s*['"]?(?:system|exec|shell_exec)"#,
     ),
-    // Node.js / JavaScript injection and prototype pollution.
+    // Node.js / JavaScript injection and prototype pollution: the module that runs programs
+    // loaded or called with a command, the file or VM module loaded and called in one
+    // expression as a one-line payload does (`require('fs').readFileSync('/etc/passwd')`),
+    // the main module reached, the process ended or its bindings taken where a script is
+    // injected (`';process.exit();//`). The API named in a question or in documentation
+    // (`child_process.spawn()`, `` `process.exit()` ``, `const fs = require('fs');`) is not.
     rule(
         "node-code-injection",
         Ssti,
         5,
         Plain,
-        r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|vm)['"`]\s*\)|\bchild_process\b|\bprocess\s*\.\s*(?:mainmodule|binding|kill|exit)\b|\bconstructor\s*(?:\.\s*constructor|\[\s*['"`]constructor)|\bthis\.constructor\.constructor\b|\bconstructor\s*\.\s*_load\b|_\$\$nd_func\$\$_|\$\w+:(?:\w+:)*(?:constructor|prototype|__proto__)\b"#,
+        r#"\brequire\s*\(\s*['"`](?:node:)?child_process['"`]\s*\)|\brequire\s*\(\s*['"`](?:node:)?(?:fs['"`]\s*\)\s*\.\s*(?:read|write|append|unlink|rm|copy|rename|symlink|chmod|open)\w*|vm['"`]\s*\)\s*\.\s*(?:run|compile)\w*)\s*\(|\bimport\s*\(\s*['"`](?:node:)?child_process['"`]|\bchild_process\s*\.\s*(?:exec|spawn|fork)\w*\s*\(\s*['"`]|\bprocess\s*\.\s*mainmodule\b|(?:^|[;'"+(){}]\s*)process\s*\.\s*(?:binding|kill|exit)\s*\(|\bconstructor\s*(?:\.\s*constructor|\[\s*['"`]constructor)|\bthis\.constructor\.constructor\b|\bconstructor\s*\.\s*_load\b|_\$\$nd_func\$\$_|\$\w+:(?:\w+:)*(?:constructor|prototype|__proto__)\b"#,
     ),
     // A value that is an endless loop (`while(true);`, `while(!0)`, `for(;;)`) is code for an
     // `eval` on the server, which it stalls; prose puts a space before the parenthesis. A
@@ -923,7 +930,7 @@ mod shell_patterns {
     pub(super) const SEPARATOR_COMMAND: &str = concat!(
         r"(?:[;&|\n`]|\$\(|\|\||&&)\s*(?:(?:time|nohup|strace|ltrace|nice|setsid|sudo|doas|env|exec|xargs|busybox|timeout\s+\d+[smhd]?)\s+)?(?:(?:/usr)?(?:/local)?/s?bin/)?(?:",
         "whoami|uname|ifconfig|ipconfig|netstat|wget|curl|lwp-download|nc|ncat|netcat|telnet|nmap|(?:ba)?sh|zsh|ksh|dash|csh|tcsh|powershell|pwsh|iex|iwr|irm|cmd|certutil|bitsadmin|nslookup|dig|chmod|chown|chattr|useradd|usermod|passwd|crontab|sudo|su|id|printenv|xxd|python[23]?|perl|ruby|php|node|lua|gcc|make|git|ssh|scp|rsync|ftp|tftp|openssl|ping|sleep|cat|tac|ls|dir|echo|head|tail|more|less|kill|pkill|killall|rm|rmdir|mkdir|ln|cp|mv|touch|env|nl|od|base64|awk|gawk|sed|grep|find|xargs|tar|gzip|bzip2|zip|unzip|timeout|mkfifo|socat|systeminfo|tasklist|net|reg|wmic|type|uptime|hostname|getent|ps|eval|exec|systemctl|service|shutdown|reboot",
-        r")(?:\.exe)?(?:\s*$|\s*[;&<>`#]|\s+\)|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#])|\s+(?:[0-7]{3,4}|[ugoa]*[-+=][rwxst]+)\s+[/~]|\s+[^;&|\n<>]*>>?\s*[/~])",
+        r")(?:\.exe)?(?:\s*$|\s*[;&<`#]|\s*>(?:[^=]|$)|\s+\)|\||\s+-{1,2}[a-z0-9]|\s+[/~]|\s+\.{1,2}/|\s+[a-z]+://|\s+\$|\s+\d+(?:\.\d+){0,3}\s*(?:$|[;&|`#])|\s+[\w.-]+\.(?:sh|py|pl|rb|exe|bat|ps1|php|txt|conf|log|gz|tgz|zip)\b|\s+[a-z]:(?:\\|\w|$)|\s+[\w.-]+@[\w.-]+|\s+@\d{1,3}(?:\.\d{1,3}){3}\b|\s+[\w-]+(?:\.[\w-]+)+\s*(?:$|[;&|`#])|\s+(?:[0-7]{3,4}|[ugoa]*[-+=][rwxst]+)\s+[/~]|\s+[^;&|\n<>]*>>?\s*[/~])",
     );
 
     /// `$(command ...)` or a backtick substitution that runs a command.
@@ -1580,7 +1587,50 @@ mod tests {
                 "phpinfo()",
                 "x system('id')",
             ],
-            &["don't call eval() on user input", "exec() runs a command"],
+            &[
+                "don't call eval() on user input",
+                "exec() runs a command",
+                "fs.readfile('a file that does not exist')",
+                "$pdo->exec('delete from t')",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "php-exec-function",
+            &[
+                "<?php exec('id');",
+                "<?=system($_get[0])?>",
+                "1;passthru('id')",
+                "{{ os.system('id') }}",
+                "readfile('/etc/passwd')",
+            ],
+            &[],
+        );
+    }
+
+    #[test]
+    fn css_expressions_count_in_css_not_in_prose() {
+        assert_finds(
+            Forms::PLAIN,
+            "xss-css-script",
+            &[
+                "<div style=\"width: expression(alert(1))\">",
+                "x{background:expression (alert(1))}",
+            ],
+            &[
+                "simplify the regular expression (rich trott)",
+                "the expression(s) it evaluates",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_comparison_in_a_table_cell_is_no_redirection() {
+        assert_finds(
+            Forms::of(Form::Shell),
+            "rce-separator-command",
+            &["| gcc > /tmp/x", "x| cat >out.txt", ";id >"],
+            &["| linux | gcc >= 10.1 |", "| python >= 3.8 | yes |"],
         );
     }
 
@@ -1757,6 +1807,36 @@ mod tests {
             "xss-js-sink-after-break",
             &[";alert(123);", "x;prompt(1)", "; confirm`1`"],
             &["stop; alert() is blocking", "done; alert (the team) later"],
+        );
+    }
+
+    #[test]
+    fn node_programs_run_and_processes_ended_count_but_not_the_api_named() {
+        assert_finds(
+            Forms::PLAIN,
+            "node-code-injection",
+            &[
+                "require('child_process').exec('id')",
+                "require(\"node:child_process\")",
+                "require('fs').readfilesync('/etc/passwd')",
+                "require('node:vm').runinthiscontext('1')",
+                "import('child_process').then(m => m.exec('id'))",
+                "child_process.execsync('cat /etc/passwd')",
+                "global.process.mainmodule.require('fs')",
+                "';process.exit();//",
+                "1;process.kill(process.pid)",
+                "process.binding('spawn_sync')",
+            ],
+            &[
+                "use child_process.spawn() for long-running programs",
+                "[`process.exit()`]: process.md#processexitcode",
+                "migrate process.binding('config') to getoptions()",
+                "you may call process.exit(code) when appropriate",
+                "see [advanced serialization for `child_process`][]",
+                "const fs = require('node:fs');",
+                "const fs = require('node:fs').promises;",
+                "require('node:net').connect(-1);",
+            ],
         );
     }
 
