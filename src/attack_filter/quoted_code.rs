@@ -9,28 +9,62 @@
 //! each span must stand as Markdown writes it, opened after a space and closed before one or
 //! before punctuation. `` `id` `` alone, ``127.0.0.1`id` `` and ``;`id` `` are still read.
 //! Only the shell form reads it so: markup, SQL and paths inside the code are still checked.
+//!
+//! A link's destination in Markdown prose is left out the same way (`see the
+//! [guide](../../BUILDING.md)`, `[guide]: ../../BUILDING.md`): a browser resolves it against
+//! the page, and no app opens it as a file.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
-/// `text` with each quoted code span or fenced block replaced by a space, when `text` is
-/// prose with such code in it; `None` when there is nothing to leave out.
+use super::Needle;
+
+static LINK_DESTINATION_OPEN: Needle = Needle::new("](");
+static REFERENCE_DEFINITION: Needle = Needle::new("]:");
+
+/// `text` with each quoted code span, fenced block or link destination replaced by a space,
+/// when `text` is prose with such code in it; `None` when there is nothing to leave out.
 pub(super) fn without_quoted_code(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    memchr::memchr(b'`', bytes)?;
-    let spans = quoted_spans(bytes);
-    if spans.is_empty() {
+    memchr::memchr2(b'`', b']', bytes)?;
+    let code = quoted_spans(bytes);
+    let links: Vec<_> = link_destinations(bytes)
+        .into_iter()
+        .filter(|link| {
+            !code
+                .iter()
+                .any(|span| span.start < link.end && link.start < span.end)
+        })
+        .collect();
+    // Links count only in prose around them; a value that is little more than a link
+    // (`[a](../../etc/passwd)`) is read with its destination, and its code left out as before
+    // when the destination's words make it prose (`[`Sleep`]: crate::time::Sleep`).
+    if !links.is_empty() {
+        let mut spans = [code.as_slice(), links.as_slice()].concat();
+        spans.sort_by_key(|span| span.start);
+        let prose = replaced_by_spaces(text, &spans);
+        if words(&prose) >= MIN_PROSE_WORDS {
+            return Some(prose);
+        }
+    }
+    if code.is_empty() {
         return None;
     }
-    let mut prose = String::with_capacity(text.len());
+    let prose = replaced_by_spaces(text, &code);
+    (words(&prose) >= MIN_PROSE_WORDS).then_some(prose)
+}
+
+/// `text` with each of the sorted, disjoint `spans` replaced by a space.
+fn replaced_by_spaces(text: &str, spans: &[Range<usize>]) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut from = 0;
-    for span in &spans {
-        prose.push_str(&text[from..span.start]);
-        prose.push(' ');
+    for span in spans {
+        out.push_str(&text[from..span.start]);
+        out.push(' ');
         from = span.end;
     }
-    prose.push_str(&text[from..]);
-    (words(&prose) >= MIN_PROSE_WORDS).then_some(prose)
+    out.push_str(&text[from..]);
+    out
 }
 
 /// Words of two letters or more a value needs outside its code to be prose: `` `id` `` alone
@@ -79,6 +113,45 @@ fn backtick_runs(bytes: &[u8]) -> Vec<Range<usize>> {
         from = at + len;
     }
     runs
+}
+
+/// The destinations of Markdown's links: `[text](destination)`, and a reference definition
+/// that opens a line (`[label]: destination`). Only a destination without spaces counts.
+fn link_destinations(bytes: &[u8]) -> Vec<Range<usize>> {
+    let destination_len = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|&&b| !b.is_ascii_whitespace() && !matches!(b, b'(' | b')' | b'<' | b'>'))
+            .count()
+    };
+    let mut found = Vec::new();
+    for at in LINK_DESTINATION_OPEN.find_iter(bytes) {
+        let start = at + 2;
+        let len = destination_len(start);
+        if len > 0 && bytes.get(start + len) == Some(&b')') {
+            found.push(start..start + len);
+        }
+    }
+    for at in REFERENCE_DEFINITION.find_iter(bytes) {
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let label = bytes[line_start..at].trim_ascii_start();
+        let opens_line = label.len() + 3 >= at - line_start
+            && label.first() == Some(&b'[')
+            && !label[1..].contains(&b']');
+        let spaces = bytes[at + 2..]
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        let start = at + 2 + spaces;
+        let len = destination_len(start);
+        if opens_line && spaces > 0 && len > 0 {
+            found.push(start..start + len);
+        }
+    }
+    found
 }
 
 /// Prose opens code after a space, a line break or a bracket (a link's text in Markdown,
@@ -148,6 +221,20 @@ mod tests {
                 "call [ ] and read  's output.",
             ),
             ("the `Service`s — `reboot`—now", "the  s —  —now"),
+            // Link destinations.
+            (
+                "see the [guide](../../BUILDING.md) first",
+                "see the [guide]( ) first",
+            ),
+            (
+                "[running tests]: ../../BUILDING.md#tests",
+                "[running tests]:  ",
+            ),
+            ("[`sleep`]: crate::time::sleep", "[ ]: crate::time::sleep"),
+            (
+                "read [`x`](../a.md) and\n  [y]: ../../b.md",
+                "read [ ]( ) and\n  [y]:  ",
+            ),
         ];
         for (text, prose) in cases {
             assert_eq!(without_quoted_code(text).as_deref(), Some(prose), "{text}");
@@ -169,6 +256,9 @@ mod tests {
             "words and more `a`b`",
             "no code here at all",
             "empty `` pair of words",
+            "[a](../../../etc/passwd)",
+            "words and words x[y]: ../../etc",
+            "words and words [y]:../../etc",
         ] {
             assert_eq!(without_quoted_code(text), None, "{text}");
         }
