@@ -21,6 +21,11 @@
 //! `onclick=alert(1)`, are read as before, and so is everything else in the value; a doctype
 //! with anything after `html` (an external DTD, an internal subset) is left to the XXE rules,
 //! and a `meta` with `http-equiv`, `charset` or any other attribute is read as before.
+//!
+//! The same goes for a tag that embeds or fetches only through its attributes and has none:
+//! `<object>`, `<iframe>`, `<embed>`, `<base>`, `<link>`, …. Code holds them as type arguments
+//! (`Local<Object> result`, `Ref<Frame>`), and prose names them (`put an <iframe> in it`).
+//! Without a `src`, `data` or `href` they load nothing, and a handler needs an attribute too.
 
 /// `text` with the markup that cannot run made inert: JSX handlers renamed, HTML5 doctypes and
 /// descriptive `meta` tags opened without their `<`; `None` when there is none.
@@ -39,12 +44,41 @@ pub(super) fn without_inert_markup(text: &str) -> Option<String> {
             }
         } else if bytes.get(at + 1) == Some(&b'!') && is_html5_doctype(&bytes[at + 2..])
             || is_descriptive_meta(&bytes[at + 1..])
+            || is_bare_embedding_tag(&bytes[at + 1..])
         {
             inert.get_or_insert_with(|| bytes.to_vec())[at] = b' ';
         }
     }
     // Only ASCII bytes were replaced by ASCII bytes: the text is still UTF-8.
     inert.map(|bytes| String::from_utf8(bytes).expect("ASCII replaced by ASCII"))
+}
+
+/// Tags that load or run something only through an attribute.
+const EMBEDDING_TAGS: [&[u8]; 10] = [
+    b"object",
+    b"embed",
+    b"iframe",
+    b"frame",
+    b"frameset",
+    b"applet",
+    b"base",
+    b"link",
+    b"portal",
+    b"math",
+];
+
+/// One of [`EMBEDDING_TAGS`] opened without attributes (`object>`, `iframe />`): what follows
+/// `<`.
+fn is_bare_embedding_tag(after_open: &[u8]) -> bool {
+    EMBEDDING_TAGS.iter().any(|tag| {
+        after_open
+            .get(..tag.len())
+            .is_some_and(|name| name.eq_ignore_ascii_case(tag))
+            && matches!(
+                trim_html_space_start(&after_open[tag.len()..]),
+                [b'>', ..] | [b'/', b'>', ..]
+            )
+    })
 }
 
 /// `doctype html>` in any case, with HTML's spaces around `html`: what follows `<!`.
@@ -259,6 +293,11 @@ mod tests {
                 "<meta property='og:title' content=Demo>",
                 " meta property='og:title' content=Demo>",
             ),
+            (
+                "Local<Object> ctx = args[1].As<Object>();",
+                "Local Object> ctx = args[1].As Object>();",
+            ),
+            ("put an <iframe /> in it", "put an  iframe /> in it"),
         ] {
             assert_eq!(
                 without_inert_markup(text).as_deref(),
@@ -297,6 +336,11 @@ mod tests {
             "<meta name=\"x\" content=\"a\"",
             "<meta name=\"x\" content=\"<script>\">",
             "<metaname=x>",
+            "<object data=\"javascript:alert(1)\">",
+            "<iframe src=//evil.example>",
+            "<iframe/onload=alert(1)>",
+            "<embed\tsrc=x.swf>",
+            "<objects>",
             "<!DOCTYPE html",
             "const x = {a: 1}",
             "plain prose",
