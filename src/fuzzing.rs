@@ -21,7 +21,7 @@ pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
     let lower = decoded.to_lowercase();
     std::hint::black_box((fold::sql(&lower), fold::shell(&lower), fold::log4j(&lower)));
     std::hint::black_box((
-        decode::base64_payload(&text),
+        decode::base64_bytes(&text).and_then(decode::printable_text),
         decode::iis_reading(&text),
         decode::form_component(data),
         fold::line_comments_as_spaces(&lower),

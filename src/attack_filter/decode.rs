@@ -113,8 +113,19 @@ pub fn iis_reading(raw: &str) -> Option<String> {
     Some(out)
 }
 
-/// The text inside `raw` if the whole value is base64 of mostly printable UTF-8.
-pub fn base64_payload(raw: &str) -> Option<String> {
+/// `bytes` as text if they are mostly printable UTF-8: a base64 value's payload worth reading.
+pub fn printable_text(bytes: Vec<u8>) -> Option<String> {
+    let text = String::from_utf8(bytes).ok()?;
+    let printable = text
+        .chars()
+        .filter(|c| !c.is_control() || c.is_whitespace())
+        .count();
+    (printable * 10 >= text.chars().count() * 9).then_some(text)
+}
+
+/// The bytes inside `raw` if the whole value is base64 that mixes cases, as an encoding of
+/// anything but a word does.
+pub fn base64_bytes(raw: &str) -> Option<Vec<u8>> {
     let trimmed = raw.trim();
     if trimmed.len() < 16
         || !trimmed
@@ -129,16 +140,10 @@ pub fn base64_payload(raw: &str) -> Option<String> {
     if !(has_upper && has_lower) {
         return None;
     }
-    let bytes = STANDARD
+    STANDARD
         .decode(trimmed)
         .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed.trim_end_matches('=')))
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let printable = text
-        .chars()
-        .filter(|c| !c.is_control() || c.is_whitespace())
-        .count();
-    (printable * 10 >= text.chars().count() * 9).then_some(text)
+        .ok()
 }
 
 /// One layer of every encoding, or `None` when `input` holds none. Each layer is skipped
@@ -540,18 +545,22 @@ mod tests {
         }
     }
 
+    fn base64_text(raw: &str) -> Option<String> {
+        printable_text(base64_bytes(raw)?)
+    }
+
     #[test]
     fn only_whole_base64_values_with_printable_text_are_decoded() {
         assert_eq!(
-            base64_payload("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==").as_deref(),
+            base64_text("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==").as_deref(),
             Some("<script>alert(1)</script>")
         );
         assert_eq!(
-            base64_payload("JHtqbmRpOmxkYXA6Ly94fQ").as_deref(),
+            base64_text("JHtqbmRpOmxkYXA6Ly94fQ").as_deref(),
             Some("${jndi:ldap://x}")
         );
-        assert_eq!(base64_payload("hello world this is text"), None);
-        assert_eq!(base64_payload("abcdefghijklmnopqrstuvwxyz"), None);
-        assert_eq!(base64_payload("iVBORw0KGgoAAAANSUhEUgAA"), None, "binary");
+        assert_eq!(base64_text("hello world this is text"), None);
+        assert_eq!(base64_text("abcdefghijklmnopqrstuvwxyz"), None);
+        assert_eq!(base64_text("iVBORw0KGgoAAAANSUhEUgAA"), None, "binary");
     }
 }

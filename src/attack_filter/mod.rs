@@ -16,6 +16,7 @@ mod inert_markup;
 pub mod inputs;
 mod internal_host;
 mod ldap;
+mod pickle;
 pub mod policy;
 mod quoted_code;
 pub mod rules;
@@ -177,7 +178,7 @@ impl Verdict {
 }
 
 /// Ids of findings made by structural checks rather than pattern rules.
-pub const STRUCTURAL_RULES: [&str; 18] = [
+pub const STRUCTURAL_RULES: [&str; 19] = [
     "sqli-libinjection",
     "sqli-quote-breakout-end",
     "xss-libinjection",
@@ -196,6 +197,7 @@ pub const STRUCTURAL_RULES: [&str; 18] = [
     "scanner-user-agent",
     "rce-split-command",
     "lfi-secret-file",
+    "rce-pickle-global",
 ];
 
 /// The compiled detectors; built once at start and shared by every worker.
@@ -279,7 +281,22 @@ impl AttackFilter {
         if let Some(iis) = decode::iis_reading(raw) {
             self.inspect_text(&families, location, name, &iis, verdict);
         }
-        if let Some(payload) = decode::base64_payload(raw) {
+        let Some(bytes) = decode::base64_bytes(raw) else {
+            return;
+        };
+        if families.contains(Family::Rce)
+            && let Some(global) = pickle::dangerous_global(&bytes)
+        {
+            verdict.add(Finding {
+                rule: "rce-pickle-global",
+                family: Family::Rce,
+                score: 5,
+                location,
+                name: name.to_owned(),
+                fragment: mask_fragment(&global),
+            });
+        }
+        if let Some(payload) = decode::printable_text(bytes) {
             self.inspect_text(&families, location, name, &payload, verdict);
         }
     }
@@ -416,6 +433,12 @@ impl AttackFilter {
             && let Some(path) = secret_file::secret_file_path(&lower)
         {
             conclude("lfi-secret-file", Family::Lfi, mask_fragment(path));
+        }
+        if families.contains(Family::Rce)
+            && memchr::memchr(b'\n', decoded.as_bytes()).is_some()
+            && let Some(global) = pickle::dangerous_global(decoded.as_bytes())
+        {
+            conclude("rce-pickle-global", Family::Rce, mask_fragment(&global));
         }
         if let Some(word) = split_command {
             conclude("rce-split-command", Family::Rce, mask_fragment(word));
