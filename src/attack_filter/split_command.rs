@@ -78,10 +78,36 @@ fn ends_word(byte: u8) -> bool {
 }
 
 /// The first word of `text` (decoded and lowercased) that the shell would join into a
-/// command's name from split pieces, if any.
+/// command's name from split pieces, if any. Prose has few words with a mark right after a
+/// letter, so only those words are read, found by vector searches for the marks.
 pub(super) fn split_command_name(text: &str) -> Option<&str> {
-    text.split(|c: char| c.is_ascii() && ends_word(c as u8))
-        .find(|word| splits_a_command(word))
+    let bytes = text.as_bytes();
+    let mut marks: Vec<usize> = memchr::memchr3_iter(b'\'', b'"', b'\\', bytes)
+        .chain(memchr::memchr3_iter(b'^', b'$', b'`', bytes))
+        .filter(|&at| at > 0 && bytes[at - 1].is_ascii_alphabetic())
+        .collect();
+    marks.sort_unstable();
+    let mut read_to = 0;
+    for at in marks {
+        if at < read_to {
+            continue;
+        }
+        let start = bytes[..at]
+            .iter()
+            .rposition(|&b| ends_word(b))
+            .map_or(0, |i| i + 1);
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| ends_word(b))
+            .map_or(bytes.len(), |len| at + len);
+        read_to = end;
+        // Word ends are ASCII bytes, so the word is whole characters.
+        let word = &text[start..end];
+        if splits_a_command(word) {
+            return Some(word);
+        }
+    }
+    None
 }
 
 fn splits_a_command(word: &str) -> bool {
@@ -113,11 +139,11 @@ fn splits_between_letters(name: &[u8]) -> bool {
             b'`' => name.get(at + 1) == Some(&b'`'),
             _ => false,
         };
-        let rest = &name[at..];
-        let marks = rest.iter().take_while(|&&b| is_mark(b)).count();
-        name[at - 1].is_ascii_alphabetic()
-            && opens_split
-            && rest.get(marks).is_some_and(u8::is_ascii_alphabetic)
+        opens_split && name[at - 1].is_ascii_alphabetic() && {
+            let rest = &name[at..];
+            let marks = rest.iter().take_while(|&&b| is_mark(b)).count();
+            rest.get(marks).is_some_and(u8::is_ascii_alphabetic)
+        }
     })
 }
 
