@@ -132,26 +132,45 @@ fn link_destinations(bytes: &[u8]) -> Vec<Range<usize>> {
             found.push(start..start + len);
         }
     }
-    for at in REFERENCE_DEFINITION.find_iter(bytes) {
-        let line_start = bytes[..at]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let label = bytes[line_start..at].trim_ascii_start();
-        let opens_line = label.len() + 3 >= at - line_start
-            && label.first() == Some(&b'[')
-            && !label[1..].contains(&b']');
-        let spaces = bytes[at + 2..]
-            .iter()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count();
-        let start = at + 2 + spaces;
-        let len = destination_len(start);
-        if opens_line && spaces > 0 && len > 0 {
-            found.push(start..start + len);
+    // A definition's label closes at the first `]` of its line: each line is read once, so a
+    // value of many `]:` costs one pass, not one per `]:`.
+    if REFERENCE_DEFINITION.find_iter(bytes).next().is_some() {
+        let mut line_start = 0;
+        while line_start < bytes.len() {
+            let line_end = memchr::memchr(b'\n', &bytes[line_start..])
+                .map_or(bytes.len(), |len| line_start + len);
+            if let Some(range) = reference_destination(bytes, line_start, line_end) {
+                found.push(range);
+            }
+            line_start = line_end + 1;
         }
     }
     found
+}
+
+/// The destination of a reference definition on the line `bytes[start..end]`, if the line is
+/// one: up to three spaces, `[label]:`, a space and a destination.
+fn reference_destination(bytes: &[u8], start: usize, end: usize) -> Option<Range<usize>> {
+    let line = &bytes[start..end];
+    let indent = line.iter().take_while(|&&b| b == b' ').count();
+    if indent > 3 || line.get(indent) != Some(&b'[') {
+        return None;
+    }
+    let close = indent + memchr::memchr(b']', &line[indent..])?;
+    if line.get(close + 1) != Some(&b':') {
+        return None;
+    }
+    let after = close + 2;
+    let spaces = line[after..]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    let from = after + spaces;
+    let len = line[from..]
+        .iter()
+        .take_while(|&&b| !b.is_ascii_whitespace())
+        .count();
+    (spaces > 0 && len > 0).then(|| start + from..start + from + len)
 }
 
 /// Prose opens code after a space, a line break or a bracket (a link's text in Markdown,
@@ -231,6 +250,11 @@ mod tests {
                 "[running tests]:  ",
             ),
             ("[`sleep`]: crate::time::sleep", "[ ]: crate::time::sleep"),
+            // Only the first `]` of a line closes a definition's label.
+            (
+                "[guide]: a.md ]: ../b ]: ../c\nmore words",
+                "[guide]:   ]: ../b ]: ../c\nmore words",
+            ),
             (
                 "read [`x`](../a.md) and\n  [y]: ../../b.md",
                 "read [ ]( ) and\n  [y]:  ",
