@@ -435,8 +435,7 @@ impl AttackFilter {
             conclude("lfi-secret-file", Family::Lfi, mask_fragment(path));
         }
         if families.contains(Family::Rce)
-            && memchr::memchr(b'\n', decoded.as_bytes()).is_some()
-            && let Some(global) = pickle::dangerous_global(decoded.as_bytes())
+            && let Some(global) = pickle::text_global(decoded.as_bytes())
         {
             conclude("rce-pickle-global", Family::Rce, mask_fragment(&global));
         }

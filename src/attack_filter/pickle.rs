@@ -55,13 +55,16 @@ const MEMOIZE: u8 = 0x94;
 const BINPUT: u8 = b'q';
 const LONG_BINPUT: u8 = b'r';
 
-/// `module.name` when `bytes` holds a pickle's reference to a dangerous global.
+/// `module.name` when `bytes` (a base64 value's payload) holds a pickle's reference to a
+/// dangerous global, in either spelling.
 pub(super) fn dangerous_global(bytes: &[u8]) -> Option<String> {
     text_global(bytes).or_else(|| binary_global(bytes))
 }
 
-/// `c` or `i` (after an opcode, not inside a word), then `module\nname\n`.
-fn text_global(bytes: &[u8]) -> Option<String> {
+/// `module.name` when `bytes` holds the text protocol's reference to a dangerous global: `c`
+/// or `i` (after an opcode, not inside a word), then `module\nname\n`. The only spelling a
+/// value's text can hold: the binary protocols' opcodes are bytes no text carries.
+pub(super) fn text_global(bytes: &[u8]) -> Option<String> {
     memchr::memchr_iter(b'\n', bytes).find_map(|end| {
         let before = &bytes[..end];
         DANGEROUS.iter().find_map(|(module, _)| {

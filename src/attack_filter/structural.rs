@@ -361,8 +361,11 @@ fn without_inert_attributes(text: &str) -> Option<String> {
             renamed.get_or_insert_with(|| bytes.to_vec())[at + 4] = b'x';
         }
     }
-    let names_a_schema = SCHEMA_LOCATION.is_in(&text.to_ascii_lowercase());
-    for at in ascii_words_at(bytes, "xmlns").filter(|_| !names_a_schema) {
+    let mut namespaces = ascii_words_at(bytes, "xmlns").peekable();
+    // Lowercased only when there is a namespace to decide on.
+    let names_a_schema =
+        namespaces.peek().is_some() && SCHEMA_LOCATION.is_in(&text.to_ascii_lowercase());
+    for at in namespaces.filter(|_| !names_a_schema) {
         let after = &text[at + 5..];
         let prefix = after.strip_prefix(':').map_or(0, |p| {
             1 + p.bytes().take_while(|&b| is_name_byte(b)).count()
