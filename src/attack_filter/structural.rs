@@ -34,6 +34,8 @@ pub fn sqli(text: &str) -> Option<String> {
     // `+` read as the space form decoders make of it (`1'+or+'1'='1`), as in the SQL fold.
     let spaced = text.contains('+').then(|| text.replace('+', " "));
     let text = spaced.as_deref().unwrap_or(text);
+    let joined = hyphenated_words_joined(text);
+    let text = joined.as_deref().unwrap_or(text);
     let uncased = without_a_lone_case(text);
     let text = uncased.as_deref().unwrap_or(text);
     let unbannered = without_banner_comments(text);
@@ -53,19 +55,11 @@ pub fn sqli(text: &str) -> Option<String> {
     // ("Set price = $total(after tax)", "Select one from the list"): it counts later on, or
     // when an operator, function, parenthesis, number or variable follows it
     // (`select * from`, `SELECT CHAR(113)`), never a plain word.
-    let statement = match fingerprint.as_bytes() {
-        [b'E', next, ..] => b"of(1v".contains(next),
-        [_, rest @ ..] => rest.contains(&b'E'),
-        [] => false,
-    };
-    // A `;` ends a statement; only one with more after it stacks a second (`'; drop …`): a
-    // sentence that ends in `;` after a quotation (`'Hello' and goodbye;`) stacks nothing.
-    let stacked = fingerprint.trim_end_matches(';').contains(';');
+    let tokens = fingerprint.as_bytes();
+    let statement = memchr::memchr_iter(b'E', tokens).any(|at| opens_a_statement(tokens, at));
+    let stacked = memchr::memchr_iter(b';', tokens).any(|at| stacks_a_query(tokens, at));
     let structural = statement || stacked || fingerprint.contains(['U', 'v', 'X']);
-    let quotes = text
-        .chars()
-        .filter(|c| matches!(c, '\'' | '"' | '`'))
-        .count();
+    let quotes = quotes_outside_words(text);
     let string_break = fingerprint.contains('s')
         && (quotes % 2 == 1
             || fingerprint.contains('c')
@@ -75,6 +69,30 @@ pub fn sqli(text: &str) -> Option<String> {
         && !joins_a_false_string(&fingerprint, text);
     let tautology = fingerprint.contains('&') && compares_before_a_block(text);
     (structural || string_break || tautology).then_some(fingerprint)
+}
+
+/// Whether the statement keyword at `at` of a fingerprint opens SQL rather than a sentence:
+/// an operator, function, parenthesis, number or variable follows it (`select * from`,
+/// `SELECT CHAR(113)`), or a subquery's parenthesis, a `UNION` or a stacked query's `;` comes
+/// before it. A plain word after it is English as often as SQL ("Set price = $total(after
+/// tax)", "intended_hostname and set a default cert", "changing the case when using …").
+fn opens_a_statement(tokens: &[u8], at: usize) -> bool {
+    let next = tokens.get(at + 1);
+    let before = at.checked_sub(1);
+    next.is_some_and(|next| b"of(1v".contains(next))
+        || before.is_some_and(|before| {
+            matches!(tokens[before], b'(' | b'U')
+                || tokens[before] == b';' && stacks_a_query(tokens, before)
+        })
+}
+
+/// Whether the `;` at `at` of a fingerprint stacks a second statement: more follows it
+/// (`'; drop …`), and what it ends is no plain word. A sentence that ends in `;` after a
+/// quotation (`'Hello' and goodbye;`) stacks nothing, and a `;` after a word joins two clauses
+/// of prose (`Thanks; update me when you can`, `done; begin phase 5`); an injection ends a
+/// string, a number or a parenthesis (`';`, `1;`, `);`) or opens the value with it.
+fn stacks_a_query(tokens: &[u8], at: usize) -> bool {
+    tokens[at + 1..].iter().any(|&token| token != b';') && (at == 0 || tokens[at - 1] != b'n')
 }
 
 /// An `=` before the text opens a code block after a condition (`) {`): the `=` of a tautology
@@ -117,6 +135,64 @@ fn quotes_a_logic_word(text: &str) -> bool {
                     .is_some_and(|b| b.is_ascii_alphanumeric())
         })
     })
+}
+
+/// `text` with each hyphen between two letters read as part of one word, when it has one:
+/// libinjection reads `update-index` or `non-null` as a statement keyword or `NULL` after a
+/// minus, where prose means one word. SQL puts no minus between two bare names in an
+/// injection (`1-sleep(5)`, `x'-sleep(5)-'`, `admin'--` keep theirs).
+fn hyphenated_words_joined(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut joined: Option<Vec<u8>> = None;
+    for at in memchr::memchr_iter(b'-', bytes) {
+        let between_letters = at > 0
+            && bytes[at - 1].is_ascii_alphabetic()
+            && bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic);
+        if between_letters {
+            joined.get_or_insert_with(|| bytes.to_vec())[at] = b'_';
+        }
+    }
+    joined.map(|bytes| String::from_utf8(bytes).expect("only an ASCII byte was replaced"))
+}
+
+/// The quotes in `text` that can open or close a string. An apostrophe inside a word is
+/// none, and counting it made a sentence with a quotation and a contraction look unbalanced
+/// (`"-" is not the first name, it doesn't work`).
+fn quotes_outside_words(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(at, &b)| match b {
+            b'"' | b'`' => true,
+            b'\'' => !is_apostrophe_in_word(bytes, at),
+            _ => false,
+        })
+        .count()
+}
+
+/// An English contraction (`doesn't`, `it's`, `I'm`, `we'll`, `they're`, `I've`, `she'd`) or
+/// an elided article or a name's prefix (`l'été`, `d'accord`, `c'est`, `qu'il`, `O'Brien`).
+/// A quote glued to an SQL word (`user'collate`, `n'or'1`) or a Python string prefix
+/// (`f'No stack'`) is none of them.
+fn is_apostrophe_in_word(bytes: &[u8], at: usize) -> bool {
+    const SUFFIXES: [&[u8]; 7] = [b"t", b"s", b"m", b"d", b"ll", b"re", b"ve"];
+    const PREFIXES: [&[u8]; 10] = [b"l", b"d", b"j", b"c", b"n", b"s", b"m", b"t", b"qu", b"o"];
+    let is_letter = |b: &u8| b.is_ascii_alphabetic() || !b.is_ascii();
+    let before = &bytes[..at];
+    let after = &bytes[at + 1..];
+    let word_before_len = before.iter().rev().take_while(|b| is_letter(b)).count();
+    let word_after_len = after.iter().take_while(|b| is_letter(b)).count();
+    if word_before_len == 0 || word_after_len == 0 {
+        return false;
+    }
+    let word_before = &before[at - word_before_len..];
+    let word_after = &after[..word_after_len];
+    let is_any = |words: &[&[u8]], word: &[u8]| words.iter().any(|w| w.eq_ignore_ascii_case(word));
+    let breakout = WORDS_AFTER_A_BREAKOUT
+        .iter()
+        .any(|w| w.as_bytes().eq_ignore_ascii_case(word_after));
+    is_any(&SUFFIXES, word_after) || is_any(&PREFIXES, word_before) && !breakout
 }
 
 /// `text` with the word `case` read as a name, when no `when` follows it: `CASE` opens an SQL
@@ -577,6 +653,54 @@ mod tests {
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
+    }
+
+    /// Release notes and chat messages that name SQL's statement words as English
+    /// (`changelog.Debian.gz` files of this machine's packages were blocked by these shapes).
+    #[test]
+    fn statement_words_in_sentences_pass_and_statements_still_count() {
+        for prose in [
+            "Thanks; update me when you can",
+            "done; begin phase 5 (additional rtx_def subclasses).",
+            "argument; print it in the beginning of error messages.",
+            "Cocoa and Objective-C; update build",
+            "intended_hostname and set a default cert.",
+            "changing character case in vi mode when using a multibyte locale.",
+            "[Unicode 14] Update the USE table",
+            "Teach update-index about --ignore-submodules",
+            "non-null terminated ut_user, unavailability of ut_user",
+            "\"-\" is not the first name on the command line, it doesn't work.",
+            "Fix up docs where \"--\" isn't displayed correctly.",
+            "\"User's\" is not correct; seems best to simplify the title.",
+        ] {
+            assert_eq!(sqli(prose), None, "{prose}");
+        }
+        for attack in [
+            "'; update users set password='x' where name='admin'--",
+            "1; drop table users",
+            "1) ; delete from users",
+            "1 and (select password from users)",
+            "x' union select password from users",
+            "1;waitfor delay '0:0:5'--",
+            "1'; exec master..xp_cmdshell 'dir'--",
+            "x'or'1'='1",
+        ] {
+            assert!(sqli(attack).is_some(), "{attack}");
+        }
+    }
+
+    #[test]
+    fn apostrophes_inside_words_are_no_quotes() {
+        assert_eq!(quotes_outside_words("it doesn't, O'Brien's l'été"), 0);
+        assert_eq!(
+            quotes_outside_words("we'll, they're, I've, she'd, qu'il"),
+            0
+        );
+        assert_eq!(quotes_outside_words("\"-\" isn't"), 2);
+        assert_eq!(quotes_outside_words("user'collate x"), 1);
+        assert_eq!(quotes_outside_words("n'or'1"), 2);
+        assert_eq!(quotes_outside_words("print(f'No stack')"), 2);
+        assert_eq!(quotes_outside_words("admin' --"), 1);
     }
 
     #[test]
