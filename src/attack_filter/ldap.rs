@@ -30,9 +30,10 @@ static FILTER_SYNTAX: [bool; 256] = {
 
 /// From the first closing parenthesis on: the filter closed, then another opened with an
 /// attribute that touches it, or an operator (also inside a second parenthesis,
-/// `admin*)((|userpassword=*)`).
+/// `admin*)((|userpassword=*)`) before a filter, a parenthesis or the value's end. A merge
+/// request cited after a name in parentheses (`Jonas Hahnfeld) (!2109)`) is no operator.
 static BREAKOUT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\)+(?:[&|!]?\([a-z0-9_.-]+[~<>]?=|\s*[&|!]?\s*(?:\(\s*)+[&|!])")
+    Regex::new(r"^\)+(?:[&|!]?\([a-z0-9_.-]+[~<>]?=|\s*[&|!]?\s*(?:\(\s*)+[&|!]\s*(?:[()]|$|[a-z_][a-z0-9_.-]*[~<>]?=))")
         .expect("the break-out pattern compiles")
 });
 
@@ -91,6 +92,8 @@ mod tests {
             "see (1)(a=b)",
             "(a+b)*c",
             "tom & jerry (and friends)",
+            "by jonas hahnfeld) (!2109)",
+            "simon mcvittie and jan steffens) (!1932, !1941, #2323)",
             "",
         ] {
             assert_eq!(filter_injection(text), None, "{text:?}");

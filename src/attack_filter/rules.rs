@@ -584,7 +584,16 @@ static RULES: &[Rule] = &[
         &[Plain, Shell],
         r"/dev/(?:tcp|udp)/|\bsocat\b.*\bexec:|\bnc(?:at)?\b(?:\s+-\w+)*\s+\S+\s+\d+\s+-e\b|\bnc(?:at)?\s+(?:-\w+\s+)*-e\s*(?:/(?:usr/)?bin/)?(?:ba)?sh\b",
     ),
-    rule("rce-ifs", Rce, 5, Plain, r"\$\{?ifs\b"),
+    // The field separator as a space a filter does not see (`cat$IFS/etc/passwd`,
+    // `;${IFS}cat`, `sleep${IFS}5`): glued to the argument after it. Prose about the shell
+    // names it between spaces ("when $IFS is empty", "`${IFS:=value}`").
+    rule(
+        "rce-ifs",
+        Rce,
+        5,
+        Plain,
+        r"\$\{?ifs\}?(?:\$\{?[a-z0-9_]|[a-z0-9_/\\-])",
+    ),
     // A command named through glob wildcards right after a separator or at the value's start
     // (`;/???/??t /???/p??s??`, `|/b?n/c?t`, `/bin/c?t /e??/p?ss??`, `;/usr/bin/wh?ami`). A
     // question mark that ends the value's last word is a question's, not a glob.
@@ -807,7 +816,7 @@ static RULES: &[Rule] = &[
         Java,
         5,
         Plain,
-        r"[$#%]\{\s*(?:#|@|t\s*\(\s*java\.|new\s+java\.|''\.getclass|\(#)|#_memberaccess|@java\.lang\.|#context\s*\[|[$#]\{[^}]*\b(?:(?:getclass|getclassloader|getresource|forname|getruntime|getmethod|getdeclaredmethod|newinstance|invoke)\s*\(|class\s*\.\s*classloader\b)",
+        r"[$#%]\{\s*(?:#[a-z_][a-z0-9_]*\s*(?:[=.(,?:]|\[\s*['\x22])|@[a-z_$]|t\s*\(\s*java\.|new\s+java\.|''\.getclass|\(#)|#_memberaccess|@java\.lang\.|#context\s*\[|[$#]\{[^}]*\b(?:(?:getclass|getclassloader|getresource|forname|getruntime|getmethod|getdeclaredmethod|newinstance|invoke)\s*\(|class\s*\.\s*classloader\b)",
     ),
     rule(
         "java-serialized-object",
@@ -2086,8 +2095,37 @@ mod tests {
         assert_finds(
             Forms::PLAIN,
             "java-expression-language",
-            &["${class.getclassloader()}", "${class.classloader}"],
-            &["${classname}"],
+            &[
+                "${class.getclassloader()}",
+                "${class.classloader}",
+                "%{#context['xwork.methodaccessor.denymethodexecution']=false}",
+                "${#a=(new java.lang.processbuilder('id')).start()}",
+                "%{@java.lang.runtime@getruntime().exec('id')}",
+                "${@print(chr(122))}",
+                "${@$b}(12)",
+            ],
+            &[
+                "${classname}",
+                "fixed ${#word} expansion to compute the length of a string",
+                "${#foo[x]}, where x is 0, @, or *",
+                "parameters for the ${@:0:n} expansion",
+                "how $@ expands in ${@:+set}",
+            ],
+        );
+        assert_finds(
+            Forms::PLAIN,
+            "rce-ifs",
+            &[
+                ";cat$ifs/etc/passwd",
+                ";${ifs}cat${ifs}/etc/passwd",
+                "1;sleep${ifs}5;",
+                ";cat$ifs$9/etc/passwd",
+            ],
+            &[
+                "character of $ifs was not a space.",
+                "word splitting when $ifs contained a tab",
+                "changes using ${ifs:=value} to modify it",
+            ],
         );
         assert_finds(Forms::PLAIN, "ssti-arithmetic-probe", &["{{=7*7}}"], &[]);
         assert_finds(
