@@ -173,11 +173,33 @@ fn reference_destination(bytes: &[u8], start: usize, end: usize) -> Option<Range
     (spaces > 0 && len > 0).then(|| start + from..start + from + len)
 }
 
-/// Prose opens code after a space, a line break or a bracket (a link's text in Markdown,
-/// ``[`sleep`]``); an injected substitution sits against what it is injected into
-/// (``127.0.0.1`id` ``, ``;`id` ``).
+/// Prose opens code after a space, a line break, a bracket (a link's text in Markdown,
+/// ``[`sleep`]``) or a reStructuredText role (``:func:`zip` ``, ``:mod:`base64` ``); an
+/// injected substitution sits against what it is injected into (``127.0.0.1`id` ``,
+/// ``;`id` ``).
 fn opens_span(bytes: &[u8], at: usize) -> bool {
-    at == 0 || matches!(bytes[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b'[')
+    at == 0 || opens_after(bytes[at - 1]) || after_a_role(&bytes[..at])
+}
+
+fn opens_after(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'(' | b'[')
+}
+
+/// `before` ends with a role (`:mod:`, `:py:func:`) that opens a word.
+fn after_a_role(before: &[u8]) -> bool {
+    let Some(inner) = before.strip_suffix(b":") else {
+        return false;
+    };
+    let name_len = inner
+        .iter()
+        .rev()
+        .take_while(|&&b| b.is_ascii_lowercase() || b == b':')
+        .count();
+    let (rest, name) = inner.split_at(inner.len() - name_len);
+    name.first() == Some(&b':')
+        && name.len() > 1
+        && !name.windows(2).any(|pair| pair == b"::")
+        && rest.last().is_none_or(|&b| opens_after(b))
 }
 
 /// Prose closes code before a space, a line break, punctuation (a dash `—` too), a bracket,
@@ -262,6 +284,18 @@ mod tests {
         ];
         for (text, prose) in cases {
             assert_eq!(without_quoted_code(text).as_deref(), Some(prose), "{text}");
+        }
+    }
+
+    #[test]
+    fn restructured_text_roles_open_code() {
+        assert_eq!(
+            without_quoted_code("Add :func:`b85encode` in :mod:`base64`, see :py:class:`type`.")
+                .as_deref(),
+            Some("Add :func:  in :mod: , see :py:class: .")
+        );
+        for text in ["words and words x:mod:`id`", "words and words ::`id`"] {
+            assert_eq!(without_quoted_code(text), None, "{text}");
         }
     }
 
