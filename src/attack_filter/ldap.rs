@@ -39,17 +39,29 @@ static BREAKOUT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The break-out in `text` (decoded and lowercased), if it injects into an LDAP filter.
 pub(super) fn filter_injection(text: &str) -> Option<&str> {
-    // Prose mostly holds no filter syntax at all: one pass over it, and nothing more. A `(` is
-    // filter syntax, so `(&)` can only be at or after the first such byte.
+    // Prose mostly holds no filter syntax at all: one pass over it, and nothing more.
     let first = text.bytes().position(|b| FILTER_SYNTAX[usize::from(b)])?;
     let rest = &text[first..];
-    always_true_filter(rest).or_else(|| BREAKOUT.find(rest).map(|found| &rest[..found.end()]))
+    always_true_filter(text).or_else(|| BREAKOUT.find(rest).map(|found| &rest[..found.end()]))
 }
 
-/// `(&)`, also with spaces inside.
+/// `(&)`, also with spaces inside. A word's `(&)` before a space or punctuation names the
+/// character (`the control operator ampersand (&), the shell …`).
 fn always_true_filter(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
+    let names_the_character = |open: usize| {
+        bytes.get(open..open + 3) == Some(b"(&)")
+            && open >= 2
+            && bytes[open - 1] == b' '
+            && bytes[open - 2].is_ascii_alphabetic()
+            && bytes
+                .get(open + 3)
+                .is_none_or(|b| matches!(b, b' ' | b',' | b'.' | b';' | b':' | b'!' | b'?'))
+    };
     memchr::memchr_iter(b'(', bytes).find_map(|open| {
+        if names_the_character(open) {
+            return None;
+        }
         let inside = text[open + 1..].trim_start();
         let after_and = inside.strip_prefix('&')?.trim_start();
         after_and.starts_with(')').then(|| {
@@ -93,6 +105,8 @@ mod tests {
             "(a+b)*c",
             "tom & jerry (and friends)",
             "by jonas hahnfeld) (!2109)",
+            "the control operator ampersand (&), the shell runs it",
+            "join them with an ampersand (&).",
             "simon mcvittie and jan steffens) (!1932, !1941, #2323)",
             "",
         ] {
