@@ -149,7 +149,7 @@ static RULES: &[Rule] = &[
         // `'+sleep(5)`, `=sleep(5)`), before it (`sleep(5)#`, `sleep(5) and 1`) or as the whole
         // value, never as a method. Prose `sleep (8 hours)` passes: the number must close the
         // call, unless the call is joined to a closed quote (`x'+sleep(20.to_i)+'`).
-        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:\(|@|(?:select|if|case|mod|rand|floor|ceil|abs|length|ascii|ord)\s*[\s(])|(?:\b(?:and|or|xor|not|select|if|then|else|when)\s+|[=(+,|&'\x22{-]\s*)(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)|(?:^|[ \t\r\n(=,;'\x22+|&{}-])(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)(?:#|\s*(?:$|--|\)|=|\+|\|\||&&|\b(?:and|or|xor)\b))|\bbenchmark\s*\(\s*\d+\s*,|(?:\b(?:and|or|xor)\s+|[=(+,|&'\x22-]\s*)get_lock\s*\(\s*['\x22][^'\x22]*['\x22]\s*,\s*\d|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
+        r"\b(?:sleep|pg_sleep)\s*\(\s*(?:\(|@|(?:select|case)\s*[\s(]|(?:if|mod|rand|floor|ceil|abs|length|ascii|ord)\s*\()|(?:\b(?:and|or|xor|not|select|if|then|else|when)\s+|[=(+,|&'\x22{-]\s*)(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)|(?:^|[ \t\r\n(=,;'\x22+|&{}-])(?:sleep|pg_sleep)\s*\(\s*[\d.]+\s*\)(?:#|\s*(?:$|--|\)|=|\+|\|\||&&|\b(?:and|or|xor)\b))|\bbenchmark\s*\(\s*\d+\s*,|(?:\b(?:and|or|xor)\s+|[=(+,|&'\x22-]\s*)get_lock\s*\(\s*['\x22][^'\x22]*['\x22]\s*,\s*\d|\brandomblob\s*\(\s*\d|\bwaitfor\s+(?:delay|time)\s+'|\bdbms_(?:lock\.sleep|pipe\.receive_message)\s*\(|['\x22]\s*(?:\+|\|\||&&|\.)?\s*(?:sleep|pg_sleep|benchmark)\(",
     ),
     rule(
         "sqli-file-or-command",
@@ -164,8 +164,11 @@ static RULES: &[Rule] = &[
         5,
         Sql,
         // A statement after `;`, or a value that opens by closing the app's string into a
-        // `;` (`';`, `');#`, `';print'`), which no prose opens with.
-        r"^\s*['\x22]\s*\)*\s*;|;\s*(?:drop\s+(?:table|database|schema|user|view|function)|truncate\s+table|alter\s+(?:table|user)|create\s+(?:table|user|database|function)|insert\s+into|delete\s+from|update\s+\w+\s+set|exec(?:ute)?\s+(?:master|xp_|sp_|\()|declare\s+@|shutdown\b|select\s+.*\bfrom\b)",
+        // `;` (`';`, `');#`, `';print'`), which no prose opens with. `SHUTDOWN` ends the
+        // value or the statement (`; shutdown --`), an `UPDATE` sets a column (`; update
+        // users set role='admin'`): "Thanks; shutdown the old one" and "OK; update the
+        // settings" are sentences.
+        r"^\s*['\x22]\s*\)*\s*;|;\s*(?:drop\s+(?:table|database|schema|user|view|function)|truncate\s+table|alter\s+(?:table|user)|create\s+(?:table|user|database|function)|insert\s+into|delete\s+from|update\s+[\w.]+\s+set\s+[\w.]+\s*=|exec(?:ute)?\s+(?:master|xp_|sp_|\()|declare\s+@|shutdown\s*(?:$|--|#|;|/\*|['\x22]|with\s+nowait\b)|select\s+.*\bfrom\b)",
     ),
     rule(
         "sqli-subquery",
@@ -1300,8 +1303,12 @@ mod tests {
                 "sleep(5) and 1",
                 "1 and get_lock('etgp',5)",
                 "1'=get_lock(\"x\", 10)-- -",
+                "sleep(if(1=1,5,0))",
+                "sleep (if (length(database())=8, 5, 0))",
+                "sleep((select 5))",
             ],
             &[
+                "i'd rather sleep (if possible) than wait",
                 "how does select get_lock('job', 10) work?",
                 "time.sleep(5)",
                 "thread.sleep(1000);",
@@ -1505,6 +1512,21 @@ mod tests {
             "sqli-stacked-query",
             &["';", "';print'", "');#", "\";"],
             &["it's; fine", "say 'hi'; then go", "a';"],
+        );
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-stacked-query",
+            &[
+                "1; shutdown",
+                "'; shutdown --",
+                "1;shutdown with nowait",
+                "x'; update users set password='x'--",
+                "1; update app.users set role = 'admin'",
+            ],
+            &[
+                "ok; shutdown the old one (2 items)",
+                "the account; update the settings (if possible).",
+            ],
         );
     }
 
