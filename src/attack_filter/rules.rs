@@ -468,24 +468,28 @@ static RULES: &[Rule] = &[
         Plain,
         r"^\s*(?:url:\s*)?(?:file:/|local_file:|gopher://|dict://|ldaps?://|jar:|netdoc:|tftp://|sftp://|glob://|ssh2\.\w+://|compress\.(?:zlib|bzip2)://|ogg://|rar://)",
     ),
-    // The cloud metadata services, which hand out the host's credentials, and the API server a
-    // Kubernetes pod reaches by name (`http://kubernetes.default.svc/api/v1/secrets`): as a
-    // URL, a value or a parameter's, or the last word or a path after a space (`curl
-    // 169.254.169.254/latest/meta-data`). A sentence that names the address goes on in words
-    // after it (`the metadata server at 169.254.169.254 is unreachable`).
+    // The cloud metadata services (AWS, also its container endpoint `169.254.170.2`; GCP;
+    // Azure; Alibaba; Oracle's `192.0.0.192`), which hand out the host's credentials, and the
+    // API server a Kubernetes pod reaches by name (`http://kubernetes.default.svc/api/v1/
+    // secrets`): as a URL, a value or a parameter's, or the last word or a path after a space
+    // (`curl 169.254.169.254/latest/meta-data`). A sentence that names the address goes on in
+    // words after it (`the metadata server at 169.254.169.254 is unreachable`).
     rule(
         "rfi-metadata-endpoint",
         Rfi,
         5,
         Plain,
-        r"//(?:instance-data|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)(?:[:/?#]|$)|(?:^|[=@/])(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|\s(?:169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)(?:[:/?#]|\s*$)|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
+        r"//(?:instance-data|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)(?:[:/?#]|$)|(?:^|[=@/])(?:169\.254\.169\.254|169\.254\.170\.2|192\.0\.0\.192|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)\b|\s(?:169\.254\.169\.254|169\.254\.170\.2|192\.0\.0\.192|metadata\.google\.internal|100\.100\.100\.200|\[?fd00:ec2::254\]?|metadata\.azure\.com)(?:[:/?#]|\s*$)|(?://|@)(?:2852039166|0xa9fea9fe|\[(?:0*:)*:?ffff:(?:169\.254\.169\.254|a9fe:a9fe)\])(?:[:/?#]|$)",
     ),
+    // A URL to this host in any spelling, as the whole value (a field the app fetches), or
+    // before a line break (a request smuggled after it). A message that opens with a local
+    // URL is a question about it ("http://localhost:8080/ returns 404, why?").
     rule(
         "rfi-loopback-url",
         Rfi,
         5,
         Plain,
-        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|(?:[a-z0-9-]+\.)*(?:localhost|localtest\.me|lvh\.me|vcap\.me)\.?|(?:[a-z0-9-]+[.-])*127[.-]\d+[.-]\d+[.-]\d+\.(?:nip|sslip|xip)\.io|0|0\.0\.0\.0|0x7f[0-9a-f]*(?:\.(?:0x)?[0-9a-f]+){0,3}|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1?\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]|$)",
+        r"^\s*(?:https?|ftp)://(?:[^/@]*@)?(?:127(?:\.\d+){1,3}|(?:[a-z0-9-]+\.)*(?:localhost|localtest\.me|lvh\.me|vcap\.me)\.?|(?:[a-z0-9-]+[.-])*127[.-]\d+[.-]\d+[.-]\d+\.(?:nip|sslip|xip)\.io|0|0\.0\.0\.0|0x7f[0-9a-f]*(?:\.(?:0x)?[0-9a-f]+){0,3}|2130706433|0177[0-7.]*|\[(?:0*:)*:?0*1?\]|\[(?:0*:)*:?ffff:(?:127\.[0-9.]+|7f[0-9a-f]{2}:[0-9a-f]{1,4})\])(?:[:/?#]\S*)?[ \t]*(?:$|[\r\n])",
     ),
     rule(
         "rfi-ip-url",
@@ -1224,8 +1228,10 @@ mod tests {
                 "http://admin.localhost:8080/",
                 "http://127.0.0.1.nip.io/",
                 "http://app-127-0-0-1.sslip.io/x",
+                "http://localhost:6379/\r\nset x 1\r\n",
             ],
             &[
+                "http://localhost:8080/ returns 404, why?",
                 "http://0.example.com/x",
                 "http://lvh.media/",
                 "http://127.0.0.1.example.com/",
@@ -1252,6 +1258,8 @@ mod tests {
                 "curl 169.254.169.254/latest/meta-data/",
                 "fetch metadata.google.internal",
                 "http://metadata.google.internal/computemetadata/v1/",
+                "http://169.254.170.2/v2/credentials",
+                "http://192.0.0.192/latest/",
             ],
             &["the metadata server at 169.254.169.254 is unreachable from my pod"],
         );
