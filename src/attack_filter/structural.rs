@@ -51,13 +51,12 @@ pub fn sqli(text: &str) -> Option<String> {
     // UNION, a SELECT-like keyword, a stacked query, a variable or an expression; a string
     // that breaks out (unbalanced quotes) or is joined by logic or a comment; or a tautology
     // (logic and an equality): the parts of an injection prose does not produce.
-    // A statement keyword that opens the text is an English imperative as often as SQL
-    // ("Set price = $total(after tax)", "Select one from the list"): it counts later on, or
-    // when an operator, function, parenthesis, number or variable follows it
-    // (`select * from`, `SELECT CHAR(113)`), never a plain word.
+    // A statement keyword is an English verb as often as SQL ("Select one from the list",
+    // "Thanks; update me"): see `opens_a_statement` and `stacks_a_query`.
     let tokens = fingerprint.as_bytes();
-    let statement = memchr::memchr_iter(b'E', tokens).any(|at| opens_a_statement(tokens, at));
-    let stacked = memchr::memchr_iter(b';', tokens).any(|at| stacks_a_query(tokens, at));
+    let at = |token: u8| (0..tokens.len()).filter(move |&at| tokens[at] == token);
+    let statement = at(b'E').any(|at| opens_a_statement(tokens, at));
+    let stacked = at(b';').any(|at| stacks_a_query(tokens, at));
     let structural = statement || stacked || fingerprint.contains(['U', 'v', 'X']);
     let quotes = quotes_outside_words(text);
     let string_break = fingerprint.contains('s')
@@ -73,17 +72,16 @@ pub fn sqli(text: &str) -> Option<String> {
 
 /// Whether the statement keyword at `at` of a fingerprint opens SQL rather than a sentence:
 /// an operator, function, parenthesis, number or variable follows it (`select * from`,
-/// `SELECT CHAR(113)`), or a subquery's parenthesis, a `UNION` or a stacked query's `;` comes
-/// before it. A plain word after it is English as often as SQL ("Set price = $total(after
-/// tax)", "intended_hostname and set a default cert", "changing the case when using …").
+/// `SELECT CHAR(113)`), or a subquery's parenthesis or a `UNION` comes before it (a stacked
+/// query's `;` counts by itself). A plain word after it is English as often as SQL ("Set
+/// price = $total(after tax)", "intended_hostname and set a default cert", "changing the
+/// case when using …").
 fn opens_a_statement(tokens: &[u8], at: usize) -> bool {
     let next = tokens.get(at + 1);
-    let before = at.checked_sub(1);
     next.is_some_and(|next| b"of(1v".contains(next))
-        || before.is_some_and(|before| {
-            matches!(tokens[before], b'(' | b'U')
-                || tokens[before] == b';' && stacks_a_query(tokens, before)
-        })
+        || at
+            .checked_sub(1)
+            .is_some_and(|before| matches!(tokens[before], b'(' | b'U'))
 }
 
 /// Whether the `;` at `at` of a fingerprint stacks a second statement: more follows it
