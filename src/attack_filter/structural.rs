@@ -267,14 +267,15 @@ fn joins_a_false_string(fingerprint: &str, text: &str) -> bool {
 /// joined to a comparison or a call is still a tautology or a statement to the other checks.
 fn quotes_only_phrases(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let is_quote = |b: u8| matches!(b, b'\'' | b'"' | b'`');
+    // An apostrophe inside a word (`Bob's`) opens no phrase.
+    let is_quote = |at: usize| match bytes[at] {
+        b'"' | b'`' => true,
+        b'\'' => !is_apostrophe_in_word(bytes, at),
+        _ => false,
+    };
     let mut phrases = 0;
     let mut at = 0;
-    while let Some(open) = bytes[at..]
-        .iter()
-        .position(|&b| is_quote(b))
-        .map(|i| at + i)
-    {
+    while let Some(open) = (at..bytes.len()).find(|&i| is_quote(i)) {
         let opens = open == 0
             || matches!(
                 bytes[open - 1],
@@ -670,6 +671,7 @@ mod tests {
             "\"-\" is not the first name on the command line, it doesn't work.",
             "Fix up docs where \"--\" isn't displayed correctly.",
             "\"User's\" is not correct; seems best to simplify the title.",
+            "Hmm - \"merge\" or \"rebase\" Bob's branch?",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
