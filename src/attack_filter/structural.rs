@@ -31,11 +31,8 @@ pub fn sqli(text: &str) -> Option<String> {
     if words_only(text) {
         return None;
     }
-    // `+` read as the space form decoders make of it (`1'+or+'1'='1`), as in the SQL fold.
-    let spaced = text.contains('+').then(|| text.replace('+', " "));
+    let spaced = spaced_and_joined(text);
     let text = spaced.as_deref().unwrap_or(text);
-    let joined = hyphenated_words_joined(text);
-    let text = joined.as_deref().unwrap_or(text);
     let uncased = without_a_lone_case(text);
     let text = uncased.as_deref().unwrap_or(text);
     let unbannered = without_banner_comments(text);
@@ -135,22 +132,29 @@ fn quotes_a_logic_word(text: &str) -> bool {
     })
 }
 
-/// `text` with each hyphen between two letters read as part of one word, when it has one:
-/// libinjection reads `update-index` or `non-null` as a statement keyword or `NULL` after a
-/// minus, where prose means one word. SQL puts no minus between two bare names in an
-/// injection (`1-sleep(5)`, `x'-sleep(5)-'`, `admin'--` keep theirs).
-fn hyphenated_words_joined(text: &str) -> Option<String> {
+/// `text` as libinjection should read its words, when that differs, in one copy: `+` as the
+/// space decoders make of it (`1'+or+'1'='1`, as in the SQL fold), and a hyphen between two
+/// letters as part of one word. libinjection reads `update-index` or `non-null` as a
+/// statement keyword or `NULL` after a minus, where prose means one word; SQL puts no minus
+/// between two bare names in an injection (`1-sleep(5)`, `x'-sleep(5)-'`, `admin'--` keep
+/// theirs).
+fn spaced_and_joined(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut joined: Option<Vec<u8>> = None;
-    for at in memchr::memchr_iter(b'-', bytes) {
-        let between_letters = at > 0
-            && bytes[at - 1].is_ascii_alphabetic()
-            && bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic);
-        if between_letters {
-            joined.get_or_insert_with(|| bytes.to_vec())[at] = b'_';
-        }
+    let mut reading: Option<Vec<u8>> = None;
+    for at in memchr::memchr2_iter(b'+', b'-', bytes) {
+        let replacement = match bytes[at] {
+            b'+' => b' ',
+            _ if at > 0
+                && bytes[at - 1].is_ascii_alphabetic()
+                && bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic) =>
+            {
+                b'_'
+            }
+            _ => continue,
+        };
+        reading.get_or_insert_with(|| bytes.to_vec())[at] = replacement;
     }
-    joined.map(|bytes| String::from_utf8(bytes).expect("only an ASCII byte was replaced"))
+    reading.map(|bytes| String::from_utf8(bytes).expect("only ASCII bytes were replaced"))
 }
 
 /// The quotes in `text` that can open or close a string. An apostrophe inside a word is
@@ -187,10 +191,12 @@ fn is_apostrophe_in_word(bytes: &[u8], at: usize) -> bool {
     let word_before = &before[at - word_before_len..];
     let word_after = &after[..word_after_len];
     let is_any = |words: &[&[u8]], word: &[u8]| words.iter().any(|w| w.eq_ignore_ascii_case(word));
-    let breakout = WORDS_AFTER_A_BREAKOUT
-        .iter()
-        .any(|w| w.as_bytes().eq_ignore_ascii_case(word_after));
-    is_any(&SUFFIXES, word_after) || is_any(&PREFIXES, word_before) && !breakout
+    let breakout = || {
+        WORDS_AFTER_A_BREAKOUT
+            .iter()
+            .any(|w| w.as_bytes().eq_ignore_ascii_case(word_after))
+    };
+    is_any(&SUFFIXES, word_after) || is_any(&PREFIXES, word_before) && !breakout()
 }
 
 /// `text` with the word `case` read as a name, when no `when` follows it: `CASE` opens an SQL
