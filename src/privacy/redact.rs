@@ -75,12 +75,24 @@ impl Redactor {
 
     /// `text` with every confirmed finding replaced; borrowed when there was none.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        CANDIDATES.replace_all(text, |caps: &Captures<'_>| self.replacement(caps))
+        CANDIDATES.replace_all(text, |caps: &Captures<'_>| self.replacement(text, caps))
     }
 
-    fn replacement(&self, caps: &Captures<'_>) -> String {
+    fn replacement(&self, text: &str, caps: &Captures<'_>) -> String {
         let whole = caps.get(0).map_or("", |m| m.as_str());
         let kept = || whole.to_owned();
+        // The digits after a decimal point are a number's fraction, not a card, an id or a
+        // phone number: a JSON log line's `"duration_ms":31.488478000000009` stays a number.
+        let numeric = ["card", "id11", "phone"]
+            .iter()
+            .any(|kind| caps.name(kind).is_some());
+        if numeric
+            && caps
+                .get(0)
+                .is_some_and(|m| follows_a_decimal_point(text, m.start()))
+        {
+            return kept();
+        }
         if caps.name("jwt").is_some() {
             return "[jwt]".into();
         }
@@ -262,6 +274,12 @@ fn german_tax_id_is_valid(digits: &[u8]) -> bool {
     check == u32::from(digits[10])
 }
 
+/// `text` has a digit and a `.` just before `at`.
+fn follows_a_decimal_point(text: &str, at: usize) -> bool {
+    let bytes = text.as_bytes();
+    at >= 2 && bytes[at - 1] == b'.' && bytes[at - 2].is_ascii_digit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +300,14 @@ mod tests {
         assert!(!pesel_is_valid(&digits("44051401358")));
         assert!(german_tax_id_is_valid(&digits("86095742719")));
         assert!(!german_tax_id_is_valid(&digits("86095742718")));
+    }
+
+    #[test]
+    fn fractions_of_numbers_are_no_personal_data() {
+        // A Luhn-valid fraction, and one that opens like an international phone number.
+        let line = r#"{"bytes":293,"duration_ms":31.488478000000009,"ratio":1.0049301234567}"#;
+        assert_eq!(masked(line), line);
+        assert_eq!(masked("card 488478000000009"), "card [card]");
     }
 
     #[test]
