@@ -66,6 +66,9 @@ pub fn inspect_head(
             );
         }
     }
+    for tail in tails_across_segments(uri.path()).into_iter().flatten() {
+        filter.inspect(policy, Location::Path, "path", tail, verdict);
+    }
     if let Some(file) = system_file_in_path(uri.path()) {
         add_structural_finding(
             policy,
@@ -161,6 +164,49 @@ fn is_server_script(file_name: &str) -> bool {
                 | "asmx"
                 | "cgi"
         )
+}
+
+/// The path read across its slashes, for values that a catch-all route (`/files/{*path}`,
+/// `/proxy/{*url}`) hands the app whole: a URL (`/proxy/http://127.0.0.1/admin`), a command
+/// with a path in it (`;cat /etc/passwd`), SQL spaced with comments (`1/**/union/**/select`).
+/// Segment by segment, each of these is harmless words.
+///
+/// A path of plain words (`/api/v1/users/42`) has nothing to read across, so only a path with
+/// a segment holding something other than letters, digits and `-._~` is read again: from that
+/// segment to the end, and from the segment before it (a payload's first word can be plain, as
+/// in `select/**/password`), each as one value.
+fn tails_across_segments(path: &str) -> [Option<&str>; 2] {
+    let mut previous = None;
+    let mut start = 0;
+    for segment in path.split('/') {
+        if is_plain_segment(segment) {
+            if !segment.is_empty() {
+                previous = Some(start);
+            }
+        } else {
+            let tail = &path[start..];
+            // One segment alone, already read as a segment.
+            if !tail.contains('/') {
+                return [None, None];
+            }
+            return [Some(tail), previous.map(|at| &path[at..])];
+        }
+        start += segment.len() + 1;
+    }
+    [None, None]
+}
+
+/// Letters, digits and `-._~` (RFC 3986's unreserved characters), also once decoded: an
+/// escaped letter of another script (`%C3%A9`) is plain, an escaped space or quote is not.
+fn is_plain_segment(segment: &str) -> bool {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if segment.bytes().all(unreserved) {
+        return true;
+    }
+    segment.contains('%')
+        && super::decode::decode(segment)
+            .bytes()
+            .all(|b| !b.is_ascii() || unreserved(b))
 }
 
 /// An operating system's file named by whole path segments (`/etc/passwd`,
@@ -745,6 +791,58 @@ mod tests {
             v.findings.iter().any(|f| f.rule == "lfi-system-path"),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn a_path_is_read_across_its_slashes_from_the_first_segment_that_is_not_plain() {
+        assert_eq!(
+            tails_across_segments("/proxy/http://127.1/admin"),
+            [Some("http://127.1/admin"), Some("proxy/http://127.1/admin")]
+        );
+        assert_eq!(
+            tails_across_segments("/files/select/**/password/**/from/**/users"),
+            [
+                Some("**/password/**/from/**/users"),
+                Some("select/**/password/**/from/**/users")
+            ]
+        );
+        assert_eq!(
+            tails_across_segments("/run/%3Bcat%20/etc/passwd"),
+            [
+                Some("%3Bcat%20/etc/passwd"),
+                Some("run/%3Bcat%20/etc/passwd")
+            ]
+        );
+        // Plain segments, an escaped letter, or one odd segment at the end: nothing to join.
+        for path in [
+            "/api/v1/users/42/orders",
+            "/wiki/Caf%C3%A9",
+            "/docs/report%20(final).pdf",
+            "/",
+        ] {
+            assert_eq!(tails_across_segments(path), [None, None], "{path}");
+        }
+        for uri in [
+            "/proxy/http://169.254.169.254/latest/meta-data/",
+            "/files/1/**/union/**/select/**/1,2,3--",
+            "/files/1'/**/or/**/'1'='1",
+            "/run/%3Bcat%20/etc/passwd",
+            "/files/'%20and%20count(/*)=1%20and%20'1'='1",
+        ] {
+            let v = head(uri, &[]);
+            assert!(v.score >= 5, "{uri}: {v:?}");
+        }
+        for uri in [
+            "/v1/models/gemini-pro:generateContent",
+            "/files/My%20Documents/report%20(final).pdf",
+            "/wiki/Rock_&_Roll/history",
+            "/users/O'Brien/orders/1",
+            "/files/*/x/*/y",
+            "/static/**/app.js",
+        ] {
+            let v = head(uri, &[]);
+            assert!(v.findings.is_empty(), "{uri}: {v:?}");
+        }
     }
 
     #[test]

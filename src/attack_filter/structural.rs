@@ -18,6 +18,7 @@ static DOUBLE_DASH: Needle = Needle::new("--");
 static INSTRUCTION_OPEN: Needle = Needle::new("<?");
 static INSTRUCTION_CLOSE: Needle = Needle::new("?>");
 static EXECUTABLE_COMMENT_OPEN: Needle = Needle::new("/*!");
+static COMMENT_OPEN: Needle = Needle::new("/*");
 static SCHEMA_LOCATION: Needle = Needle::new("schemalocation");
 /// From right after `/*!`: MySQL code, which the comment runs.
 static MYSQL_CODE: LazyLock<Regex> = LazyLock::new(|| {
@@ -37,14 +38,14 @@ pub fn sqli(text: &str) -> Option<String> {
     let text = uncased.as_deref().unwrap_or(text);
     let unbannered = without_banner_comments(text);
     let text = unbannered.as_deref().unwrap_or(text);
-    let result = libinjectionrs::detect_sqli(text.as_bytes());
-    if !result.is_injection() {
-        return None;
+    let mut fingerprint = injection_fingerprint(text)?;
+    let unglobbed = (fingerprint == "X")
+        .then(|| without_glob_stars(text))
+        .flatten();
+    let text = unglobbed.as_deref().unwrap_or(text);
+    if unglobbed.is_some() {
+        fingerprint = injection_fingerprint(text)?;
     }
-    let fingerprint = result
-        .fingerprint
-        .map(|f| f.to_string())
-        .unwrap_or_default();
     // UNION, a SELECT-like keyword, a stacked query, a variable or an expression; a string
     // that breaks out (unbalanced quotes) or is joined by logic or a comment; or a tautology
     // (logic and an equality): the parts of an injection prose does not produce.
@@ -65,6 +66,17 @@ pub fn sqli(text: &str) -> Option<String> {
         && !joins_a_false_string(&fingerprint, text);
     let tautology = fingerprint.contains('&') && compares_before_a_block(text);
     (structural || string_break || tautology).then_some(fingerprint)
+}
+
+/// libinjection's fingerprint of `text`, if it reads as an injection.
+fn injection_fingerprint(text: &str) -> Option<String> {
+    let result = libinjectionrs::detect_sqli(text.as_bytes());
+    result.is_injection().then(|| {
+        result
+            .fingerprint
+            .map(|f| f.to_string())
+            .unwrap_or_default()
+    })
 }
 
 /// Whether the statement keyword at `at` of a fingerprint opens SQL rather than a sentence:
@@ -225,6 +237,32 @@ fn without_banner_comments(text: &str) -> Option<String> {
     for at in EXECUTABLE_COMMENT_OPEN.find_iter(bytes) {
         if !MYSQL_CODE.is_match(&text[at + 3..]) {
             plain.get_or_insert_with(|| bytes.to_vec())[at + 2] = b' ';
+        }
+    }
+    plain.map(|bytes| String::from_utf8(bytes).expect("only an ASCII byte was replaced"))
+}
+
+/// `text` with each glob's `*` after a path's slash read as a letter, when it has one.
+/// libinjection reads `src/*/*.c` or `/files/*/x/*/y` as a comment nested in a comment, which
+/// it counts as an evasion whatever the rest of the text is (fingerprint `X`). A glob's star
+/// stands between a name and a slash or an extension's dot, and a name or a name's glob
+/// follows (`/*/x`, `/*.c`, `/*/*.c`); PostgreSQL's nested comments, which do hide an
+/// injection's spaces (`1/*/**/*/union`), open onto another comment.
+fn without_glob_stars(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let is_path_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'~');
+    let mut plain: Option<Vec<u8>> = None;
+    for at in COMMENT_OPEN.find_iter(bytes) {
+        let name_at = if bytes.get(at + 3) == Some(&b'*') {
+            at + 4
+        } else {
+            at + 3
+        };
+        let glob = matches!(bytes.get(at + 2), Some(b'/' | b'.'))
+            && bytes.get(name_at).is_some_and(|&b| is_path_byte(b))
+            && (at == 0 || is_path_byte(bytes[at - 1]));
+        if glob {
+            plain.get_or_insert_with(|| bytes.to_vec())[at + 1] = b'x';
         }
     }
     plain.map(|bytes| String::from_utf8(bytes).expect("only an ASCII byte was replaced"))
@@ -583,6 +621,29 @@ mod tests {
         assert!(sqli("/*! Crate docs: please file an issue */").is_none());
         assert!(sqli("1/*!UNION*//*!SELECT*/1,2").is_some());
         assert!(sqli("1 /*!50000union*/ select 1").is_some());
+    }
+
+    #[test]
+    fn a_glob_is_no_nested_comment_but_postgresql_nesting_is() {
+        for glob in [
+            "include/thai/*.h, src/*.c, src/*/*.c: Add license header",
+            "test => {TESTS => 't/*.t t/*/*.t'}",
+            "static/*/x/*/y",
+            "Build src/*/*.c and lib/*/*.h with -O2",
+        ] {
+            assert_eq!(sqli(glob), None, "{glob}");
+        }
+        assert_eq!(
+            without_glob_stars("src/*/*.c, /*/**/*/").as_deref(),
+            Some("src/x/*.c, /*/**/*/")
+        );
+        for injection in [
+            "1/*/**/*/union/*/**/*/select 1,2",
+            "1'/*/*/or/*/*/'1'='1",
+            "x' or 1=1 /*/a/*/",
+        ] {
+            assert!(sqli(injection).is_some(), "{injection}");
+        }
     }
 
     #[test]
