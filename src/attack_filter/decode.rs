@@ -127,23 +127,27 @@ pub fn printable_text(bytes: Vec<u8>) -> Option<String> {
 /// anything but a word does.
 pub fn base64_bytes(raw: &str) -> Option<Vec<u8>> {
     let trimmed = raw.trim();
-    if trimmed.len() < 16
+    if !may_be_base64(trimmed)
         || !trimmed
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='))
     {
         return None;
     }
-    // Words and numbers are not base64 worth decoding: real encodings mix cases and digits.
-    let has_upper = trimmed.bytes().any(|b| b.is_ascii_uppercase());
-    let has_lower = trimmed.bytes().any(|b| b.is_ascii_lowercase());
-    if !(has_upper && has_lower) {
-        return None;
-    }
     STANDARD
         .decode(trimmed)
         .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed.trim_end_matches('=')))
         .ok()
+}
+
+/// Whether `text` is long enough to encode an injection (`admin' --` is `YWRtaW4nIC0t`) and
+/// mixes cases: words and numbers are not base64 worth decoding, real encodings mix cases and
+/// digits. Shorter, a random id decodes to printable text too often: one in a few hundred of
+/// eight characters does, and the rules read some of that as SQL (`QCEiZDpm` is `@!"d:f`).
+pub fn may_be_base64(text: &str) -> bool {
+    text.len() >= 12
+        && text.bytes().any(|b| b.is_ascii_uppercase())
+        && text.bytes().any(|b| b.is_ascii_lowercase())
 }
 
 /// One layer of every encoding, or `None` when `input` holds none. Each layer is skipped

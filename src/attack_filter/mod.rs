@@ -698,10 +698,12 @@ fn mentions_script(text: &str) -> bool {
         })
 }
 
-/// Values made only of letters, digits, `_` and `-` cannot carry any of the attacks here
-/// (base64 payloads aside, which need 16 characters and mixed case).
+/// Values made only of letters, digits, `_` and `-` cannot carry any of the attacks here,
+/// base64 payloads aside: a value that mixes cases may be one (`YWRtaW4nIC0t`), and is read.
 fn is_inert(raw: &str) -> bool {
-    raw.len() < 16 && raw.bytes().all(|b| INERT_BYTES[usize::from(b)])
+    raw.len() < 16
+        && raw.bytes().all(|b| INERT_BYTES[usize::from(b)])
+        && !decode::may_be_base64(raw)
 }
 
 /// The bytes of [`is_inert`] values, as a table: one load per byte for the many short values
@@ -824,6 +826,8 @@ mod tests {
         assert!(is_inert("hello-world_42"));
         assert!(!is_inert("a b"));
         assert!(!is_inert("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg"));
+        assert!(is_inert("gpt-4o-mini"));
+        assert!(!is_inert("YWRtaW4nIC0t"));
     }
 
     #[test]
@@ -840,6 +844,14 @@ mod tests {
     fn base64_wrapped_attacks_are_found() {
         // `<script>alert(1)</script>`
         assert!(findings("PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==").contains(&"xss-script-tag"));
+        // Short ones: `admin' --`, `1 AND 5=5`, `{{7*'7'}}`.
+        assert!(findings("YWRtaW4nIC0t").contains(&"sqli-quote-comment"));
+        assert!(!findings("MSBBTkQgNT01").is_empty());
+        assert!(!findings("e3s3Kic3J319").is_empty());
+        // Words that mix cases are no payload.
+        for word in ["JavaScript", "PostgreSQL", "iPhone15Pro", "McDonalds"] {
+            assert!(findings(word).is_empty(), "{word}");
+        }
     }
 
     /// Each value is blocked, by the rule named (among others).

