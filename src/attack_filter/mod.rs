@@ -16,6 +16,7 @@ mod inert_markup;
 pub mod inputs;
 mod internal_host;
 mod ldap;
+mod password_field;
 mod pickle;
 pub mod policy;
 mod quoted_code;
@@ -234,7 +235,8 @@ impl AttackFilter {
             return;
         }
         let raw = truncate(raw, MAX_VALUE_BYTES);
-        let families = policy.families_for(location, name);
+        let families =
+            password_field::families_for(policy.families_for(location, name), location, name, raw);
         if families.is_empty() {
             return;
         }

@@ -73,6 +73,13 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
         client
             .get(url("/"))
             .header("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"),
+        // A payload a catch-all route receives across the path's slashes, and a login bypass
+        // in a password.
+        client.get(url("/proxy/http://169.254.169.254/latest/meta-data/")),
+        client
+            .post(url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("user=admin&password=%27%20or%20%271%27%3D%271"),
     ];
     for attack in attacks {
         let response = attack.send().await.unwrap();
@@ -94,6 +101,18 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
         echo["body"], body,
         "the inspected body reaches the app unchanged"
     );
+
+    // Generated passwords are random symbols: one that the SQL and shell rules would read as
+    // a variable and a comment (`@YQp#…`) or the `nl` program after `&` logs in.
+    for password in ["rw2^@YQp#d3PoSRm", "piW2p1K&JH%&%9#d&nL"] {
+        let response = client
+            .post(url("/login"))
+            .json(&serde_json::json!({"user": "ana", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{password}");
+    }
 
     // A coding assistant's chat: the user's question quotes a command, the resent answer
     // holds a fenced block of shell. Both are text, and pass; the same command injected
