@@ -43,11 +43,17 @@ fn names_a_password(name: &str) -> bool {
         .rsplit(['.', '[', ']'])
         .find(|part| !part.is_empty())
         .unwrap_or(name);
-    let last = last.to_ascii_lowercase();
-    ["password", "passwd", "passphrase"]
-        .iter()
-        .any(|word| last.contains(word))
-        || matches!(last.as_str(), "pwd" | "pass" | "pw")
+    let last = last.as_bytes();
+    let holds = |word: &[u8]| {
+        last.windows(word.len())
+            .any(|window| window.eq_ignore_ascii_case(word))
+    };
+    // Most names hold no `p`: one search rules them out.
+    memchr::memchr2(b'p', b'P', last).is_some()
+        && ([b"passw".as_slice(), b"passphrase"].into_iter().any(holds)
+            || [b"pwd".as_slice(), b"pass", b"pw"]
+                .into_iter()
+                .any(|name| last.eq_ignore_ascii_case(name)))
 }
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ pub struct Rule {
     /// False for a rule that does not count what a prose value quotes as Markdown code
     /// ([`Rule::outside_quoted_code`]).
     reads_quoted_code: bool,
+    /// A check of each match that the pattern cannot make without outgrowing the lazy DFA
+    /// ([`Rule::confirmed_by`]).
+    confirms: Option<fn(&str, &str) -> bool>,
 }
 
 impl Rule {
@@ -55,6 +58,15 @@ impl Rule {
     const fn outside_quoted_code(self) -> Rule {
         Rule {
             reads_quoted_code: false,
+            ..self
+        }
+    }
+
+    /// The rule counts only a match that `confirms` accepts, given the match and the text
+    /// after it.
+    const fn confirmed_by(self, confirms: fn(&str, &str) -> bool) -> Rule {
+        Rule {
+            confirms: Some(confirms),
             ..self
         }
     }
@@ -91,11 +103,29 @@ const fn rule_in(
         forms,
         pattern,
         reads_quoted_code: true,
+        confirms: None,
     }
 }
 
 use Family::*;
 use Form::*;
+
+/// A tautology's comparison after a parenthesis (`1) or 2>1`, `') or ('a'='a`), not a
+/// formula's: `close > sma(200) or close < ema(50)` is a trading rule, whose `) or close <`
+/// orders a name. After a parenthesis, a bare `<` or `>` counts only of a number or a string.
+fn compares_values(found: &str, after: &str) -> bool {
+    // The pattern's `[=<>!]=?` stops at the `<` of `<>` and `<=`.
+    let orders = found.ends_with(['<', '>']) && !after.starts_with(['=', '>']);
+    if !found.starts_with(')') || !orders {
+        return true;
+    }
+    let operand = found[..found.len() - 1].trim_end().trim_end_matches(')');
+    let operand = operand
+        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or_default();
+    operand.bytes().all(|b| b.is_ascii_digit()) || operand.ends_with(['\'', '"', '`'])
+}
 
 /// The PHP functions that run code, read files or decode payloads: called with code in
 /// them, or alone as a probe (`php-exec-function`).
@@ -239,8 +269,8 @@ static RULES: &[Rule] = &[
         Sql,
         r#"['"\d)]\s*(?:order|group)\s+by\s+\d+\s*(?:--|#|;|$)|^\s*(?:order|group)\s+by\s+\d+\s*(?:--|#)"#,
     ),
-    // A closed string joined by logic to a comparison (`' or 'a'='a`, `') and 1 like 1`), a
-    // number compared with a number (`or 1=1`), or like or between numbers at the end or before a
+    // A closed string joined by logic to a comparison (`' or 'a'='a`, `') and 1 like 1`; see
+    // `compares_values` after a parenthesis), a number compared with a number (`or 1=1`), or like or between numbers at the end or before a
     // comment (`and 1 like 1`, `or 1 between 1 and 1--`: sqlmap's `equaltolike` and `between`
     // for `1=1`).
     rule(
@@ -249,7 +279,8 @@ static RULES: &[Rule] = &[
         5,
         Sql,
         r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:r?like|regexp|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
-    ),
+    )
+    .confirmed_by(compares_values),
     // `admin'='`, `x'-'`: a closing quote, an operator, and a quote the query's own closes,
     // at the end of the value: `user = 'admin'=''` compares the comparison, true for every
     // other row (the classic login bypass list). Prose does not end on an operator between
@@ -1120,7 +1151,13 @@ impl PatternRules {
             if !rule.reads_quoted_code && !self.matches_outside_quoted_code(index, text) {
                 continue;
             }
-            if let Some(found) = self.finders[index].find(text) {
+            let found = match rule.confirms {
+                Some(confirms) => self.finders[index]
+                    .find_iter(text)
+                    .find(|found| confirms(found.as_str(), &text[found.end()..])),
+                None => self.finders[index].find(text),
+            };
+            if let Some(found) = found {
                 hits.push(PatternHit {
                     rule,
                     start: found.start(),
@@ -1610,8 +1647,15 @@ mod tests {
                 "1 and 5329 like 5329-- abc",
                 "1 and 1 rlike 1",
                 "1 or 7 regexp 7#",
+                "1) or 2>1--",
+                "') or ('a'<'b",
+                "1) or id <= 5",
+                "1) or id <> 5",
+                "x' or id < 5",
             ],
             &[
+                "close > sma(200) or close < ema(50)",
+                "(close > open) and volume > 100",
                 "take 4 or 5 like 10 people did",
                 "call on day 1 or 2 between 9 and 5 pm",
                 "1 or 1 likes",

@@ -87,7 +87,10 @@ fn injection_fingerprint(text: &str) -> Option<String> {
 /// case when using …").
 fn opens_a_statement(tokens: &[u8], at: usize) -> bool {
     let next = tokens.get(at + 1);
-    next.is_some_and(|next| b"of(1v".contains(next))
+    // A value that is one statement (`SELECT * FROM trades WHERE pnl < 0`) breaks out of
+    // nothing: whatever comes before it in a query makes it a syntax error.
+    let operator_after_the_start = at == 0 && next == Some(&b'o');
+    !operator_after_the_start && next.is_some_and(|next| b"of(1v".contains(next))
         || at
             .checked_sub(1)
             .is_some_and(|before| matches!(tokens[before], b'(' | b'U'))
@@ -666,7 +669,7 @@ mod tests {
             "1; DROP TABLE users",
             "-1 union select password from users",
             "x' AND 1=1",
-            "select * from users where id=1",
+            "1 or (select * from users where id=1)",
             "SELECT CHAR(113)+CHAR(122)",
             "x' and (select 1)",
             "\"a\" or \"a\"=\"a\"",
@@ -739,6 +742,9 @@ mod tests {
             "Fix up docs where \"--\" isn't displayed correctly.",
             "\"User's\" is not correct; seems best to simplify the title.",
             "Hmm - \"merge\" or \"rebase\" Bob's branch?",
+            // A value that is one statement breaks out of nothing.
+            "SELECT * FROM trades WHERE pnl < 0",
+            "select * from users where id=1",
         ] {
             assert_eq!(sqli(prose), None, "{prose}");
         }
