@@ -39,21 +39,23 @@ pub(super) fn families_for(
 
 /// `password`, `new_password`, `user[passwd]`, `credentials.passphrase`, `pwd`, `pass`.
 fn names_a_password(name: &str) -> bool {
+    let name = name.as_bytes();
+    // Most names hold no `p`: one search rules them out, before any splitting.
+    if memchr::memchr2(b'p', b'P', name).is_none() {
+        return false;
+    }
     let last = name
-        .rsplit(['.', '[', ']'])
+        .rsplit(|&b| matches!(b, b'.' | b'[' | b']'))
         .find(|part| !part.is_empty())
         .unwrap_or(name);
-    let last = last.as_bytes();
     let holds = |word: &[u8]| {
         last.windows(word.len())
             .any(|window| window.eq_ignore_ascii_case(word))
     };
-    // Most names hold no `p`: one search rules them out.
-    memchr::memchr2(b'p', b'P', last).is_some()
-        && ([b"passw".as_slice(), b"passphrase"].into_iter().any(holds)
-            || [b"pwd".as_slice(), b"pass", b"pw"]
-                .into_iter()
-                .any(|name| last.eq_ignore_ascii_case(name)))
+    [b"passw".as_slice(), b"passphrase"].into_iter().any(holds)
+        || [b"pwd".as_slice(), b"pass", b"pw"]
+            .into_iter()
+            .any(|name| last.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
