@@ -772,12 +772,9 @@ async fn sql_injections_through_sqlmap_tampers() {
         }
     }
     println!("sqlmap tampers: {} of {sent} blocked", sent - passed.len());
-    let not_base64: Vec<_> = passed.iter().filter(|p| !p.contains("base64")).collect();
-    assert!(
-        passed.len() <= 2 && not_base64.is_empty(),
-        "{} passed: {passed:#?}",
-        passed.len()
-    );
+    // All of them since the eighth session, which decodes base64 from 12 characters
+    // (`MSBBTkQgMT0x` is `1 AND 1=1`).
+    assert!(passed.is_empty(), "{} passed: {passed:#?}", passed.len());
 }
 
 /// `value` as sqlmap puts a tampered payload into a URL: what the tamper escaped stays as it
