@@ -155,21 +155,17 @@ fn quotes_a_logic_word(text: &str) -> bool {
 /// theirs).
 fn spaced_and_joined(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut reading: Option<Vec<u8>> = None;
-    for at in memchr::memchr2_iter(b'+', b'-', bytes) {
-        let replacement = match bytes[at] {
-            b'+' => b' ',
-            _ if at > 0
-                && bytes[at - 1].is_ascii_alphabetic()
-                && bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic) =>
-            {
-                b'_'
-            }
-            _ => continue,
-        };
-        reading.get_or_insert_with(|| bytes.to_vec())[at] = replacement;
-    }
-    reading.map(|bytes| String::from_utf8(bytes).expect("only ASCII bytes were replaced"))
+    let replacements = memchr::memchr2_iter(b'+', b'-', bytes).filter_map(|at| match bytes[at] {
+        b'+' => Some((at, b' ')),
+        _ if at > 0
+            && bytes[at - 1].is_ascii_alphabetic()
+            && bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic) =>
+        {
+            Some((at, b'_'))
+        }
+        _ => None,
+    });
+    with_ascii_replaced(text, replacements)
 }
 
 /// The quotes in `text` that can open or close a string. An apostrophe inside a word is
@@ -223,26 +219,19 @@ fn without_a_lone_case(text: &str) -> Option<String> {
     if ascii_words_at(bytes, "when").any(|at| at > first_case) {
         return None;
     }
-    let mut named = bytes.to_vec();
-    for at in ascii_words_at(bytes, "case") {
-        // A name libinjection reads as a plain word, of the same length.
-        named[at + 3] = b'x';
-    }
-    Some(String::from_utf8(named).expect("only an ASCII letter was replaced"))
+    // A name libinjection reads as a plain word, of the same length.
+    with_ascii_replaced(text, ascii_words_at(bytes, "case").map(|at| (at + 3, b'x')))
 }
 
 /// `text` with each `/*!` that holds no MySQL code read as a plain comment, when it has one:
 /// libinjection reads every `/*!` as MySQL's executable comment, and so a minified script's
 /// banner (`/*! jQuery v3.6.0 | (c) OpenJS */`) as an injection.
 fn without_banner_comments(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut plain: Option<Vec<u8>> = None;
-    for at in EXECUTABLE_COMMENT_OPEN.find_iter(bytes) {
-        if !MYSQL_CODE.is_match(&text[at + 3..]) {
-            plain.get_or_insert_with(|| bytes.to_vec())[at + 2] = b' ';
-        }
-    }
-    plain.map(|bytes| String::from_utf8(bytes).expect("only an ASCII byte was replaced"))
+    let banners = EXECUTABLE_COMMENT_OPEN
+        .find_iter(text.as_bytes())
+        .filter(|&at| !MYSQL_CODE.is_match(&text[at + 3..]))
+        .map(|at| (at + 2, b' '));
+    with_ascii_replaced(text, banners)
 }
 
 /// `text` with each glob's `*` after a path's slash read as a letter, when it has one.
@@ -254,21 +243,32 @@ fn without_banner_comments(text: &str) -> Option<String> {
 fn without_glob_stars(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let is_path_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'~');
-    let mut plain: Option<Vec<u8>> = None;
-    for at in COMMENT_OPEN.find_iter(bytes) {
+    let globs = COMMENT_OPEN.find_iter(bytes).filter(|&at| {
         let name_at = if bytes.get(at + 3) == Some(&b'*') {
             at + 4
         } else {
             at + 3
         };
-        let glob = matches!(bytes.get(at + 2), Some(b'/' | b'.'))
+        matches!(bytes.get(at + 2), Some(b'/' | b'.'))
             && bytes.get(name_at).is_some_and(|&b| is_path_byte(b))
-            && (at == 0 || is_path_byte(bytes[at - 1]));
-        if glob {
-            plain.get_or_insert_with(|| bytes.to_vec())[at + 1] = b'x';
-        }
+            && (at == 0 || is_path_byte(bytes[at - 1]))
+    });
+    with_ascii_replaced(text, globs.map(|at| (at + 1, b'x')))
+}
+
+/// `text` with the ASCII byte at each position replaced by the ASCII byte given, in one copy
+/// made at the first replacement; `None` when there is none. An ASCII byte for an ASCII byte
+/// keeps the text UTF-8.
+fn with_ascii_replaced(
+    text: &str,
+    replacements: impl Iterator<Item = (usize, u8)>,
+) -> Option<String> {
+    let mut copy: Option<Vec<u8>> = None;
+    for (at, replacement) in replacements {
+        debug_assert!(text.as_bytes()[at].is_ascii() && replacement.is_ascii());
+        copy.get_or_insert_with(|| text.as_bytes().to_vec())[at] = replacement;
     }
-    plain.map(|bytes| String::from_utf8(bytes).expect("only an ASCII byte was replaced"))
+    copy.map(|bytes| String::from_utf8(bytes).expect("only ASCII bytes were replaced"))
 }
 
 /// Where `word` (lowercase ASCII) stands in `bytes` as a word of its own, in any case.
