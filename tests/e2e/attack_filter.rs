@@ -103,8 +103,9 @@ async fn attacks_are_blocked_in_every_location_and_clean_requests_pass_intact() 
     );
 
     // Generated passwords are random symbols: one that the SQL and shell rules would read as
-    // a variable and a comment (`@YQp#…`) or the `nl` program after `&` logs in.
-    for password in ["rw2^@YQp#d3PoSRm", "piW2p1K&JH%&%9#d&nL"] {
+    // a variable and a comment (`@YQp#…`), the `nl` program after `&`, or a string closed
+    // into a comment (`…p3'#`) logs in.
+    for password in ["rw2^@YQp#d3PoSRm", "piW2p1K&JH%&%9#d&nL", "I5e7i623p3'#"] {
         let response = client
             .post(url("/login"))
             .json(&serde_json::json!({"user": "ana", "password": password}))
