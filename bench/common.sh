@@ -99,6 +99,30 @@ wait_for() {
     echo "nothing answers on port $1" >&2; exit 1
 }
 
+# wait_for_process PORT PID: until the server PID (slow to start: under valgrind, say) answers
+# HTTP on 127.0.0.1:PORT; stops the run if it exits first, or is not up within a minute.
+wait_for_process() {
+    for _ in $(seq 300); do
+        kill -0 "$2" 2>/dev/null || { echo "the server on port $1 exited" >&2; exit 1; }
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return
+        sleep 0.2
+    done
+    echo "nothing answers on port $1" >&2; exit 1
+}
+
+# ports_free PORT...: stops the run when something already listens on one of the ports (a
+# benchmark still running, a server left over): it, not the server this run starts, would
+# answer the load, and the run would measure the wrong server.
+ports_free() {
+    local port
+    for port in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port is in use: stop what listens there (another benchmark?) first" >&2
+            exit 1
+        fi
+    done
+}
+
 # shield_limits: the shield's two rate limits, which every request is counted against (set high
 # enough that the benchmark itself is not refused).
 shield_limits() {
@@ -127,6 +151,7 @@ TOML
 # starts the upstream on UPSTREAM_PORT.
 start_cost_configs() {
     local port="$1" upstream="$2"
+    ports_free "$port" $((port + 1)) "$upstream"
     upstream_conf "$WORK" "$upstream" > "$WORK/upstream.conf"
     rampart_conf "$WORK" "$port" $((port + 1)) "$upstream" 'attack_filter = "off"' \
         > "$WORK/plain.toml"

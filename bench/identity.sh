@@ -19,6 +19,7 @@ ADMIN_PORT=18093
 PASSWORD="tulip-harbor-$(date +%s)"
 
 prepare
+ports_free "$UPSTREAM_PORT" "$RAMPART_PORT" "$ADMIN_PORT"
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 cat > "$WORK/rampart.toml" <<CONF

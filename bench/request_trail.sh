@@ -18,6 +18,7 @@ OFF_PORT=18281
 ON_PORT=18283
 
 prepare
+ports_free "$UPSTREAM_PORT" "$OFF_PORT" $((OFF_PORT + 1)) "$ON_PORT" $((ON_PORT + 1))
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 rampart_conf "$WORK" "$OFF_PORT" $((OFF_PORT + 1)) "$UPSTREAM_PORT" 'attack_filter = "off"' \
     > "$WORK/off.toml"

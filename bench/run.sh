@@ -21,6 +21,7 @@ RAMPART_ADMIN_PORT=18083
 HOST_HEADER="api.bench.local"
 
 prepare
+ports_free "$UPSTREAM_PORT" "$NGINX_PORT" "$RAMPART_PORT" "$RAMPART_ADMIN_PORT"
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 

@@ -32,6 +32,7 @@ MODSEC_MODULE=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
 need_file "$MODSEC_MODULE" libnginx-mod-http-modsecurity
 need_file /usr/share/modsecurity-crs/owasp-crs.load modsecurity-crs
 prepare
+ports_free "$UPSTREAM_PORT" "$NGINX_PORT" "$MODSEC_PORT" "$PLAIN_PORT" $((PLAIN_PORT + 1)) "$SHIELD_PORT" $((SHIELD_PORT + 1))
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 nginx_proxy_conf "$WORK" nginx "$NGINX_PORT" "$UPSTREAM_PORT" > "$WORK/nginx.conf"

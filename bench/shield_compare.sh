@@ -19,6 +19,7 @@ ROUNDS="${3:-5}"
 UPSTREAM_PORT=18180
 HOST_HEADER="api.bench.local"
 prepare
+ports_free "$UPSTREAM_PORT" 18191 18192 18193 18194 18195 18196
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 rampart_conf "$WORK" 18191 18192 "$UPSTREAM_PORT" "$(shield_route block)" > "$WORK/old.toml"

@@ -23,6 +23,7 @@ KINDS=("${@:-post}")
 UPSTREAM_PORT=18180
 HOST_HEADER="api.bench.local"
 prepare
+ports_free "$UPSTREAM_PORT" $(seq 18191 18198)
 
 upstream_conf "$WORK" "$UPSTREAM_PORT" > "$WORK/upstream.conf"
 rampart_conf "$WORK" 18191 18192 "$UPSTREAM_PORT" 'attack_filter = "off"' > "$WORK/plain.toml"
