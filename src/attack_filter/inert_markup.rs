@@ -26,13 +26,26 @@
 //! `<object>`, `<iframe>`, `<embed>`, `<base>`, `<link>`, …. Code holds them as type arguments
 //! (`Local<Object> result`, `Ref<Frame>`), and prose names them (`put an <iframe> in it`).
 //! Without a `src`, `data` or `href` they load nothing, and a handler needs an attribute too.
+//!
+//! And a picture inlined as a `data:` URL of a raster image type (`<img src="data:image/png;
+//! base64,…">`), which a rich-text editor writes for every screenshot pasted into it: a PNG,
+//! JPEG, GIF or WebP is drawn, never run, in whatever element loads it, and a browser takes a
+//! `data:` URL's type as written. libinjection counts every attribute value that starts with
+//! `data` as XSS; in these the scheme loses its first letter (`-ata:image/png`).
+//! `data:text/html`, `data:image/svg+xml` (SVG runs script when a frame or an object loads
+//! it) and everything else in the value, a handler on the same `img` included, are read as
+//! before.
+
+use super::Needle;
 
 /// `text` with the markup that cannot run made inert: JSX handlers renamed, HTML5 doctypes and
 /// descriptive `meta` tags opened without their `<`; `None` when there is none.
 pub(super) fn without_inert_markup(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut inert: Option<Vec<u8>> = None;
+    let mut has_tags = false;
     for at in memchr::memchr2_iter(b'{', b'<', bytes) {
+        has_tags |= bytes[at] == b'<';
         if bytes[at] == b'{' {
             let Some(name) = handler_name_before(bytes, at) else {
                 continue;
@@ -49,8 +62,33 @@ pub(super) fn without_inert_markup(text: &str) -> Option<String> {
             inert.get_or_insert_with(|| bytes.to_vec())[at] = b' ';
         }
     }
+    // Outside a tag's attribute, a `data:` URL is text, which nothing reads as XSS.
+    if has_tags {
+        for at in DATA_IMAGE.find_iter(bytes) {
+            if is_raster_image_type(&bytes[at + DATA_IMAGE_LEN..]) {
+                inert.get_or_insert_with(|| bytes.to_vec())[at] = b'-';
+            }
+        }
+    }
     // Only ASCII bytes were replaced by ASCII bytes: the text is still UTF-8.
     inert.map(|bytes| String::from_utf8(bytes).expect("ASCII replaced by ASCII"))
+}
+
+static DATA_IMAGE: Needle = Needle::new("data:image/");
+const DATA_IMAGE_LEN: usize = "data:image/".len();
+
+/// A raster image's subtype, ended by a parameter's `;` or the data's `,`: what follows
+/// `data:image/`.
+fn is_raster_image_type(after_slash: &[u8]) -> bool {
+    const RASTER: [&[u8]; 10] = [
+        b"png", b"apng", b"gif", b"jpeg", b"jpg", b"pjpeg", b"webp", b"avif", b"bmp", b"x-icon",
+    ];
+    RASTER.iter().any(|subtype| {
+        after_slash
+            .get(..subtype.len())
+            .is_some_and(|name| name.eq_ignore_ascii_case(subtype))
+            && matches!(after_slash.get(subtype.len()), Some(b';' | b','))
+    })
 }
 
 /// Tags that load or run something only through an attribute.
@@ -298,6 +336,14 @@ mod tests {
                 "Local Object> ctx = args[1].As Object>();",
             ),
             ("put an <iframe /> in it", "put an  iframe /> in it"),
+            (
+                "<p><img src=\"data:image/png;base64,iVBORw0KGgo=\" width=\"640\"></p>",
+                "<p><img src=\"-ata:image/png;base64,iVBORw0KGgo=\" width=\"640\"></p>",
+            ),
+            (
+                "<img src=data:image/JPEG,x alt=a><img src='data:image/webp;base64,UklG'>",
+                "<img src=-ata:image/JPEG,x alt=a><img src='-ata:image/webp;base64,UklG'>",
+            ),
         ] {
             assert_eq!(
                 without_inert_markup(text).as_deref(),
@@ -341,6 +387,11 @@ mod tests {
             "<iframe/onload=alert(1)>",
             "<embed\tsrc=x.swf>",
             "<objects>",
+            // Types that are no raster image, or that run script in a frame or an object.
+            "<iframe src=\"data:text/html;base64,PHNjcmlwdD4=\">",
+            "<object data=\"data:image/svg+xml;base64,PHN2Zz4=\">",
+            "<iframe src=\"data:image/png/../text/html,<script>alert(1)</script>\">",
+            "<img src=\"data:image/pngx;base64,AAAA\">",
             "<!DOCTYPE html",
             "const x = {a: 1}",
             "plain prose",

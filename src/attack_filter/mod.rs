@@ -960,6 +960,22 @@ mod tests {
         }
     }
 
+    /// A screenshot pasted into a rich-text editor is a `data:` URL of a PNG in an `img`; script
+    /// in a `data:` URL, or beside the picture, is still found.
+    #[test]
+    fn pasted_pictures_pass_and_script_beside_them_does_not() {
+        let picture = "<p>Here:</p><p><img src=\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\" width=\"640\"></p>";
+        assert_eq!(findings(picture), Vec::<&str>::new());
+        for attack in [
+            "<img src=\"data:image/png;base64,iVBORw0KGgo=\" onerror=\"alert(1)\">",
+            "<iframe src=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\"></iframe>",
+            "<object data=\"data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+\"></object>",
+            "<img src=\"data:image/png,x\"><script>alert(1)</script>",
+        ] {
+            assert!(!findings(attack).is_empty(), "{attack}");
+        }
+    }
+
     /// Commands quoted as Markdown code in prose pass; substitutions that stand against what
     /// they are injected into, bare code probes and reverse shells are still blocked.
     #[test]
