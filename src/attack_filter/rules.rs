@@ -281,9 +281,9 @@ static RULES: &[Rule] = &[
         r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:r?like|regexp|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
     )
     .confirmed_by(compares_values),
-    // `admin'='`, `x'-'`: a closing quote, an operator, and a quote the query's own closes,
-    // at the end of the value: `user = 'admin'=''` compares the comparison, true for every
-    // other row (the classic login bypass list). Prose does not end on an operator between
+    // `admin'='`, `x'-'`, `x'='x`: a closing quote, an operator, and a quote the query's own
+    // closes, after at most a word, at the end of the value: `user = 'admin'=''` compares the
+    // comparison, true for every other row (the classic login bypass list). Prose does not end on an operator between
     // quotes glued to a word; code does in a string literal with a prefix (Python's
     // `sep = b'-'`, `r'|'`), so a word of one or two letters ending in `r`, `b`, `f` or `u`
     // does not count. Read in the plain form: the SQL form's `+`-as-space would make
@@ -293,7 +293,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Plain,
-        r#"(?:^|(?:^|[^\w.@])[\w.@]*[\w.@&&[^rbfu]]|[\w.@]{3})'\s*[-=&^*|]\s*'\s*$"#,
+        r#"(?:^|(?:^|[^\w.@])[\w.@]*[\w.@&&[^rbfu]]|[\w.@]{3})'\s*[-=&^*|]\s*'[a-z0-9_]*\s*$"#,
     ),
     rule(
         "sqli-mysql-comment",
@@ -1629,6 +1629,8 @@ mod tests {
                 "jo.smith@example.com'-'",
                 "x'^' ",
                 "bob'='",
+                "x'='x",
+                "1'='1",
             ],
             &[
                 "sep = b'-'",
