@@ -46,6 +46,39 @@ async fn demo_serves_the_chat_app_over_https() {
     assert_eq!(reply["reply"], "You said: hello");
     assert_eq!(reply["request_id"], id.as_str());
 
+    // The shield is on: a message over 4,000 characters, a body that is not JSON and an
+    // injection are refused before the app sees them.
+    let long = serde_json::json!({"message": "a".repeat(4001)});
+    let response = client
+        .post(rampart.tls_url("/chat"))
+        .json(&long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        error["message"].as_str().unwrap().contains("/message"),
+        "{error}"
+    );
+    let response = client
+        .post(rampart.tls_url("/chat"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let response = client
+        .post(rampart.tls_url("/chat"))
+        .json(&serde_json::json!({"message": "1' OR '1'='1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "attack_detected");
+
     let lead = client
         .post(rampart.tls_url("/leads"))
         .body(r#"{"email": "ana@example.com"}"#)
