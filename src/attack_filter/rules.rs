@@ -283,11 +283,11 @@ static RULES: &[Rule] = &[
     .confirmed_by(compares_values),
     // `admin'='`, `x'-'`, `x'='x`: a closing quote, an operator, and a quote the query's own
     // closes, after at most a word, at the end of the value: `user = 'admin'=''` compares the
-    // comparison, true for every other row (the classic login bypass list). Prose does not end on an operator between
-    // quotes glued to a word; code does in a string literal with a prefix (Python's
-    // `sep = b'-'`, `r'|'`), so a word of one or two letters ending in `r`, `b`, `f` or `u`
-    // does not count. Read in the plain form: the SQL form's `+`-as-space would make
-    // `r'|' +` end on the quote.
+    // comparison, true for every other row (the classic login bypass list). Prose does not
+    // end on an operator between quotes glued to a word; code does in a string literal with a
+    // prefix (Python's `sep = b'-'`, `r'|'`), so a word of one or two letters ending in `r`,
+    // `b`, `f` or `u` does not count. Read in the plain form: the SQL form's `+`-as-space
+    // would make `r'|' +` end on the quote.
     rule(
         "sqli-quote-operator-quote",
         Sqli,
@@ -1413,6 +1413,10 @@ mod tests {
         assert_finds(Forms::PLAIN, "rfi-loopback-url", &["http://[::]:80/"], &[]);
     }
 
+    /// Prose a lazy DFA's cache must hold the states of before it fills: about as much as a
+    /// worker thread reads in 1,400 chat turns of all-new text.
+    const PROSE_PER_CLEAR: usize = 1 << 20;
+
     /// The regex crate searches a set with its lazy DFA only when the DFA's first states fit
     /// in its cache, and gives the DFA up when the cache fills again and again while holding
     /// few bytes per state; it then searches with a PikeVM, ten to a thousand times slower,
@@ -1423,10 +1427,6 @@ mod tests {
     /// once per [`PROSE_PER_CLEAR`] read, as the corpus grows its states will; over attack
     /// payloads (the CRS cases' lines) and the generated text an attacker would send it may
     /// fill more often, as sets near the cache's size do, but the DFA must never be given up.
-    /// Prose a lazy DFA's cache must hold the states of before it fills: about as much as a
-    /// worker thread reads in 1,400 chat turns of all-new text.
-    const PROSE_PER_CLEAR: usize = 1 << 20;
-
     #[test]
     fn no_rule_set_outgrows_the_lazy_dfa_cache() {
         use regex_automata::{Input, hybrid};
