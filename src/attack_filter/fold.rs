@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::quoted_code::without_quoted_code;
+use super::text_tags::without_text_tags;
 use super::{Needle, has_any_byte};
 
 static COMMENT_OPEN: Needle = Needle::new("/*");
@@ -88,8 +89,16 @@ pub fn line_comments_as_spaces(text: &str) -> Option<String> {
 /// Shell: quotes, backslashes and carets inside words vanish (`c'a't`, `c\at`, `c^at` are
 /// `cat`), `$IFS`-style separators and empty expansions (`$@`, `$9`) become spaces or nothing,
 /// and brace lists `{cat,/etc/passwd}` read as words. Markdown code quoted in prose is left
-/// out ([`super::quoted_code`]): it is text about commands.
+/// out ([`super::quoted_code`]): it is text about commands; HTML's text tags around it are
+/// spaces ([`super::text_tags`]).
 pub fn shell(text: &str) -> Cow<'_, str> {
+    match without_text_tags(text) {
+        Some(untagged) => Cow::Owned(shell_of_prose(&untagged).into_owned()),
+        None => shell_of_prose(text),
+    }
+}
+
+fn shell_of_prose(text: &str) -> Cow<'_, str> {
     match without_quoted_code(text) {
         Some(prose) => match shell_of(&prose) {
             Cow::Borrowed(_) => Cow::Owned(prose),

@@ -25,6 +25,7 @@ pub mod scanner;
 mod secret_file;
 mod split_command;
 pub mod structural;
+mod text_tags;
 
 use std::borrow::Cow;
 use std::fmt;
