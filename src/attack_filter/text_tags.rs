@@ -69,10 +69,8 @@ pub(super) fn without_text_tags(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0;
+    // A tag holds no `<` after its first byte, so the next `<` is always past the last tag.
     for open in memchr::memchr_iter(b'<', bytes) {
-        if open < copied {
-            continue;
-        }
         let Some(len) = text_tag_len(&bytes[open..]) else {
             continue;
         };
