@@ -15,6 +15,7 @@
 //! (`'1'='1`, `'||1=1#`), or so few bytes that the value is the trick itself (`'-'`, `'^'`).
 //! Ending the string into a comment alone (`x'#`) only cuts the check short.
 
+use super::structural::WORDS_AFTER_A_BREAKOUT;
 use super::{Family, FamilySet, Location, decode};
 
 /// The families read in the value `raw` of the field `name`, out of `families`.
@@ -76,52 +77,42 @@ fn compares_strings(text: &[u8]) -> bool {
     })
 }
 
-/// Whether a run of letters in `text` is one of the words an injection is written with: its
-/// logic, its statements and the functions that read or wait. Digits end a run too, as in
-/// MySQL's versioned comments (`/*!50000union*/`).
+/// Whether a run of letters in `text` is one of the words an injection is written with:
+/// those that continue a query after a string it closed ([`WORDS_AFTER_A_BREAKOUT`]: `or`,
+/// `union`, `into`), a statement, or a function that reads or waits. Digits end a run too, as
+/// in MySQL's versioned comments (`/*!50000union*/`).
 fn holds_a_word_of_sql(text: &[u8]) -> bool {
-    const WORDS: [&[u8]; 38] = [
-        b"or",
-        b"and",
-        b"xor",
-        b"not",
-        b"like",
-        b"rlike",
-        b"regexp",
-        b"between",
-        b"collate",
-        b"union",
-        b"select",
-        b"into",
-        b"having",
-        b"limit",
-        b"order",
-        b"group",
-        b"where",
-        b"procedure",
-        b"drop",
-        b"insert",
-        b"update",
-        b"delete",
-        b"alter",
-        b"create",
-        b"truncate",
-        b"shutdown",
-        b"exec",
-        b"execute",
-        b"declare",
-        b"sleep",
-        b"pg_sleep",
-        b"waitfor",
-        b"benchmark",
-        b"extractvalue",
-        b"updatexml",
-        b"load_file",
-        b"lo_get",
-        b"xp_cmdshell",
+    const STATEMENTS_AND_FUNCTIONS: [&str; 22] = [
+        "select",
+        "where",
+        "drop",
+        "insert",
+        "update",
+        "delete",
+        "alter",
+        "create",
+        "truncate",
+        "shutdown",
+        "exec",
+        "execute",
+        "declare",
+        "sleep",
+        "pg_sleep",
+        "waitfor",
+        "benchmark",
+        "extractvalue",
+        "updatexml",
+        "load_file",
+        "lo_get",
+        "xp_cmdshell",
     ];
     text.split(|b| !(b.is_ascii_alphabetic() || *b == b'_'))
-        .any(|word| WORDS.iter().any(|sql| word.eq_ignore_ascii_case(sql)))
+        .any(|word| {
+            WORDS_AFTER_A_BREAKOUT
+                .iter()
+                .chain(&STATEMENTS_AND_FUNCTIONS)
+                .any(|sql| word.eq_ignore_ascii_case(sql.as_bytes()))
+        })
 }
 
 /// `password`, `new_password`, `user[passwd]`, `credentials.passphrase`, `pwd`, `pass`.
@@ -248,7 +239,7 @@ mod tests {
                 verdict.score >= policy.threshold
             })
             .collect();
-        // 31 in 200,000 when this was written: 3 expected here.
+        // 33 in 200,000 when this was written: 3 expected here.
         assert!(refused.len() <= 8, "{} refused: {refused:?}", refused.len());
     }
 }

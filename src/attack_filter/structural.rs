@@ -349,7 +349,7 @@ fn quotes_only_phrases(text: &str) -> bool {
 
 /// What follows a quote that closes a string in an injection: logic, comparison and pattern
 /// operators, and the clauses that continue a query.
-const WORDS_AFTER_A_BREAKOUT: [&str; 24] = [
+pub(super) const WORDS_AFTER_A_BREAKOUT: [&str; 24] = [
     "or",
     "and",
     "xor",
