@@ -48,7 +48,7 @@ pub struct Rule {
     reads_quoted_code: bool,
     /// A check of each match that the pattern cannot make without outgrowing the lazy DFA
     /// ([`Rule::confirmed_by`]).
-    confirms: Option<fn(&str, &str) -> bool>,
+    confirms: Option<fn(&str, &str, &str) -> bool>,
 }
 
 impl Rule {
@@ -62,9 +62,9 @@ impl Rule {
         }
     }
 
-    /// The rule counts only a match that `confirms` accepts, given the match and the text
-    /// after it.
-    const fn confirmed_by(self, confirms: fn(&str, &str) -> bool) -> Rule {
+    /// The rule counts only a match that `confirms` accepts, given the text before the match,
+    /// the match and the text after it.
+    const fn confirmed_by(self, confirms: fn(&str, &str, &str) -> bool) -> Rule {
         Rule {
             confirms: Some(confirms),
             ..self
@@ -113,7 +113,7 @@ use Form::*;
 /// A tautology's comparison after a parenthesis (`1) or 2>1`, `') or ('a'='a`), not a
 /// formula's: `close > sma(200) or close < ema(50)` is a trading rule, whose `) or close <`
 /// orders a name. After a parenthesis, a bare `<` or `>` counts only of a number or a string.
-fn compares_values(found: &str, after: &str) -> bool {
+fn compares_values(_before: &str, found: &str, after: &str) -> bool {
     // The pattern's `[=<>!]=?` stops at the `<` of `<>` and `<=`.
     let orders = found.ends_with(['<', '>']) && !after.starts_with(['=', '>']);
     if !found.starts_with(')') || !orders {
@@ -125,6 +125,17 @@ fn compares_values(found: &str, after: &str) -> bool {
         .next()
         .unwrap_or_default();
     operand.bytes().all(|b| b.is_ascii_digit()) || operand.ends_with(['\'', '"', '`'])
+}
+
+/// Whether a statement found after `before` is where a query would run it: opening the value
+/// (also a value of a raw `name=value` body), or after what ends an injected string, number or
+/// statement (`'; alter table`, `1 alter table`, which SQL Server runs without a `;`). After a
+/// word it is a sentence about SQL (`Fix a bug that prevents ALTER TABLE ... RENAME`), which
+/// no query parses.
+fn follows_a_breakout(before: &str, _found: &str, _after: &str) -> bool {
+    before.trim_end().bytes().next_back().is_none_or(|last| {
+        matches!(last, b';' | b'\'' | b'"' | b'`' | b')' | b'=') || last.is_ascii_digit()
+    })
 }
 
 /// The PHP functions that run code, read files or decode payloads: called with code in
@@ -217,14 +228,16 @@ static RULES: &[Rule] = &[
         Sql,
         r"\bselect\s+(?:(?:char|chr|group_concat|concat_ws|concat|pg_sleep|sleep|benchmark|load_file|substring|substr|ascii|unhex|hex|md5|sha1|extractvalue|updatexml)\s*\(|(?:user|current_user|system_user|session_user|database|schema|version)\s*\(\s*\)|@@\w+|pg_sleep\b)|\bprocedure\s+analyse\s*\(",
     ),
-    // Schema changes and routines: statements no form field carries.
+    // Schema changes and routines: statements no form field carries, where a query would run
+    // them (`follows_a_breakout`).
     rule(
         "sqli-ddl",
         Sqli,
         5,
         Sql,
         r"\balter\s+table\s+[\w`.\x22\[\]]+\s+(?:add|change|drop|modify|rename|alter)\b|\bcreate\s+(?:or\s+replace\s+)?(?:function|procedure|trigger)\s+[\w`.]+\s*\(",
-    ),
+    )
+    .confirmed_by(follows_a_breakout),
     rule(
         "sqli-catalog",
         Sqli,
@@ -1152,9 +1165,9 @@ impl PatternRules {
                 continue;
             }
             let found = match rule.confirms {
-                Some(confirms) => self.finders[index]
-                    .find_iter(text)
-                    .find(|found| confirms(found.as_str(), &text[found.end()..])),
+                Some(confirms) => self.finders[index].find_iter(text).find(|found| {
+                    confirms(&text[..found.start()], found.as_str(), &text[found.end()..])
+                }),
                 None => self.finders[index].find(text),
             };
             if let Some(found) = found {
@@ -1727,6 +1740,26 @@ mod tests {
             "rce-separator-command",
             &["| gcc > /tmp/x", "x| cat >out.txt", ";id >"],
             &["| linux | gcc >= 10.1 |", "| python >= 3.8 | yes |"],
+        );
+    }
+
+    #[test]
+    fn schema_changes_count_where_a_query_would_run_them() {
+        assert_finds(
+            Forms::of(Form::Sql),
+            "sqli-ddl",
+            &[
+                "alter table users add admin int",
+                "1'; alter table users drop column email--",
+                "1 alter table users add x int",
+                "x\"); create function f() returns int",
+                "create or replace function exec(cmd text) returns text",
+            ],
+            &[
+                "fix a bug that prevents alter table ... rename from working",
+                "my migration has alter table users add column last_login; is that safe?",
+                "why does create function f() fail in mysql 8?",
+            ],
         );
     }
 

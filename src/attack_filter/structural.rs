@@ -20,6 +20,8 @@ static INSTRUCTION_CLOSE: Needle = Needle::new("?>");
 static EXECUTABLE_COMMENT_OPEN: Needle = Needle::new("/*!");
 static COMMENT_OPEN: Needle = Needle::new("/*");
 static SCHEMA_LOCATION: Needle = Needle::new("schemalocation");
+static SYSTEM_VARIABLE: Needle = Needle::new("@@");
+static ASSIGNMENT: Needle = Needle::new(":=");
 /// From right after `/*!`: MySQL code, which the comment runs.
 static MYSQL_CODE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!("(?i)^", mysql_executable_code!()))
@@ -44,6 +46,14 @@ pub fn sqli(text: &str) -> Option<String> {
         .flatten();
     let text = unglobbed.as_deref().unwrap_or(text);
     if unglobbed.is_some() {
+        fingerprint = injection_fingerprint(text)?;
+    }
+    let unmentioned = fingerprint
+        .contains('v')
+        .then(|| without_mentions(text))
+        .flatten();
+    let text = unmentioned.as_deref().unwrap_or(text);
+    if unmentioned.is_some() {
         fingerprint = injection_fingerprint(text)?;
     }
     // UNION, a SELECT-like keyword, a stacked query, a variable or an expression; a string
@@ -254,6 +264,23 @@ fn without_glob_stars(text: &str) -> Option<String> {
             && (at == 0 || is_path_byte(bytes[at - 1]))
     });
     with_ascii_replaced(text, globs.map(|at| (at + 1, b'x')))
+}
+
+/// `text` with each `@name` read as a plain name, when it has one and no system variable
+/// (`@@version`) or assignment (`@a:=`). libinjection reads `@name` as MySQL's user variable,
+/// which counts as the structure of an injection, so a chat's mentions (`@alice and @bob`) and
+/// a scoped package (`"@myorg/pkg": "^1.3.0"`) did. A user variable the query never set is
+/// NULL: it reads nothing, and the injections that use one set it or stack a statement
+/// (`; DECLARE @s …; EXEC(@s)`), which count by themselves.
+fn without_mentions(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    if SYSTEM_VARIABLE.is_in(text) || ASSIGNMENT.is_in(text) {
+        return None;
+    }
+    let mentions = memchr::memchr_iter(b'@', bytes)
+        .filter(|&at| bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic))
+        .map(|at| (at, b'x'));
+    with_ascii_replaced(text, mentions)
 }
 
 /// `text` with the ASCII byte at each position replaced by the ASCII byte given, in one copy
@@ -644,6 +671,28 @@ mod tests {
             "1/*/**/*/union/*/**/*/select 1,2",
             "1'/*/*/or/*/*/'1'='1",
             "x' or 1=1 /*/a/*/",
+        ] {
+            assert!(sqli(injection).is_some(), "{injection}");
+        }
+    }
+
+    #[test]
+    fn a_mention_is_no_user_variable_but_system_variables_and_assignments_are() {
+        for mention in [
+            "@alice and @bob",
+            "@here or @channel",
+            "  \"@myorg/mypackage\": \"^1.3.0\"",
+            "@nodejs/node-api and @nodejs/node-api-implementer.",
+        ] {
+            assert_eq!(sqli(mention), None, "{mention}");
+        }
+        assert_eq!(without_mentions("@a or @@b"), None);
+        assert_eq!(without_mentions("@a and @b").as_deref(), Some("xa and xb"));
+        for injection in [
+            "1 and @a:=1",
+            "'; declare @s varchar(99) set @s=0x41; exec(@s)--",
+            "x' or @a is null--",
+            "-1 union select @x",
         ] {
             assert!(sqli(injection).is_some(), "{injection}");
         }
