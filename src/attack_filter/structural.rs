@@ -48,12 +48,12 @@ pub fn sqli(text: &str) -> Option<String> {
     if unglobbed.is_some() {
         fingerprint = injection_fingerprint(text)?;
     }
-    let unmentioned = fingerprint
+    let unvalued = fingerprint
         .contains('v')
-        .then(|| without_mentions(text))
+        .then(|| without_empty_values(text))
         .flatten();
-    let text = unmentioned.as_deref().unwrap_or(text);
-    if unmentioned.is_some() {
+    let text = unvalued.as_deref().unwrap_or(text);
+    if unvalued.is_some() {
         fingerprint = injection_fingerprint(text)?;
     }
     // UNION, a SELECT-like keyword, a stacked query, a variable or an expression; a string
@@ -266,13 +266,14 @@ fn without_glob_stars(text: &str) -> Option<String> {
     with_ascii_replaced(text, globs.map(|at| (at + 1, b'x')))
 }
 
-/// `text` with each `@name` read as a plain name, when it has one and no system variable
-/// (`@@version`) or assignment (`@a:=`). libinjection reads `@name` as MySQL's user variable,
-/// which counts as the structure of an injection, so a chat's mentions (`@alice and @bob`) and
-/// a scoped package (`"@myorg/pkg": "^1.3.0"`) did. A user variable the query never set is
-/// NULL: it reads nothing, and the injections that use one set it or stack a statement
-/// (`; DECLARE @s …; EXEC(@s)`), which count by themselves.
-fn without_mentions(text: &str) -> Option<String> {
+/// `text` with each `@name` and `NULL` read as a plain name, when it has one and no system
+/// variable (`@@version`) or assignment (`@a:=`). libinjection reads both as a variable, which
+/// counts as the structure of an injection, so a chat's mentions (`@alice and @bob`), a scoped
+/// package (`"@myorg/pkg": "^1.3.0"`) and C in prose (`use png_get_libpng_ver(NULL) instead`)
+/// did. Both are values that read nothing (a user variable the query never set is NULL); the
+/// injections that use them set the variable, stack a statement (`; DECLARE @s …; EXEC(@s)`),
+/// or pad a `UNION SELECT NULL,NULL`, which count by themselves.
+fn without_empty_values(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     if SYSTEM_VARIABLE.is_in(text) || ASSIGNMENT.is_in(text) {
         return None;
@@ -280,7 +281,8 @@ fn without_mentions(text: &str) -> Option<String> {
     let mentions = memchr::memchr_iter(b'@', bytes)
         .filter(|&at| bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic))
         .map(|at| (at, b'x'));
-    with_ascii_replaced(text, mentions)
+    let nulls = ascii_words_at(bytes, "null").map(|at| (at + 3, b'x'));
+    with_ascii_replaced(text, mentions.chain(nulls))
 }
 
 /// `text` with the ASCII byte at each position replaced by the ASCII byte given, in one copy
@@ -677,8 +679,10 @@ mod tests {
     }
 
     #[test]
-    fn a_mention_is_no_user_variable_but_system_variables_and_assignments_are() {
+    fn a_mention_or_null_is_no_variable_but_system_variables_and_assignments_are() {
         for mention in [
+            "Use png_get_libpng_ver(NULL) instead of PNG_LIBPNG_VER_STRING",
+            "when we are using -x (--line-regexp) and start_ptr is NULL, we have",
             "@alice and @bob",
             "@here or @channel",
             "  \"@myorg/mypackage\": \"^1.3.0\"",
@@ -686,13 +690,18 @@ mod tests {
         ] {
             assert_eq!(sqli(mention), None, "{mention}");
         }
-        assert_eq!(without_mentions("@a or @@b"), None);
-        assert_eq!(without_mentions("@a and @b").as_deref(), Some("xa and xb"));
+        assert_eq!(without_empty_values("@a or @@b"), None);
+        assert_eq!(
+            without_empty_values("@a and @b is NULL").as_deref(),
+            Some("xa and xb is NULx")
+        );
         for injection in [
             "1 and @a:=1",
             "'; declare @s varchar(99) set @s=0x41; exec(@s)--",
             "x' or @a is null--",
             "-1 union select @x",
+            "-1' union select null,null--",
+            "x' or null is null--",
         ] {
             assert!(sqli(injection).is_some(), "{injection}");
         }
