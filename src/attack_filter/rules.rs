@@ -138,6 +138,34 @@ fn follows_a_breakout(before: &str, _found: &str, _after: &str) -> bool {
     })
 }
 
+/// Whether a command found between pipes does more than a Markdown table's cell naming a
+/// program and its version (`| OpenSSL 3.0 | yes |`, `| python 3.12 | fast |`), which an
+/// assistant's answer holds and a chat client resends with every turn. Such a cell has spaces
+/// inside its pipes and a line's start or a space before it, and a version has at most three
+/// parts: run, the program opens a file of that name or fails. A number is an attack's
+/// argument for the commands it makes act (`| sleep 5 |`, a delay probe; `| ping 10.0.0.1 |`
+/// has four parts), and those count.
+fn runs_more_than_a_version_cell(before: &str, found: &str, _after: &str) -> bool {
+    const ACT_ON_A_NUMBER: [&str; 5] = ["sleep", "usleep", "timeout", "ping", "kill"];
+    let Some(cell) = found
+        .strip_prefix('|')
+        .and_then(|found| found.strip_suffix('|'))
+        .filter(|cell| cell.starts_with(' ') && cell.ends_with(' '))
+    else {
+        return true;
+    };
+    let mut words = cell.split_whitespace();
+    let (Some(command), Some(version), None) = (words.next(), words.next(), words.next()) else {
+        return true;
+    };
+    let is_version = version.split('.').count() <= 3
+        && version
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    let in_a_row = before.is_empty() || before.ends_with([' ', '\t', '\n']);
+    !(in_a_row && is_version && !ACT_ON_A_NUMBER.contains(&command))
+}
+
 /// The PHP functions that run code, read files or decode payloads: called with code in
 /// them, or alone as a probe (`php-exec-function`).
 macro_rules! php_functions {
@@ -576,7 +604,8 @@ static RULES: &[Rule] = &[
         5,
         Shell,
         shell_patterns::SEPARATOR_COMMAND,
-    ),
+    )
+    .confirmed_by(runs_more_than_a_version_cell),
     rule(
         "rce-substitution",
         Rce,
@@ -1164,11 +1193,10 @@ impl PatternRules {
             if !rule.reads_quoted_code && !self.matches_outside_quoted_code(index, text) {
                 continue;
             }
+            let finder = &self.finders[index];
             let found = match rule.confirms {
-                Some(confirms) => self.finders[index].find_iter(text).find(|found| {
-                    confirms(&text[..found.start()], found.as_str(), &text[found.end()..])
-                }),
-                None => self.finders[index].find(text),
+                Some(confirms) => confirmed_match(finder, text, confirms),
+                None => finder.find(text),
             };
             if let Some(found) = found {
                 hits.push(PatternHit {
@@ -1179,6 +1207,24 @@ impl PatternRules {
             }
         }
     }
+}
+
+/// The first match of `finder` in `text` that `confirms` accepts. Matches may overlap: one
+/// that is not confirmed must not hide the next one that starts inside it (a table's cell,
+/// `x | python 3.12 | id`, shares its closing pipe with the command after it).
+fn confirmed_match<'t>(
+    finder: &Regex,
+    text: &'t str,
+    confirms: fn(&str, &str, &str) -> bool,
+) -> Option<regex::Match<'t>> {
+    let mut from = 0;
+    while let Some(found) = finder.find_at(text, from) {
+        if confirms(&text[..found.start()], found.as_str(), &text[found.end()..]) {
+            return Some(found);
+        }
+        from = text.ceil_char_boundary(found.start() + 1);
+    }
+    None
 }
 
 /// Every rule id, the pattern rules' and the structural checks': a fixed set, fit for a
@@ -2079,9 +2125,16 @@ mod tests {
                 "a || id",
                 "; id | base64",
                 "| ls -la |",
+                // A number the command acts on, an address, or a cell hiding the next command.
+                "| sleep 5 |",
+                "| ping 10.0.0.1 |",
+                "x| python 3.12 |",
+                "x | python 3.12 | id",
+                "x | python 3.12 | sleep 5 |",
             ],
             &[
                 "| id | name | type |\n|----|------|------|\n| 1 | cat | env |",
+                "| tool | version |\n|---|---|\n| python 3.12 | fast |\n| openssl 3.0.2 | ok |",
                 // Regular-expression alternations that end in a command's name.
                 "create .(cvs|git)ignore if not present",
                 "tcl_(create|find)hashentry",
