@@ -862,13 +862,15 @@ static RULES: &[Rule] = &[
     ),
     // Apache Commons Text's interpolation (Text4Shell, CVE-2022-42889) runs a script, asks a
     // DNS server, fetches a URL or reads a file: `${script:javascript:…}`, `${dns:address|x}`,
-    // `${url:UTF-8:http://…}`, `${file:UTF-8:/etc/passwd}`.
+    // `${url:UTF-8:http://…}`, `${file:UTF-8:/etc/passwd}`; its decoders exist in a value only
+    // to hide one of those from a filter (`${base64Decoder:JHtzY3JpcHQ6…}`), as the
+    // interpolation reads what they decode.
     rule(
         "java-text-interpolation",
         Java,
         5,
         Lookup,
-        r"\$\{\s*(?:script\s*:\s*[a-z]+\s*:|dns\s*:[^}]*\||url\s*:\s*[\w-]+\s*:\s*[a-z]+:|file\s*:\s*[\w-]+\s*:)",
+        r"\$\{\s*(?:script\s*:\s*[a-z]+\s*:|dns\s*:[^}]*\||url\s*:\s*[\w-]+\s*:\s*[a-z]+:|file\s*:\s*[\w-]+\s*:|(?:base64|url)decoder\s*:)",
     ),
     rule(
         "java-log4j-lookup",
@@ -2456,8 +2458,10 @@ mod tests {
                 "${dns:address|evil.com}",
                 "${url:utf-8:http://evil.com/}",
                 "${file:utf-8:/etc/passwd}",
+                "${base64decoder:jhtzy3jpcht6anm6msmxfq==}",
+                "${urldecoder:%24%7bscript%3ajs%3a1%7d}",
             ],
-            &["${script}", "${url}", "${file.name}", "${dns_server}"],
+            &["${script}", "${url}", "${file.name}", "${dns_server}", "${base64}"],
         );
         assert_finds(
             Forms::PLAIN,
