@@ -2461,7 +2461,13 @@ mod tests {
                 "${base64decoder:jhtzy3jpcht6anm6msmxfq==}",
                 "${urldecoder:%24%7bscript%3ajs%3a1%7d}",
             ],
-            &["${script}", "${url}", "${file.name}", "${dns_server}", "${base64}"],
+            &[
+                "${script}",
+                "${url}",
+                "${file.name}",
+                "${dns_server}",
+                "${base64}",
+            ],
         );
         assert_finds(
             Forms::PLAIN,
