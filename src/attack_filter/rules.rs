@@ -319,7 +319,7 @@ static RULES: &[Rule] = &[
         Sqli,
         5,
         Sql,
-        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*=\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:r?like|regexp|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
+        r#"['"`)]\s*(?:or|and|xor|\|\||&&)\s+(?:not\s+)?\(*(?:['"`]\w*['"`]|\w+)\)*\s*(?:[=<>!]=?|<>|\blike\s+['"`%]|\bis\s+(?:not\s+)?null\b|\bin\s*\(\s*(?:\d|['"`]|select\b)|\bbetween\s+(?:\d|['"`])|\bregexp\b|\brlike\b)|\b(?:or|and)\s+(\d+)\s*==?\s*\d+\b|\b(?:or|and)\s+\d+\s+(?:r?like|regexp|between\s+\d+\s+and)\s+\d+\s*(?:$|--|#|;)"#,
     )
     .confirmed_by(compares_values),
     // `admin'='`, `x'-'`, `x'='x`: a closing quote, an operator, and a quote the query's own
@@ -1716,6 +1716,7 @@ mod tests {
             "sqli-boolean-tautology",
             &[
                 "1 or 1 like 1",
+                "1 or 1==1",
                 "1 and 7 between 7 and 7",
                 "x' or 2 like 2--",
                 "1 and 5329 like 5329-- abc",

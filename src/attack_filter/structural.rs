@@ -127,7 +127,25 @@ fn compares_before_a_block(text: &str) -> bool {
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|&b| b == b')')
     });
-    text[..block.unwrap_or(text.len())].contains('=')
+    has_sql_equality(&text[..block.unwrap_or(text.len())])
+}
+
+/// Whether `text` has an `=` that SQL reads as a comparison: not one of JavaScript's strict
+/// comparisons, `===` and `!==`, which no SQL dialect has (`if (user && user.role === 'admin')`
+/// is a condition in code, a syntax error in a query). `==` counts, as SQLite reads it.
+fn has_sql_equality(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(b'=', &bytes[at..]) {
+        let start = at + found;
+        let run = bytes[start..].iter().take_while(|&&b| b == b'=').count();
+        let negated = start > 0 && bytes[start - 1] == b'!';
+        if run == 1 || run == 2 && !negated {
+            return true;
+        }
+        at = start + run;
+    }
+    false
 }
 
 /// `The word "or" is a conjunction`: a logic word quoted as a word of its own reads to the
@@ -740,6 +758,23 @@ mod tests {
         ] {
             assert!(sqli(attack).is_some(), "{attack}");
         }
+    }
+
+    #[test]
+    fn strict_comparisons_of_javascript_are_no_sql_equality() {
+        assert!(sqli("if (user && user.role === 'admin') { showPanel(); }").is_none());
+        assert!(sqli("return a !== b || c !== d;").is_none());
+        assert!(!has_sql_equality("a === b, c !== d"));
+        for equality in [
+            "1 or 1=1",
+            "1 or 1==1",
+            "a !== b or c = d",
+            "x <= 1",
+            "1 != 2",
+        ] {
+            assert!(has_sql_equality(equality), "{equality}");
+        }
+        assert!(sqli("1 or 1=1").is_some());
     }
 
     #[test]

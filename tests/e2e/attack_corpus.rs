@@ -286,7 +286,7 @@ async fn crs_regression_corpus_detection_and_false_positives_per_family() {
     // break-out and a comment, "legitimate" to the CRS only because `foo` is no collation, or
     // 934120-52: `http:0xA9.0xFE.0xA9`, a link-local address in hex that is not the metadata
     // service's).
-    assert!(detected >= 1_692, "detection fell to {detected}");
+    assert!(detected >= 1_693, "detection fell to {detected}");
     assert!(flagged <= 70, "false positives rose to {flagged}");
 }
 
