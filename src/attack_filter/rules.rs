@@ -133,9 +133,18 @@ fn compares_values(_before: &str, found: &str, after: &str) -> bool {
 /// word it is a sentence about SQL (`Fix a bug that prevents ALTER TABLE ... RENAME`), which
 /// no query parses.
 fn follows_a_breakout(before: &str, _found: &str, _after: &str) -> bool {
-    before.trim_end().bytes().next_back().is_none_or(|last| {
-        matches!(last, b';' | b'\'' | b'"' | b'`' | b')' | b'=') || last.is_ascii_digit()
-    })
+    let ends_a_breakout = |text: &str| {
+        text.trim_end().bytes().next_back().is_none_or(|last| {
+            matches!(last, b';' | b'\'' | b'"' | b'`' | b')' | b'=') || last.is_ascii_digit()
+        })
+    };
+    // A line comment between the two (`x';-- x\nalter table`, `1;#x\nalter table`) ends at a
+    // line break, which the SQL form has made a space: what comes before any comment counts
+    // too.
+    let bytes = before.as_bytes();
+    let mut comments = memchr::memchr2_iter(b'#', b'-', bytes)
+        .filter(|&at| bytes[at] == b'#' || bytes.get(at + 1) == Some(&b'-'));
+    ends_a_breakout(before) || comments.any(|at| ends_a_breakout(&before[..at]))
 }
 
 /// Whether a command found between pipes does more than a Markdown table's cell naming a
@@ -1807,11 +1816,16 @@ mod tests {
                 "1 alter table users add x int",
                 "x\"); create function f() returns int",
                 "create or replace function exec(cmd text) returns text",
+                // A line comment between the break-out and the statement.
+                "1;#x\nalter table users add admin int",
+                "1; -- x\n#y\n alter table users add admin int",
+                "x';-- x alter table users add admin int",
             ],
             &[
                 "fix a bug that prevents alter table ... rename from working",
                 "my migration has alter table users add column last_login; is that safe?",
                 "why does create function f() fail in mysql 8?",
+                "see the docs -- section 3\nwe alter table users add a column there",
             ],
         );
     }
