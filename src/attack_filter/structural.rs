@@ -296,11 +296,71 @@ fn without_empty_values(text: &str) -> Option<String> {
     if SYSTEM_VARIABLE.is_in(text) || ASSIGNMENT.is_in(text) {
         return None;
     }
+    // Each as (start, length, the byte that makes it a name: the `@`, or a letter of `NULL`).
     let mentions = memchr::memchr_iter(b'@', bytes)
         .filter(|&at| bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic))
-        .map(|at| (at, b'x'));
-    let nulls = ascii_words_at(bytes, "null").map(|at| (at + 3, b'x'));
-    with_ascii_replaced(text, mentions.chain(nulls))
+        .map(|at| {
+            let name = bytes[at + 1..]
+                .iter()
+                .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_')
+                .count();
+            (at, 1 + name, at)
+        });
+    let nulls = ascii_words_at(bytes, "null").map(|at| (at, 4, at + 3));
+    let values: Vec<(usize, usize, usize)> = mentions.chain(nulls).collect();
+    // Tested or compared, they do read something: `1 or @a is null` and `-1 or null is null`
+    // are true for every row, `1 and null is null--` is a blind injection's probe.
+    if values
+        .iter()
+        .any(|&(at, len, _)| is_tested(&bytes[..at], &bytes[at + len..]))
+    {
+        return None;
+    }
+    with_ascii_replaced(text, values.into_iter().map(|(_, _, at)| (at, b'x')))
+}
+
+/// Whether a value between `before` and `after` is tested for NULL (`@a is null`, `x is not
+/// null`, `null is null`, `isnull(@a)`) or compared by MySQL's NULL-safe equality
+/// (`@x<=>@x`): the tests that are true of NULL. Every other comparison with NULL is NULL
+/// (`@x=@x`, `a = null`), and so is a call that does not test it (`f(NULL)`).
+fn is_tested(before: &[u8], after: &[u8]) -> bool {
+    const NULL_FUNCTIONS: [&str; 6] = ["isnull", "ifnull", "nullif", "coalesce", "nvl", "nvl2"];
+    let before = before.trim_ascii_end();
+    let after = after.trim_ascii_start();
+    let argument_of = before
+        .iter()
+        .rposition(|&b| b == b'(')
+        .filter(|&open| !before[open..].contains(&b')'))
+        .map(|open| {
+            let name = before[..open].trim_ascii_end();
+            let start = name
+                .iter()
+                .rposition(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+                .map_or(0, |at| at + 1);
+            &name[start..]
+        });
+    let tested_by_a_call = argument_of.is_some_and(|name| {
+        NULL_FUNCTIONS
+            .iter()
+            .any(|function| name.eq_ignore_ascii_case(function.as_bytes()))
+    });
+    let ends_with_word = |word: &str| {
+        before.len() >= word.len()
+            && before[before.len() - word.len()..].eq_ignore_ascii_case(word.as_bytes())
+            && before[..before.len() - word.len()]
+                .last()
+                .is_none_or(|b| !b.is_ascii_alphanumeric())
+    };
+    let tested_after = after
+        .get(..2)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"is"))
+        && after.get(2).is_none_or(|b| !b.is_ascii_alphanumeric());
+    tested_by_a_call
+        || before.ends_with(b"<=>")
+        || after.starts_with(b"<=>")
+        || tested_after
+        || ends_with_word("is")
+        || ends_with_word("not")
 }
 
 /// `text` with the ASCII byte at each position replaced by the ASCII byte given, in one copy
@@ -710,9 +770,10 @@ mod tests {
         }
         assert_eq!(without_empty_values("@a or @@b"), None);
         assert_eq!(
-            without_empty_values("@a and @b is NULL").as_deref(),
-            Some("xa and xb is NULx")
+            without_empty_values("@a and @b or NULL").as_deref(),
+            Some("xa and xb or NULx")
         );
+        assert_eq!(without_empty_values("@a and @b is NULL"), None);
         for injection in [
             "1 and @a:=1",
             "'; declare @s varchar(99) set @s=0x41; exec(@s)--",
@@ -720,6 +781,13 @@ mod tests {
             "-1 union select @x",
             "-1' union select null,null--",
             "x' or null is null--",
+            "1 or @a is null",
+            "1 or @x<=>@x",
+            "1 or isnull(@a)",
+            "1 or ifnull(@a,1)",
+            "1 and null is null--",
+            "-1 or null is null",
+            "1 and 2 is not null",
         ] {
             assert!(sqli(injection).is_some(), "{injection}");
         }
