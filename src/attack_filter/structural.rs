@@ -285,12 +285,13 @@ fn without_glob_stars(text: &str) -> Option<String> {
 }
 
 /// `text` with each `@name` and `NULL` read as a plain name, when it has one and no system
-/// variable (`@@version`) or assignment (`@a:=`). libinjection reads both as a variable, which
-/// counts as the structure of an injection, so a chat's mentions (`@alice and @bob`), a scoped
-/// package (`"@myorg/pkg": "^1.3.0"`) and C in prose (`use png_get_libpng_ver(NULL) instead`)
-/// did. Both are values that read nothing (a user variable the query never set is NULL); the
-/// injections that use them set the variable, stack a statement (`; DECLARE @s …; EXEC(@s)`),
-/// or pad a `UNION SELECT NULL,NULL`, which count by themselves.
+/// variable (`@@version`), assignment (`@a:=`) or test of one ([`is_tested`]). libinjection
+/// reads both as a variable, which counts as the structure of an injection, so a chat's
+/// mentions (`@alice and @bob`), a scoped package (`"@myorg/pkg": "^1.3.0"`) and C in prose
+/// (`use png_get_libpng_ver(NULL) instead`) did. Both are values that read nothing (a user
+/// variable the query never set is NULL) unless tested; the injections that use them
+/// otherwise set the variable, stack a statement (`; DECLARE @s …; EXEC(@s)`), or pad a
+/// `UNION SELECT NULL,NULL`, which count by themselves.
 fn without_empty_values(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     if SYSTEM_VARIABLE.is_in(text) || ASSIGNMENT.is_in(text) {
@@ -308,8 +309,8 @@ fn without_empty_values(text: &str) -> Option<String> {
         });
     let nulls = ascii_words_at(bytes, "null").map(|at| (at, 4, at + 3));
     let values: Vec<(usize, usize, usize)> = mentions.chain(nulls).collect();
-    // Tested or compared, they do read something: `1 or @a is null` and `-1 or null is null`
-    // are true for every row, `1 and null is null--` is a blind injection's probe.
+    // Tested, they do read something: `1 or @a is null` and `-1 or null is null` are true for
+    // every row, `1 and null is null--` is a blind injection's probe.
     if values
         .iter()
         .any(|&(at, len, _)| is_tested(&bytes[..at], &bytes[at + len..]))
