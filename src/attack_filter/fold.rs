@@ -93,7 +93,11 @@ pub fn line_comments_as_spaces(text: &str) -> Option<String> {
 /// spaces ([`super::text_tags`]).
 pub fn shell(text: &str) -> Cow<'_, str> {
     match without_text_tags(text) {
-        Some(untagged) => Cow::Owned(shell_of_prose(&untagged).into_owned()),
+        // The untagged copy is the result when nothing more folds: no second copy of it.
+        Some(untagged) => match shell_of_prose(&untagged) {
+            Cow::Borrowed(_) => Cow::Owned(untagged),
+            Cow::Owned(folded) => Cow::Owned(folded),
+        },
         None => shell_of_prose(text),
     }
 }

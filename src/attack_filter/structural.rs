@@ -298,26 +298,25 @@ fn without_empty_values(text: &str) -> Option<String> {
         return None;
     }
     // Each as (start, length, the byte that makes it a name: the `@`, or a letter of `NULL`).
-    let mentions = memchr::memchr_iter(b'@', bytes)
-        .filter(|&at| bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic))
-        .map(|at| {
-            let name = bytes[at + 1..]
-                .iter()
-                .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_')
-                .count();
-            (at, 1 + name, at)
-        });
-    let nulls = ascii_words_at(bytes, "null").map(|at| (at, 4, at + 3));
-    let values: Vec<(usize, usize, usize)> = mentions.chain(nulls).collect();
+    let values = || {
+        let mentions = memchr::memchr_iter(b'@', bytes)
+            .filter(|&at| bytes.get(at + 1).is_some_and(u8::is_ascii_alphabetic))
+            .map(|at| {
+                let name = bytes[at + 1..]
+                    .iter()
+                    .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_')
+                    .count();
+                (at, 1 + name, at)
+            });
+        let nulls = ascii_words_at(bytes, "null").map(|at| (at, 4, at + 3));
+        mentions.chain(nulls)
+    };
     // Tested, they do read something: `1 or @a is null` and `-1 or null is null` are true for
     // every row, `1 and null is null--` is a blind injection's probe.
-    if values
-        .iter()
-        .any(|&(at, len, _)| is_tested(&bytes[..at], &bytes[at + len..]))
-    {
+    if values().any(|(at, len, _)| is_tested(&bytes[..at], &bytes[at + len..])) {
         return None;
     }
-    with_ascii_replaced(text, values.into_iter().map(|(_, _, at)| (at, b'x')))
+    with_ascii_replaced(text, values().map(|(_, _, at)| (at, b'x')))
 }
 
 /// Whether a value between `before` and `after` is tested for NULL (`@a is null`, `x is not
