@@ -45,6 +45,7 @@ use crate::observability::metrics::Metrics;
 use crate::pipeline::identity_headers::IdentityHeaderSigner;
 use crate::pipeline::{authorize, is_browser_navigation};
 use crate::store::unix_now;
+use crate::upstream;
 
 /// Every path starting with this is Rampart's, never the app's.
 pub const PREFIX: &str = "/_rampart/";
@@ -106,27 +107,34 @@ impl IdentityApi {
         caller: &Caller<'_>,
     ) -> Result<Response<ResponseBody>, GatewayError> {
         let path = request.uri().path().to_owned();
-        match (request.method().clone(), path.as_str()) {
-            (Method::POST, LOGIN_PATH) => self.login(request, caller).await,
-            (Method::POST, "/_rampart/api/refresh") => self.refresh(request, caller).await,
-            (Method::POST, "/_rampart/api/logout") => self.logout(request, caller).await,
+        let refusal = match (request.method().clone(), path.as_str()) {
+            (Method::POST, LOGIN_PATH) => return self.login(request, caller).await,
+            (Method::POST, "/_rampart/api/refresh") => return self.refresh(request, caller).await,
+            (Method::POST, "/_rampart/api/logout") => return self.logout(request, caller).await,
             (Method::POST, "/_rampart/api/logout-everywhere") => {
-                self.logout_everywhere(request, caller).await
+                return self.logout_everywhere(request, caller).await;
             }
-            (Method::GET, "/_rampart/api/me") => self.me(request).await,
-            (_, "/_rampart/auth") => self.forward_auth(request, caller).await,
-            (_, path) if path.starts_with(admin::PREFIX) => self.admin(request, caller).await,
-            (Method::POST, "/_rampart/api/mfa/totp/enroll") => self.enroll_totp(request).await,
-            (Method::POST, "/_rampart/api/mfa/totp/confirm") => self.confirm_totp(request).await,
-            (Method::GET, portal::LOGIN_PATH) => Ok(self.portal().form(&request)),
+            (Method::GET, "/_rampart/api/me") => return self.me(request).await,
+            (_, "/_rampart/auth") => return self.forward_auth(request, caller).await,
+            (_, path) if path.starts_with(admin::PREFIX) => {
+                return self.admin(request, caller).await;
+            }
+            (Method::POST, "/_rampart/api/mfa/totp/enroll") => {
+                return self.enroll_totp(request).await;
+            }
+            (Method::POST, "/_rampart/api/mfa/totp/confirm") => {
+                return self.confirm_totp(request).await;
+            }
+            (Method::GET, portal::LOGIN_PATH) => return Ok(self.portal().form(&request)),
             (Method::POST, portal::LOGIN_PATH) => {
-                self.portal()
+                return self
+                    .portal()
                     .submit(request, caller.ip, caller.request_id)
-                    .await
+                    .await;
             }
-            (Method::GET, portal::STYLESHEET_PATH) => Ok(self.portal().stylesheet()),
+            (Method::GET, portal::STYLESHEET_PATH) => return Ok(self.portal().stylesheet()),
             (Method::GET, "/_rampart/.well-known/jwks.json") => {
-                Ok(json_response(StatusCode::OK, self.identity.tokens().jwks()))
+                return Ok(json_response(StatusCode::OK, self.identity.tokens().jwks()));
             }
             (
                 _,
@@ -134,16 +142,18 @@ impl IdentityApi {
                 | "/_rampart/api/refresh"
                 | "/_rampart/api/logout"
                 | "/_rampart/api/logout-everywhere",
-            ) => Err(GatewayError::MethodNotAllowed {
+            ) => GatewayError::MethodNotAllowed {
                 allow: HeaderValue::from_static("POST"),
-            }),
+            },
             (_, "/_rampart/api/me" | "/_rampart/.well-known/jwks.json") => {
-                Err(GatewayError::MethodNotAllowed {
+                GatewayError::MethodNotAllowed {
                     allow: HeaderValue::from_static("GET"),
-                })
+                }
             }
-            _ => Err(GatewayError::NoRoute),
-        }
+            _ => GatewayError::NoRoute,
+        };
+        upstream::discard_refused(request).await;
+        Err(refusal)
     }
 
     async fn login(

@@ -238,6 +238,7 @@ impl Gateway {
         // Banned clients get no further, not even to the login page.
         if let Some(retry_after) = self.bans.check(client.ip, unix_now()) {
             self.metrics.banned_request();
+            upstream::discard_refused(request).await;
             let mut response = error_response(&GatewayError::Banned { retry_after }, &request_id);
             self.unrouted_headers
                 .apply(response.headers_mut(), conn.tls);
@@ -274,7 +275,10 @@ impl Gateway {
             });
             let outcome = match outcome {
                 Ok(()) => self.api.handle(request, &caller).await,
-                Err(err) => Err(err),
+                Err(err) => {
+                    upstream::discard_refused(request).await;
+                    Err(err)
+                }
             };
             let mut response = match outcome {
                 Ok(response) => response,
@@ -328,7 +332,10 @@ impl Gateway {
                 self.proxy(route, request, conn, client, &request_id, &mut record)
                     .await
             }
-            Err(err) => Err(err.clone()),
+            Err(err) => {
+                upstream::discard_refused(request).await;
+                Err(err.clone())
+            }
         };
         if let (Ok(route), Err(err)) = (&route, &outcome)
             && let Some(reason) = input::failure_reason(err)
@@ -387,115 +394,25 @@ impl Gateway {
         request_id: &HeaderValue,
         record: &mut AccessRecord,
     ) -> Result<Response<ResponseBody>, GatewayError> {
-        let mut request = request;
-        // HTTP/1.1 requires Host; HTTP/2 carries it in the URI.
-        let host = match request.headers().get(header::HOST) {
-            Some(host) => host.clone(),
-            None => {
-                let authority = request
-                    .uri()
-                    .authority()
-                    .ok_or(GatewayError::BadRequest("the request has no Host header"))?;
-                let host = HeaderValue::from_str(authority.as_str())
-                    .map_err(|_| GatewayError::BadRequest("the request authority is not valid"))?;
-                request.headers_mut().insert(header::HOST, host.clone());
-                host
+        let mut request = request.map(RequestBody::Streaming);
+        let admission = match self
+            .admit(route, &mut request, conn, client, request_id)
+            .await
+        {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                upstream::discard_refused(request).await;
+                return Err(refusal);
             }
         };
-        // Dot-segments would let `/public/../admin` match `/public` here and reach `/admin` in
-        // an app that normalizes paths: refuse them before any per-route decision relies on
-        // the path.
-        if has_dot_segments(request.uri().path()) {
-            return Err(GatewayError::BadRequest(
-                "the path contains `.` or `..` segments",
-            ));
-        }
+        let Admission {
+            host,
+            limits,
+            principal,
+            csrf_cookie,
+            now,
+        } = admission;
 
-        // Rate limits by address, header or route: before any costly step (authentication
-        // may hit the store).
-        if let Some(limits) = &route.rate_limits
-            && let Err(retry_after) = limits.check_anonymous(client.ip, request.headers()).await
-        {
-            self.metrics.rate_limited(&route.label);
-            return Err(GatewayError::RateLimited { retry_after });
-        }
-        let limits = BodyLimits {
-            max_bytes: route.max_body,
-            pause_limit: self.body_pause_limit,
-        };
-        // Input validation and the attack filter: before authentication, so probes and
-        // junk never reach the store.
-        let inspection_started = Instant::now();
-        let inspected = self
-            .inspect_input(route, request, limits, client, request_id)
-            .await;
-        self.metrics
-            .input_inspected(inspection_started.elapsed().as_secs_f64());
-        let mut request = inspected?;
-        // CSRF: a browser's session-cookie request with an unsafe method must come from the
-        // site itself (and carry the token on `csrf = "token"` routes).
-        self.csrf.check(
-            route.csrf,
-            request.method(),
-            request.headers(),
-            &own_origin(&request, conn.tls),
-            route.cors.as_ref(),
-        )?;
-        let csrf_cookie = (route.csrf == CsrfMode::Token)
-            .then(|| self.csrf.token_cookie(request.headers()))
-            .flatten();
-        // Authentication: who is asking, from the session cookie or a bearer token.
-        let now = unix_now();
-        let principal = self
-            .authenticate(route, &request, client, request_id, now)
-            .await?;
-        // Rate limits by user or API key, and the interval between messages.
-        if let Some(limits) = &route.rate_limits
-            && let Err(retry_after) = limits
-                .check_identified(
-                    client.ip,
-                    request.headers(),
-                    request.method(),
-                    principal.as_deref(),
-                )
-                .await
-        {
-            self.metrics.rate_limited(&route.label);
-            return Err(GatewayError::RateLimited { retry_after });
-        }
-        // Authorization: the route's rule against the user's roles; default deny in production.
-        // Browsers are sent to the login page; API clients get 401.
-        let login_target = is_browser_navigation(&request).then(|| {
-            request
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_owned()
-        });
-        if let Err(denied) = authorize::check(
-            route.auth.as_ref(),
-            route.mfa,
-            principal.as_deref(),
-            &self.roles,
-            self.mode,
-        ) {
-            authorize::record_denial(
-                &self.metrics,
-                &self.audit,
-                &route.label,
-                principal.as_deref(),
-                client.ip,
-                request_id.to_str().unwrap_or_default(),
-            )
-            .await;
-            return Err(match (denied, login_target) {
-                (GatewayError::Unauthenticated, Some(target)) => GatewayError::LoginRequired {
-                    location: HeaderValue::try_from(login_url(&target))
-                        .unwrap_or(HeaderValue::from_static(LOGIN_PATH)),
-                },
-                (denied, _) => denied,
-            });
-        }
         // Identity headers: the client's copies are dropped, ours are signed.
         identity_headers::strip_client_copies(request.headers_mut());
         identity_headers::remove_cookie(request.headers_mut(), SESSION_COOKIE);
@@ -579,6 +496,135 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// Every check that may refuse a routed request, in the pipeline's order. The body is read
+    /// into `request` when a check needs it; on a refusal, what is left of it is the caller's
+    /// to discard.
+    async fn admit(
+        &self,
+        route: &Route,
+        request: &mut Request<RequestBody>,
+        conn: &ConnectionInfo,
+        client: ClientAddr,
+        request_id: &HeaderValue,
+    ) -> Result<Admission, GatewayError> {
+        // HTTP/1.1 requires Host; HTTP/2 carries it in the URI.
+        let host = match request.headers().get(header::HOST) {
+            Some(host) => host.clone(),
+            None => {
+                let authority = request
+                    .uri()
+                    .authority()
+                    .ok_or(GatewayError::BadRequest("the request has no Host header"))?;
+                let host = HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| GatewayError::BadRequest("the request authority is not valid"))?;
+                request.headers_mut().insert(header::HOST, host.clone());
+                host
+            }
+        };
+        // Dot-segments would let `/public/../admin` match `/public` here and reach `/admin` in
+        // an app that normalizes paths: refuse them before any per-route decision relies on
+        // the path.
+        if has_dot_segments(request.uri().path()) {
+            return Err(GatewayError::BadRequest(
+                "the path contains `.` or `..` segments",
+            ));
+        }
+
+        // Rate limits by address, header or route: before any costly step (authentication
+        // may hit the store).
+        if let Some(limits) = &route.rate_limits
+            && let Err(retry_after) = limits.check_anonymous(client.ip, request.headers()).await
+        {
+            self.metrics.rate_limited(&route.label);
+            return Err(GatewayError::RateLimited { retry_after });
+        }
+        let limits = BodyLimits {
+            max_bytes: route.max_body,
+            pause_limit: self.body_pause_limit,
+        };
+        upstream::check_declared_length(request, limits)?;
+        // Input validation and the attack filter: before authentication, so probes and
+        // junk never reach the store.
+        let inspection_started = Instant::now();
+        let inspected = self
+            .inspect_input(route, request, limits, client, request_id)
+            .await;
+        self.metrics
+            .input_inspected(inspection_started.elapsed().as_secs_f64());
+        inspected?;
+        // CSRF: a browser's session-cookie request with an unsafe method must come from the
+        // site itself (and carry the token on `csrf = "token"` routes).
+        self.csrf.check(
+            route.csrf,
+            request.method(),
+            request.headers(),
+            &own_origin(request, conn.tls),
+            route.cors.as_ref(),
+        )?;
+        let csrf_cookie = (route.csrf == CsrfMode::Token)
+            .then(|| self.csrf.token_cookie(request.headers()))
+            .flatten();
+        // Authentication: who is asking, from the session cookie or a bearer token.
+        let now = unix_now();
+        let principal = self
+            .authenticate(route, request, client, request_id, now)
+            .await?;
+        // Rate limits by user or API key, and the interval between messages.
+        if let Some(limits) = &route.rate_limits
+            && let Err(retry_after) = limits
+                .check_identified(
+                    client.ip,
+                    request.headers(),
+                    request.method(),
+                    principal.as_deref(),
+                )
+                .await
+        {
+            self.metrics.rate_limited(&route.label);
+            return Err(GatewayError::RateLimited { retry_after });
+        }
+        // Authorization: the route's rule against the user's roles; default deny in production.
+        // Browsers are sent to the login page; API clients get 401.
+        let login_target = is_browser_navigation(request).then(|| {
+            request
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned()
+        });
+        if let Err(denied) = authorize::check(
+            route.auth.as_ref(),
+            route.mfa,
+            principal.as_deref(),
+            &self.roles,
+            self.mode,
+        ) {
+            authorize::record_denial(
+                &self.metrics,
+                &self.audit,
+                &route.label,
+                principal.as_deref(),
+                client.ip,
+                request_id.to_str().unwrap_or_default(),
+            )
+            .await;
+            return Err(match (denied, login_target) {
+                (GatewayError::Unauthenticated, Some(target)) => GatewayError::LoginRequired {
+                    location: HeaderValue::try_from(login_url(&target))
+                        .unwrap_or(HeaderValue::from_static(LOGIN_PATH)),
+                },
+                (denied, _) => denied,
+            });
+        }
+        Ok(Admission {
+            host,
+            limits,
+            principal,
+            csrf_cookie,
+            now,
+        })
+    }
+
     /// Input validation and the attack filter. The head is checked first; a body is read
     /// (within the route's limits) when a check needs it: text the filter inspects, JSON with
     /// limits or a schema, and every multipart upload. It is then forwarded from memory.
@@ -586,12 +632,12 @@ impl Gateway {
     async fn inspect_input(
         &self,
         route: &Route,
-        request: Request<Incoming>,
+        request: &mut Request<RequestBody>,
         limits: BodyLimits,
         client: ClientAddr,
         request_id: &HeaderValue,
-    ) -> Result<Request<RequestBody>, GatewayError> {
-        let with_body = has_body(&request);
+    ) -> Result<(), GatewayError> {
+        let with_body = !request.body().is_end_stream();
         route
             .input
             .check_head(request.uri(), request.headers(), with_body)?;
@@ -614,17 +660,13 @@ impl Gateway {
             Some(BodyKind::Json) => filtering || route.input.checks_json(),
             Some(_) => filtering,
         };
-        let request = match kind.filter(|_| read) {
-            None => request.map(RequestBody::Streaming),
-            Some(kind) => {
-                let (parts, incoming) = request.into_parts();
-                let body = upstream::read_body(incoming, limits).await?;
-                self.inspect_body(route, &kind, &body, &mut verdict).await?;
-                Request::from_parts(parts, RequestBody::Buffered(Some(body)))
-            }
-        };
-        self.judge(route, verdict, client, request_id).await?;
-        Ok(request)
+        if let Some(kind) = kind.filter(|_| read) {
+            let unread = std::mem::replace(request.body_mut(), RequestBody::Buffered(None));
+            let body = upstream::read_body(unread, limits).await?;
+            *request.body_mut() = RequestBody::Buffered(Some(body.clone()));
+            self.inspect_body(route, &kind, &body, &mut verdict).await?;
+        }
+        self.judge(route, verdict, client, request_id).await
     }
 
     /// Validates a read body and runs the attack filter over it.
@@ -777,15 +819,19 @@ impl Gateway {
     }
 }
 
+/// What the checks of a routed request establish for forwarding it.
+struct Admission {
+    host: HeaderValue,
+    limits: BodyLimits,
+    principal: Option<Arc<Principal>>,
+    csrf_cookie: Option<HeaderValue>,
+    now: i64,
+}
+
 /// A sign-in attempt: the login zone's limits apply, and a 401 counts towards a ban.
 fn is_login_attempt<B>(request: &Request<B>) -> bool {
     request.method() == http::Method::POST
         && matches!(request.uri().path(), api::LOGIN_PATH | LOGIN_PATH)
-}
-
-/// Whether the request carries a body at all (GET and friends usually do not).
-fn has_body(request: &Request<Incoming>) -> bool {
-    !hyper::body::Body::is_end_stream(request.body())
 }
 
 /// A top-level page load by a browser (not `fetch`, not an API client).

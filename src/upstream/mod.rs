@@ -17,8 +17,8 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-pub use self::client_body::RequestBody;
 use self::client_body::{ClientBodyError, LimitedBody};
+pub use self::client_body::{RequestBody, discard_refused};
 use self::pool::Sender;
 pub use self::pool::{SharedHealth, TargetState, UpstreamPool};
 pub use self::response_body::UpstreamResponse;
@@ -58,11 +58,6 @@ pub async fn forward<'a>(
     metrics: &Metrics,
     request_id: &HeaderValue,
 ) -> Result<Answer<'a>, GatewayError> {
-    if declared_length(&request).is_some_and(|len| len > limits.max_bytes) {
-        return Err(GatewayError::BodyTooLarge {
-            limit: limits.max_bytes,
-        });
-    }
     let client_upgrade: Option<OnUpgrade> =
         is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
@@ -125,16 +120,12 @@ pub async fn forward<'a>(
 /// Reads the whole client body, for checks that must see it before it goes upstream; the
 /// same limits apply as when it streams.
 pub async fn read_body(
-    incoming: Incoming,
+    body: RequestBody,
     limits: BodyLimits,
 ) -> Result<bytes::Bytes, GatewayError> {
     use http_body_util::BodyExt;
 
-    let body = LimitedBody::new(
-        RequestBody::Streaming(incoming),
-        limits.max_bytes,
-        limits.pause_limit,
-    );
+    let body = LimitedBody::new(body, limits.max_bytes, limits.pause_limit);
     match body.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(ClientBodyError::TooLarge) => Err(GatewayError::BodyTooLarge {
@@ -178,6 +169,20 @@ async fn attempt(
                 None => return Attempt::Failed(err.into_error()),
             },
         }
+    }
+}
+
+/// Refuses a body declared longer than `limits` allow before a byte of it is read, so a client
+/// waiting for `100 Continue` is told not to send it.
+pub fn check_declared_length<B>(
+    request: &Request<B>,
+    limits: BodyLimits,
+) -> Result<(), GatewayError> {
+    match declared_length(request) {
+        Some(length) if length > limits.max_bytes => Err(GatewayError::BodyTooLarge {
+            limit: limits.max_bytes,
+        }),
+        _ => Ok(()),
     }
 }
 

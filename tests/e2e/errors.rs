@@ -1,7 +1,14 @@
 //! Every answer Rampart makes itself is the JSON envelope with the right status.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::Stream;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -129,6 +136,84 @@ async fn oversized_bodies_are_413_declared_or_streamed() {
     let answer = raw_exchange(&rampart, &request).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(envelope_code(&answer)["error"], "payload_too_large");
+    // A client waiting for `100 Continue` is refused before it sends a declared oversize body.
+    let answer = raw_exchange(
+        &rampart,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2048\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+/// A request body sent frame by frame through a channel.
+type ChannelBody = StreamBody<Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>>;
+
+/// A body that arrives after the request's head, as curl sends it over HTTP/2.
+fn body_channel() -> (tokio::sync::mpsc::Sender<Frame<Bytes>>, ChannelBody) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let frames = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let frame = receiver.recv().await?;
+        Some((Ok(frame), receiver))
+    });
+    (sender, StreamBody::new(Box::pin(frames)))
+}
+
+/// A refusal sent while an HTTP/2 client is still sending resets the stream, and curl 7.88
+/// then reports a failure instead of the answer. A short body is read first, so the stream
+/// ends cleanly; a long one is not waited for, nor one whose client waits for `100 Continue`.
+#[tokio::test]
+async fn a_refusal_lets_the_client_finish_a_short_body() {
+    let upstream = Upstream::start("a").await;
+    let config = format!(
+        "{}\n[route.input]\ncontent_types = [\"application/json\"]\n",
+        plaintext_config(&[upstream.url()], "", "")
+    );
+    let rampart = Rampart::start(&config);
+    let stream = TcpStream::connect(rampart.gateway).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = |length: usize, body| {
+        http::Request::post(format!("http://{}/echo", rampart.gateway))
+            .header("content-type", "text/plain")
+            .header("content-length", length)
+            .body(body)
+            .unwrap()
+    };
+
+    let (body_sender, body) = body_channel();
+    let mut answer = tokio::spawn(sender.send_request(request(5, body)));
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut answer).await;
+    assert!(early.is_err(), "answered before the body was in: {early:?}");
+    body_sender
+        .send(Frame::data(Bytes::from_static(b"hello")))
+        .await
+        .unwrap();
+    drop(body_sender);
+    let refused = answer.await.unwrap().unwrap();
+    assert_eq!(refused.status(), 415);
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&refused.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(envelope["error"], "unsupported_media_type");
+
+    let (_body_sender, body) = body_channel();
+    let started = std::time::Instant::now();
+    let refused = sender.send_request(request(300_000, body)).await.unwrap();
+    assert_eq!(refused.status(), 415);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "a long body is not waited for: {:?}",
+        started.elapsed()
+    );
+
+    let answer = raw_exchange(
+        &rampart,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
 }
 
 #[tokio::test]
