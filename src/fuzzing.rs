@@ -48,20 +48,21 @@ pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
     }
 }
 
-/// Reads `data` as a request body: the first byte picks JSON, form, multipart, XML or text;
-/// the rest is the body. Runs the attack filter's body inspection and, for JSON and
+/// Reads `data` as a request body: the first byte picks JSON, form, multipart, XML, text or
+/// a JSON-like body of a binary type; the rest is the body. Runs the attack filter's body inspection and, for JSON and
 /// multipart, the route validators with tight limits.
 pub async fn inspect_body(filter: &AttackFilter, data: &[u8]) {
     let Some((selector, body)) = data.split_first() else {
         return;
     };
-    let kind = match selector % 5 {
+    let kind = match selector % 6 {
         0 => BodyKind::Json,
         1 => BodyKind::Form,
         2 => BodyKind::Multipart {
             boundary: BOUNDARY.into(),
         },
         3 => BodyKind::Xml,
+        4 => BodyKind::JsonLike,
         _ => BodyKind::Text,
     };
     let body = Bytes::copy_from_slice(body);

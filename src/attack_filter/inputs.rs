@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use http::Uri;
 use http::header::{self, HeaderMap};
+use serde::de::IgnoredAny;
 
 use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
@@ -288,9 +289,15 @@ fn is_hidden_file(segment: &str) -> bool {
 pub enum BodyKind {
     Json,
     Form,
-    Multipart { boundary: String },
+    Multipart {
+        boundary: String,
+    },
     Xml,
     Text,
+    /// A body of a type the filter does not read that starts like a JSON document. Backends
+    /// such as Go's `json.Decoder` parse JSON whatever its label, and read the first value
+    /// only; so that value is inspected, and a body without one is left unread as binary.
+    JsonLike,
 }
 
 impl BodyKind {
@@ -388,6 +395,29 @@ pub fn inspect_json_body(
     )
 }
 
+/// Whether a byte can open a JSON document that holds text: an object, an array or a string.
+pub fn opens_json_text(byte: u8) -> bool {
+    matches!(byte, b'{' | b'[' | b'"')
+}
+
+/// Whether a body labelled as text (or not at all) is a JSON document that holds text.
+fn is_json_document(body: &[u8]) -> bool {
+    body.trim_ascii_start()
+        .first()
+        .is_some_and(|&byte| opens_json_text(byte))
+        && serde_json::from_slice::<IgnoredAny>(body).is_ok()
+}
+
+/// Where the first JSON value in `body` ends, if it starts with one that a lenient decoder
+/// would read whatever follows it.
+fn first_json_value_end(body: &[u8]) -> Option<usize> {
+    let mut values = serde_json::Deserializer::from_slice(body).into_iter::<IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => Some(values.byte_offset()),
+        _ => None,
+    }
+}
+
 /// Checks a buffered body.
 pub async fn inspect_body(
     filter: &AttackFilter,
@@ -408,6 +438,17 @@ pub async fn inspect_body(
         BodyKind::Xml => inspect_xml(filter, policy, body, verdict).map_err(BodyError::Xml)?,
         BodyKind::Text if body.trim_ascii_start().starts_with(b"<?xml") => {
             inspect_xml(filter, policy, body, verdict).map_err(BodyError::Xml)?;
+        }
+        // Text that is a JSON document is read as one, value by value: `fetch` labels a string
+        // body `text/plain`, and backends parse JSON whatever its label.
+        BodyKind::Text if is_json_document(body) => {
+            inspect_json_body(filter, policy, body, verdict).map_err(BodyError::Json)?;
+        }
+        BodyKind::JsonLike => {
+            if let Some(end) = first_json_value_end(body) {
+                inspect_json_body(filter, policy, &body[..end], verdict)
+                    .map_err(BodyError::Json)?;
+            }
         }
         BodyKind::Text => {
             let text = String::from_utf8_lossy(body);
@@ -945,6 +986,73 @@ mod tests {
             body("application/xml", "<a><b></a>").await,
             Err(BodyError::Xml(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn text_that_is_json_is_read_value_by_value() {
+        // As raw text, the apostrophe and `insert` read as SQL; as JSON, the value is prose.
+        let message = r#"{"message": "I'd like to insert a new line between paragraphs"}"#;
+        assert!(
+            body("text/plain", message)
+                .await
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+        assert!(
+            !body("text/plain", r#"[1, "x' or 1=1--"]"#)
+                .await
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+        // Not a whole document: read as text, where the attack is found all the same.
+        let trailing = r#"{"q": "x"} <script>alert(1)</script>"#;
+        assert!(
+            !body("text/plain", trailing)
+                .await
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_json_like_body_is_read_up_to_its_first_value() {
+        let inspect = |text: &'static str| async move {
+            let mut verdict = Verdict::default();
+            inspect_body(
+                &AttackFilter::new(),
+                &FilterPolicy::default(),
+                &BodyKind::JsonLike,
+                &Bytes::from_static(text.as_bytes()),
+                &mut verdict,
+            )
+            .await
+            .unwrap();
+            locations(&verdict)
+        };
+        let found = inspect(" {\"q\": \"<script>alert(1)</script>\"} \u{0}\u{1}binary").await;
+        assert!(!found.is_empty());
+        assert!(
+            found
+                .iter()
+                .all(|(location, name)| *location == Location::Body && name == "q"),
+            "{found:?}"
+        );
+        // What follows the first value, and a body that is not JSON, are left unread.
+        assert!(
+            inspect("{\"q\": 1} <script>alert(1)</script>")
+                .await
+                .is_empty()
+        );
+        assert!(
+            inspect("{' or 1=1-- <script>alert(1)</script>")
+                .await
+                .is_empty()
+        );
+        assert_eq!(first_json_value_end(b"[1, 2]xyz"), Some(6));
+        assert_eq!(first_json_value_end(b"[1, 2"), None);
     }
 
     #[test]

@@ -653,7 +653,13 @@ impl Gateway {
                 &mut verdict,
             );
         }
-        let kind = with_body.then(|| BodyKind::of(request.headers())).flatten();
+        let mut kind = with_body.then(|| BodyKind::of(request.headers())).flatten();
+        if kind.is_none() && with_body && filtering {
+            let first = upstream::peek_first_byte(request.body_mut(), limits).await?;
+            if first.is_some_and(inputs::opens_json_text) {
+                kind = Some(BodyKind::JsonLike);
+            }
+        }
         let read = match &kind {
             None => false,
             Some(BodyKind::Multipart { .. }) => true,

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Request, header};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -23,10 +23,12 @@ pub(super) enum ClientBodyError {
     Client(#[from] hyper::Error),
 }
 
-/// A request body on its way upstream: still streaming from the client, or already read
-/// whole because a check (the attack filter) had to see it.
+/// A request body on its way upstream: still streaming from the client, streaming after a
+/// start that a check looked at, or already read whole because a check (the attack filter)
+/// had to see it.
 pub enum RequestBody {
     Streaming(Incoming),
+    Started { head: Option<Bytes>, rest: Incoming },
     Buffered(Option<Bytes>),
 }
 
@@ -35,8 +37,46 @@ impl RequestBody {
     pub fn is_end_stream(&self) -> bool {
         match self {
             RequestBody::Streaming(incoming) => incoming.is_end_stream(),
+            RequestBody::Started { head, rest } => head.is_none() && rest.is_end_stream(),
             RequestBody::Buffered(body) => body.as_ref().is_none_or(Bytes::is_empty),
         }
+    }
+
+    /// Reads a streaming body up to its first byte that is not whitespace, which tells a JSON
+    /// document from binary data, and returns it (`None` when the body ends first). What was
+    /// read stays in front of the rest.
+    pub(super) async fn peek_first_byte(
+        &mut self,
+        limit: u64,
+        pause_limit: Duration,
+    ) -> Result<Option<u8>, ClientBodyError> {
+        if !matches!(self, RequestBody::Streaming(_)) {
+            return Ok(None);
+        }
+        let unread = std::mem::replace(self, RequestBody::Buffered(None));
+        let mut body = LimitedBody::new(unread, limit, pause_limit);
+        let mut head = BytesMut::new();
+        let first = loop {
+            let Some(frame) = body.frame().await.transpose()? else {
+                break None;
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            head.extend_from_slice(&data);
+            if let Some(&byte) = data.iter().find(|byte| !byte.is_ascii_whitespace()) {
+                break Some(byte);
+            }
+        };
+        let head = head.freeze();
+        *self = match body.inner {
+            RequestBody::Streaming(rest) if first.is_some() => RequestBody::Started {
+                head: Some(head),
+                rest,
+            },
+            _ => RequestBody::Buffered(Some(head)),
+        };
+        Ok(first)
     }
 }
 
@@ -62,7 +102,11 @@ const DISCARD_MAX_WAIT: Duration = Duration::from_secs(2);
 /// reading would tell it to send the body being refused.
 pub async fn discard_refused(request: Request<impl Into<RequestBody>>) {
     let expects_continue = request.headers().contains_key(header::EXPECT);
-    let RequestBody::Streaming(mut incoming) = request.into_body().into() else {
+    let (RequestBody::Streaming(mut incoming)
+    | RequestBody::Started {
+        rest: mut incoming, ..
+    }) = request.into_body().into()
+    else {
         return;
     };
     if expects_continue
@@ -119,6 +163,14 @@ impl Body for LimitedBody {
             RequestBody::Buffered(body) => {
                 return Poll::Ready(body.take().map(|b| Ok(Frame::data(b))));
             }
+            RequestBody::Started { head, rest } => match head.take() {
+                // Read within the limit already; what follows counts against the rest of it.
+                Some(head) => {
+                    this.remaining = this.remaining.saturating_sub(head.len() as u64);
+                    return Poll::Ready(Some(Ok(Frame::data(head))));
+                }
+                None => rest,
+            },
             RequestBody::Streaming(incoming) => incoming,
         };
         match Pin::new(incoming).poll_frame(cx) {
@@ -159,6 +211,16 @@ impl Body for LimitedBody {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             RequestBody::Streaming(incoming) => incoming.size_hint(),
+            RequestBody::Started { head, rest } => {
+                let head = head.as_ref().map_or(0, |head| head.len() as u64);
+                let rest = rest.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + head);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + head);
+                }
+                hint
+            }
             RequestBody::Buffered(body) => {
                 SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
             }

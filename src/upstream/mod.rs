@@ -128,13 +128,31 @@ pub async fn read_body(
     let body = LimitedBody::new(body, limits.max_bytes, limits.pause_limit);
     match body.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(ClientBodyError::TooLarge) => Err(GatewayError::BodyTooLarge {
+        Err(err) => Err(refusal(&err, limits)),
+    }
+}
+
+/// Reads the start of a streaming body, within the same limits, up to its first byte that is
+/// not whitespace; the body still holds all of it.
+pub async fn peek_first_byte(
+    body: &mut RequestBody,
+    limits: BodyLimits,
+) -> Result<Option<u8>, GatewayError> {
+    body.peek_first_byte(limits.max_bytes, limits.pause_limit)
+        .await
+        .map_err(|err| refusal(&err, limits))
+}
+
+/// What the client sees when its body broke a limit or could not be read.
+fn refusal(err: &ClientBodyError, limits: BodyLimits) -> GatewayError {
+    match err {
+        ClientBodyError::TooLarge => GatewayError::BodyTooLarge {
             limit: limits.max_bytes,
-        }),
-        Err(ClientBodyError::Timeout) => Err(GatewayError::RequestTimeout),
-        Err(ClientBodyError::Client(_)) => Err(GatewayError::BadRequest(
-            "the request body could not be read",
-        )),
+        },
+        ClientBodyError::Timeout => GatewayError::RequestTimeout,
+        ClientBodyError::Client(_) => {
+            GatewayError::BadRequest("the request body could not be read")
+        }
     }
 }
 
@@ -207,15 +225,7 @@ fn classify(
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(cause) = source {
         if let Some(body_error) = cause.downcast_ref::<ClientBodyError>() {
-            return match body_error {
-                ClientBodyError::TooLarge => GatewayError::BodyTooLarge {
-                    limit: limits.max_bytes,
-                },
-                ClientBodyError::Timeout => GatewayError::RequestTimeout,
-                ClientBodyError::Client(_) => {
-                    GatewayError::BadRequest("the request body could not be read")
-                }
-            };
+            return refusal(body_error, limits);
         }
         source = cause.source();
     }

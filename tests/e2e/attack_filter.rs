@@ -3,7 +3,7 @@
 //! exclusions, fail-closed bodies, metrics.
 
 use crate::support::upstream::Upstream;
-use crate::support::{Rampart, envelope, plain_client, plaintext_config};
+use crate::support::{Rampart, envelope, plain_client, plaintext_config, raw_exchange};
 
 fn config(upstream: &Upstream, route_extra: &str) -> String {
     plaintext_config(&[upstream.url()], "", "")
@@ -250,6 +250,82 @@ async fn bodies_the_filter_cannot_parse_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// An HTTP/1.1 POST whose body is sent in `chunks`.
+fn chunked(path: &str, content_type: &str, chunks: &[&str]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for chunk in chunks {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    request.into_bytes()
+}
+
+/// A JSON body is read value by value whatever its label: `fetch` sends a string body as
+/// `text/plain`, and backends such as Go's `json.Decoder` parse JSON under any type, reading
+/// the first value and ignoring what follows.
+#[tokio::test]
+async fn json_is_read_as_json_whatever_its_label() {
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&config(&upstream, ""));
+    let client = plain_client();
+    let post = |content_type: &str, body: &str| {
+        client
+            .post(rampart.plain_url("/api"))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+    };
+
+    let attack = r#"{"q": "1\u0027 union select password from users--"}"#;
+    for content_type in [
+        "application/octet-stream",
+        "application/x-anything",
+        "image/png",
+    ] {
+        for body in [
+            attack.to_owned(),
+            format!("\n  {attack}"),
+            format!("{attack} trailing bytes a lenient decoder ignores"),
+        ] {
+            let response = post(content_type, &body).await.unwrap();
+            envelope(response, 403, "attack_detected").await;
+        }
+    }
+    // Split into chunks, the first of them whitespace only.
+    let answer = raw_exchange(
+        &rampart,
+        &chunked(
+            "/api",
+            "application/x-msgpack",
+            &[" \n", "[\"<script>alert(1)</s", "cript>\", 1]\n"],
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+
+    // Read as raw text, this message looked like SQL (`'d … insert`); as JSON it is prose.
+    let message = r#"{"message": "I'd like to insert a new line between paragraphs"}"#;
+    let response = post("text/plain;charset=UTF-8", message).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(echo["body"], message);
+
+    // Not JSON: no JSON decoder reads it, and a binary type's body passes unread and intact,
+    // in chunks as well.
+    let not_json = "{' or 1=1-- binary that starts with a brace";
+    let response = post("application/octet-stream", not_json).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer = raw_exchange(
+        &rampart,
+        &chunked("/echo", "image/gif", &[" ", "GIF89a", ";data"]),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""body":" GIF89a;data""#), "{answer}");
 }
 
 /// `rampart inspect`: each value's findings and verdict, from the arguments or standard

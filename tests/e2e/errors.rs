@@ -9,19 +9,11 @@ use futures_util::Stream;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Rampart, Upstream, closed_port, envelope, plain_client, plaintext_config};
-
-/// Sends raw bytes and returns the whole answer as text (until the server closes or 5 s pass).
-async fn raw_exchange(rampart: &Rampart, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(rampart.gateway).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
-    String::from_utf8_lossy(&answer).into_owned()
-}
+use crate::support::{
+    Rampart, Upstream, closed_port, envelope, plain_client, plaintext_config, raw_exchange,
+};
 
 fn envelope_code(answer: &str) -> serde_json::Value {
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();

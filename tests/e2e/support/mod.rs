@@ -342,6 +342,19 @@ pub fn plain_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Sends raw bytes and returns the whole answer as text (until the server closes or 5 s pass).
+pub async fn raw_exchange(rampart: &Rampart, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(rampart.gateway)
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// A loopback port with nothing listening on it.
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
