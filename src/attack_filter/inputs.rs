@@ -294,9 +294,10 @@ pub enum BodyKind {
     },
     Xml,
     Text,
-    /// A body of a type the filter does not read that starts like a JSON document. Backends
-    /// such as Go's `json.Decoder` parse JSON whatever its label, and read the first value
-    /// only; so that value is inspected, and a body without one is left unread as binary.
+    /// A body of a type the filter does not read that starts like a JSON document (or is
+    /// compressed). Backends such as Go's `json.Decoder` parse JSON whatever its label, and
+    /// read the first value only; so that value is inspected, and a body without one is left
+    /// unread as binary.
     JsonLike,
 }
 

@@ -17,6 +17,7 @@
 pub mod authorize;
 pub mod bans;
 pub mod client_addr;
+pub mod content_coding;
 pub mod cookies;
 pub mod cors;
 pub mod csrf;
@@ -654,10 +655,17 @@ impl Gateway {
             );
         }
         let mut kind = with_body.then(|| BodyKind::of(request.headers())).flatten();
+        // A body of a type the filter does not read is read when it may hold a JSON document:
+        // backends such as Go's `json.Decoder` parse JSON whatever its label.
         if kind.is_none() && with_body && filtering {
-            let first = upstream::peek_first_byte(request.body_mut(), limits).await?;
-            if first.is_some_and(inputs::opens_json_text) {
+            // A compressed body's start says nothing until it is decoded.
+            if content_coding::is_decodable(request.headers()) {
                 kind = Some(BodyKind::JsonLike);
+            } else {
+                let first = upstream::peek_first_byte(request.body_mut(), limits).await?;
+                if first.is_some_and(inputs::opens_json_text) {
+                    kind = Some(BodyKind::JsonLike);
+                }
             }
         }
         let read = match &kind {
@@ -670,6 +678,7 @@ impl Gateway {
             let unread = std::mem::replace(request.body_mut(), RequestBody::Buffered(None));
             let body = upstream::read_body(unread, limits).await?;
             *request.body_mut() = RequestBody::Buffered(Some(body.clone()));
+            let body = content_coding::decode(request.headers(), body, limits.max_bytes)?;
             self.inspect_body(route, &kind, &body, &mut verdict).await?;
         }
         self.judge(route, verdict, client, request_id).await

