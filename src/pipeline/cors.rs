@@ -174,6 +174,7 @@ impl CorsPolicy {
             self.allow_headers.clone(),
         );
         out.insert(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
+        self.vary_by_origin(out);
         out.append(
             header::VARY,
             HeaderValue::from_static(
@@ -185,6 +186,7 @@ impl CorsPolicy {
 
     /// Sets the CORS headers of an answer to a request from `origin`: the app's are replaced.
     pub fn apply(&self, origin: Option<&HeaderValue>, response: &mut HeaderMap) {
+        self.vary_by_origin(response);
         for name in [
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -206,6 +208,15 @@ impl CorsPolicy {
         }
     }
 
+    /// Says that the answer depends on `Origin`, on every answer of the route (with or without
+    /// an `Origin`, allowed or not): a shared cache that kept one origin's answer would
+    /// otherwise hand it to another, with or without the allowing headers.
+    fn vary_by_origin(&self, out: &mut HeaderMap) {
+        if !self.any_origin {
+            out.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+
     fn allow(&self, out: &mut HeaderMap, origin: &str) {
         if self.any_origin {
             out.insert(
@@ -217,7 +228,6 @@ impl CorsPolicy {
         if let Ok(origin) = HeaderValue::from_str(origin) {
             out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
-        out.append(header::VARY, HeaderValue::from_static("Origin"));
         if self.credentials {
             out.insert(
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -301,6 +311,7 @@ mod tests {
         );
         assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
         assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
+        assert!(headers.get_all(header::VARY).iter().any(|v| v == "Origin"));
         for (origin, method, asked) in [
             ("https://evil.example", "POST", ""),
             ("https://app.example.com", "DELETE", ""),
@@ -328,6 +339,15 @@ mod tests {
             !response.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN),
             "the app's * is removed"
         );
+        assert_eq!(response[header::VARY], "Origin");
+        let mut without_origin = HeaderMap::new();
+        policy.apply(None, &mut without_origin);
+        assert_eq!(
+            without_origin[header::VARY],
+            "Origin",
+            "a cache must not hand this answer to an allowed origin"
+        );
+        let mut response = HeaderMap::new();
         let app = HeaderValue::from_static("https://app.example.com");
         policy.apply(Some(&app), &mut response);
         assert_eq!(
