@@ -1,7 +1,7 @@
 //! The client's real address. Only a trusted proxy may speak for someone else through
 //! `X-Forwarded-For`; from anyone else the header is ignored, since it is trivially forged.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::header::{HeaderMap, HeaderName};
 
@@ -35,21 +35,35 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpCidr]) -> ClientA
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.rsplit(','));
     for hop in hops {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) => {
+        match hop_address(hop) {
+            Some(ip) => {
                 client = ip;
                 if !is_trusted(&ip) {
                     break;
                 }
             }
             // Garbage in the chain: stop believing it at that point.
-            Err(_) => break,
+            None => break,
         }
     }
     ClientAddr {
         ip: client,
         via_trusted_proxy: true,
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, also with the port some proxies add (Azure
+/// Application Gateway writes `203.0.113.7:51234` and `[2001:db8::7]:51234`). Read as garbage,
+/// every client of such a proxy would count as the proxy: one rate limit and one ban for all.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip = hop
+        .parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|address| address.ip()))
+        .ok()
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    // `::ffff:198.51.100.7` is the IPv4 client it names, for limits and bans alike.
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -81,6 +95,21 @@ mod tests {
         let found = resolve(peer, &xff("6.6.6.6, 198.51.100.7, 10.0.0.9"), &trusted());
         assert_eq!(found.ip, "198.51.100.7".parse::<IpAddr>().unwrap());
         assert!(found.via_trusted_proxy);
+    }
+
+    #[test]
+    fn entries_with_ports_and_brackets_name_their_address() {
+        let peer = "10.0.0.2".parse().unwrap();
+        for (entry, client) in [
+            ("198.51.100.7:51234", "198.51.100.7"),
+            ("[2001:db8::7]:51234", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            (" 2001:db8::7 ", "2001:db8::7"),
+            ("::ffff:198.51.100.7", "198.51.100.7"),
+        ] {
+            let found = resolve(peer, &xff(&format!("6.6.6.6, {entry}")), &trusted());
+            assert_eq!(found.ip, client.parse::<IpAddr>().unwrap(), "{entry}");
+        }
     }
 
     #[test]
