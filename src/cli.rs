@@ -443,6 +443,9 @@ fn inspect_values(location: Location, name: &str, values: Vec<String>) -> anyhow
                 &http::HeaderMap::new(),
                 &mut verdict,
             ),
+            None if matches!(location, Location::Query | Location::Body) => {
+                inputs::inspect_value(&filter, &policy, location, name, value, &mut verdict);
+            }
             None => filter.inspect(&policy, location, name, value, &mut verdict),
         }
         let refused = verdict.score >= policy.threshold;

@@ -346,15 +346,22 @@ pub enum BodyError {
     Xml(quick_xml::Error),
 }
 
-/// Hands a JSON body's keys and strings to the filter, as [`json_walk::walk`] finds them
-/// (the pipeline's walk also checks the route's limits).
+/// Hands a JSON document's keys and strings to the filter, as [`json_walk::walk`] finds them
+/// (the pipeline's walk of a body also checks the route's limits).
 pub struct JsonInspector<'a> {
     filter: &'a AttackFilter,
     policy: &'a FilterPolicy,
     verdict: &'a mut Verdict,
+    location: Location,
+    /// The parameter that holds the document, which names every value in it (so that its
+    /// exclusions cover them); `None` for a body, whose values are named by their paths.
+    parameter: Option<&'a str>,
+    /// How many JSON documents, each a string in the one before, hold this one.
+    nesting: u8,
 }
 
 impl<'a> JsonInspector<'a> {
+    /// For a JSON body.
     pub fn new(
         filter: &'a AttackFilter,
         policy: &'a FilterPolicy,
@@ -364,6 +371,9 @@ impl<'a> JsonInspector<'a> {
             filter,
             policy,
             verdict,
+            location: Location::Body,
+            parameter: None,
+            nesting: 0,
         }
     }
 }
@@ -372,14 +382,77 @@ impl<'a> JsonInspector<'a> {
 impl JsonVisitor for JsonInspector<'_> {
     fn key(&mut self, path: &str, key: &str) {
         let (filter, policy) = (self.filter, self.policy);
-        filter.inspect_key(policy, Location::Body, path, key, self.verdict);
-        filter.inspect(policy, Location::Body, path, key, self.verdict);
+        let name = self.parameter.unwrap_or(path);
+        filter.inspect_key(policy, self.location, name, key, self.verdict);
+        filter.inspect(policy, self.location, name, key, self.verdict);
+        // `{"constructor": {"prototype": …}}` reaches `Object.prototype` as `__proto__` does,
+        // through a deep merge (lodash `merge`, jQuery `extend`).
+        if key == "prototype" && path.rsplit('.').nth(1) == Some("constructor") {
+            add_structural_finding(
+                policy,
+                self.verdict,
+                ("node-prototype-pollution", Family::Nosql),
+                self.location,
+                name,
+                path,
+            );
+        }
     }
 
     fn string(&mut self, path: &str, text: &str) {
-        self.filter
-            .inspect(self.policy, Location::Body, path, text, self.verdict);
+        let name = self.parameter.unwrap_or(path);
+        inspect_text(
+            (self.filter, self.policy),
+            self.location,
+            name,
+            text,
+            self.verdict,
+            self.nesting,
+        );
     }
+}
+
+/// A query parameter's or form field's value. One that is a JSON document (GraphQL's
+/// `variables`, Slack's `payload` form field) is read value by value, as the app parses it:
+/// read raw, the quotes and braces around its strings made prose look like code.
+pub fn inspect_value(
+    filter: &AttackFilter,
+    policy: &FilterPolicy,
+    location: Location,
+    name: &str,
+    value: &str,
+    verdict: &mut Verdict,
+) {
+    inspect_text((filter, policy), location, name, value, verdict, 0);
+}
+
+/// How deep JSON held in strings is read (a chat's tool call holds its `arguments` as a JSON
+/// string); deeper, a string is read raw.
+const MAX_NESTED_JSON: u8 = 3;
+
+/// A text value, read value by value when it is a JSON document, within `MAX_NESTED_JSON`.
+fn inspect_text(
+    (filter, policy): (&AttackFilter, &FilterPolicy),
+    location: Location,
+    name: &str,
+    text: &str,
+    verdict: &mut Verdict,
+    nesting: u8,
+) {
+    if nesting < MAX_NESTED_JSON && is_json_document(text.as_bytes()) {
+        let mut inspector = JsonInspector {
+            filter,
+            policy,
+            verdict,
+            location,
+            parameter: Some(name),
+            nesting: nesting + 1,
+        };
+        if json_walk::walk(text.as_bytes(), &JsonLimits::NONE, &mut inspector).is_ok() {
+            return;
+        }
+    }
+    filter.inspect(policy, location, name, text, verdict);
 }
 
 /// Checks a JSON body's keys and values.
@@ -486,7 +559,7 @@ fn inspect_pairs(
             filter.inspect_key(policy, location, &name, key, verdict);
         }
         filter.inspect(policy, location, &name, &name, verdict);
-        filter.inspect(policy, location, &name, &value, verdict);
+        inspect_value(filter, policy, location, &name, &value, verdict);
         if names_a_local_path(&name) && is_remote_url(&value) {
             add_structural_finding(
                 policy,
@@ -638,7 +711,7 @@ async fn inspect_multipart(
             continue;
         }
         let text = field.text().await?;
-        filter.inspect(policy, Location::Body, &name, &text, verdict);
+        inspect_value(filter, policy, Location::Body, &name, &text, verdict);
     }
     Ok(())
 }
@@ -1011,6 +1084,102 @@ mod tests {
         let trailing = r#"{"q": "x"} <script>alert(1)</script>"#;
         assert!(
             !body("text/plain", trailing)
+                .await
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_parameter_that_is_json_is_read_value_by_value_under_its_name() {
+        // GraphQL's `variables`, Slack's `payload`: read raw, the quotes around the apostrophe
+        // and `insert` made SQL of prose.
+        let prose = r#"{"msg": "I'd like to insert a new line between paragraphs"}"#;
+        let encoded: String = form_urlencoded::byte_serialize(prose.as_bytes()).collect();
+        assert!(
+            head(&format!("/q?variables={encoded}"), &[])
+                .findings
+                .is_empty()
+        );
+        let form = format!("payload={encoded}");
+        assert!(
+            body("application/x-www-form-urlencoded", &form)
+                .await
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+        let attack = r#"{"filter": {"name": "x' or '1'='1"}}"#;
+        let encoded: String = form_urlencoded::byte_serialize(attack.as_bytes()).collect();
+        let found = locations(&head(&format!("/q?variables={encoded}"), &[]));
+        assert!(!found.is_empty());
+        assert!(
+            found
+                .iter()
+                .all(|l| *l == (Location::Query, "variables".into())),
+            "{found:?}"
+        );
+        // Not a JSON document: read raw, as before.
+        assert!(!head("/q?t=%7B%7B7*7%7D%7D", &[]).findings.is_empty());
+    }
+
+    #[tokio::test]
+    async fn json_held_in_a_json_string_is_read_value_by_value() {
+        // A chat's tool call holds its arguments as a JSON string.
+        let call = |arguments: &str| {
+            serde_json::json!({"messages": [{"role": "assistant", "tool_calls": [
+                {"function": {"name": "search", "arguments": arguments}}
+            ]}]})
+            .to_string()
+        };
+        let prose = r#"{"query": "I'd like to insert a new line between paragraphs"}"#;
+        let verdict = body("application/json", &call(prose)).await.unwrap();
+        assert!(verdict.findings.is_empty(), "{verdict:?}");
+        let attack = r#"{"query": "x' or '1'='1"}"#;
+        let found = locations(&body("application/json", &call(attack)).await.unwrap());
+        let name = "messages.tool_calls.function.arguments";
+        assert!(!found.is_empty());
+        assert!(
+            found.iter().all(|l| *l == (Location::Body, name.into())),
+            "{found:?}"
+        );
+        // Nested three deep and more, a string is read raw, where the attack is found too.
+        let mut deep = attack.to_owned();
+        for _ in 0..4 {
+            deep = serde_json::to_string(&deep).unwrap();
+        }
+        assert!(
+            !body("application/json", &call(&deep))
+                .await
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn constructor_prototype_keys_are_prototype_pollution() {
+        let polluting = r#"{"a": {"constructor": {"prototype": {"isAdmin": true}}}}"#;
+        let verdict = body("application/json", polluting).await.unwrap();
+        assert!(
+            verdict
+                .findings
+                .iter()
+                .any(|f| f.rule == "node-prototype-pollution"),
+            "{verdict:?}"
+        );
+        let benign = r#"{"constructor": "Object", "prototype": {"name": "x"}}"#;
+        assert!(
+            body("application/json", benign)
+                .await
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+        let stage = r#"{"pipeline": [{"$lookup": {"from": "users"}}]}"#;
+        assert!(
+            !body("application/json", stage)
                 .await
                 .unwrap()
                 .findings

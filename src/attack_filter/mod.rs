@@ -595,6 +595,11 @@ fn is_query_operator(name: &str) -> bool {
             | "jsonSchema"
             | "text"
             | "mod"
+            // Aggregation stages, for apps that hand a filter to `aggregate()`.
+            | "lookup"
+            | "unionWith"
+            | "merge"
+            | "out"
     )
 }
 
