@@ -474,12 +474,13 @@ pub fn opens_json_text(byte: u8) -> bool {
     matches!(byte, b'{' | b'[' | b'"')
 }
 
-/// Whether a body labelled as text (or not at all) is a JSON document that holds text.
-fn is_json_document(body: &[u8]) -> bool {
-    body.trim_ascii_start()
+/// Whether `text` (a body labelled as text, a parameter's value, a JSON string) is a whole
+/// JSON document that holds text. The first byte decides for almost every value, cheaply.
+fn is_json_document(text: &[u8]) -> bool {
+    text.trim_ascii_start()
         .first()
         .is_some_and(|&byte| opens_json_text(byte))
-        && serde_json::from_slice::<IgnoredAny>(body).is_ok()
+        && serde_json::from_slice::<IgnoredAny>(text).is_ok()
 }
 
 /// Where the first JSON value in `body` ends, if it starts with one that a lenient decoder

@@ -43,8 +43,9 @@ impl RequestBody {
     }
 
     /// Reads a streaming body up to its first byte that is not whitespace, which tells a JSON
-    /// document from binary data, and returns it (`None` when the body ends first). What was
-    /// read stays in front of the rest.
+    /// document from binary data, and returns it (`None` when the body ends first, or was read
+    /// already). What was read stays in front of the rest; trailers, which only end a body,
+    /// are not kept after one that held only whitespace.
     pub(super) async fn peek_first_byte(
         &mut self,
         limit: u64,
