@@ -439,8 +439,8 @@ fn inspect_text(
     verdict: &mut Verdict,
     nesting: u8,
 ) {
-    if nesting < MAX_NESTED_JSON && is_json_document(text.as_bytes()) {
-        let mut inspector = JsonInspector {
+    if nesting < MAX_NESTED_JSON {
+        let inspector = JsonInspector {
             filter,
             policy,
             verdict,
@@ -448,7 +448,7 @@ fn inspect_text(
             parameter: Some(name),
             nesting: nesting + 1,
         };
-        if json_walk::walk(text.as_bytes(), &JsonLimits::NONE, &mut inspector).is_ok() {
+        if inspect_if_json(text.as_bytes(), inspector) {
             return;
         }
     }
@@ -474,13 +474,25 @@ pub fn opens_json_text(byte: u8) -> bool {
     matches!(byte, b'{' | b'[' | b'"')
 }
 
-/// Whether `text` (a body labelled as text, a parameter's value, a JSON string) is a whole
-/// JSON document that holds text. The first byte decides for almost every value, cheaply.
-fn is_json_document(text: &[u8]) -> bool {
-    text.trim_ascii_start()
+/// Walks `text` (a body labelled as text, a parameter's value, a JSON string) with
+/// `inspector` when it is a whole JSON document that holds text, in one pass; when it is not,
+/// takes back what its start yielded (the caller reads it raw) and says so. The first byte
+/// decides for almost every value, cheaply.
+fn inspect_if_json(text: &[u8], mut inspector: JsonInspector<'_>) -> bool {
+    if !text
+        .trim_ascii_start()
         .first()
         .is_some_and(|&byte| opens_json_text(byte))
-        && serde_json::from_slice::<IgnoredAny>(text).is_ok()
+    {
+        return false;
+    }
+    let (score, found) = (inspector.verdict.score, inspector.verdict.findings.len());
+    if json_walk::walk(text, &JsonLimits::NONE, &mut inspector).is_ok() {
+        return true;
+    }
+    inspector.verdict.score = score;
+    inspector.verdict.findings.truncate(found);
+    false
 }
 
 /// Where the first JSON value in `body` ends, if it starts with one that a lenient decoder
@@ -514,20 +526,19 @@ pub async fn inspect_body(
         BodyKind::Text if body.trim_ascii_start().starts_with(b"<?xml") => {
             inspect_xml(filter, policy, body, verdict).map_err(BodyError::Xml)?;
         }
-        // Text that is a JSON document is read as one, value by value: `fetch` labels a string
-        // body `text/plain`, and backends parse JSON whatever its label.
-        BodyKind::Text if is_json_document(body) => {
-            inspect_json_body(filter, policy, body, verdict).map_err(BodyError::Json)?;
-        }
         BodyKind::JsonLike => {
             if let Some(end) = first_json_value_end(body) {
                 inspect_json_body(filter, policy, &body[..end], verdict)
                     .map_err(BodyError::Json)?;
             }
         }
+        // Text that is a JSON document is read as one, value by value: `fetch` labels a string
+        // body `text/plain`, and backends parse JSON whatever its label.
         BodyKind::Text => {
-            let text = String::from_utf8_lossy(body);
-            filter.inspect(policy, Location::Body, "", &text, verdict);
+            if !inspect_if_json(body, JsonInspector::new(filter, policy, verdict)) {
+                let text = String::from_utf8_lossy(body);
+                filter.inspect(policy, Location::Body, "", &text, verdict);
+            }
         }
         BodyKind::Multipart { boundary } => {
             inspect_multipart(filter, policy, boundary, body.clone(), verdict)

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{Request, header};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -56,7 +56,7 @@ impl RequestBody {
         }
         let unread = std::mem::replace(self, RequestBody::Buffered(None));
         let mut body = LimitedBody::new(unread, limit, pause_limit);
-        let mut head = BytesMut::new();
+        let mut head = Bytes::new();
         let first = loop {
             let Some(frame) = body.frame().await.transpose()? else {
                 break None;
@@ -64,12 +64,19 @@ impl RequestBody {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            head.extend_from_slice(&data);
-            if let Some(&byte) = data.iter().find(|byte| !byte.is_ascii_whitespace()) {
-                break Some(byte);
+            let first = data
+                .iter()
+                .copied()
+                .find(|byte| !byte.is_ascii_whitespace());
+            // Almost always the first frame decides, and is kept as it came, without a copy.
+            head = match head.is_empty() {
+                true => data,
+                false => Bytes::from([&head[..], &data[..]].concat()),
+            };
+            if first.is_some() {
+                break first;
             }
         };
-        let head = head.freeze();
         *self = match body.inner {
             RequestBody::Streaming(rest) if first.is_some() => RequestBody::Started {
                 head: Some(head),
