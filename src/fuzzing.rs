@@ -60,6 +60,7 @@ pub async fn inspect_body(filter: &AttackFilter, data: &[u8]) {
         1 => BodyKind::Form,
         2 => BodyKind::Multipart {
             boundary: BOUNDARY.into(),
+            form: true,
         },
         3 => BodyKind::Xml,
         4 => BodyKind::JsonLike,
@@ -82,8 +83,8 @@ pub async fn inspect_body(filter: &AttackFilter, data: &[u8]) {
         BodyKind::Json => {
             let _ = policy.check_json(&body, &mut ());
         }
-        BodyKind::Multipart { boundary } => {
-            let _ = policy.uploads.check(&boundary, body).await;
+        BodyKind::Multipart { boundary, form } => {
+            let _ = policy.uploads.check(&boundary, form, body).await;
         }
         _ => {}
     }

@@ -289,8 +289,12 @@ fn is_hidden_file(segment: &str) -> bool {
 pub enum BodyKind {
     Json,
     Form,
+    /// `multipart/*`. In `multipart/form-data` (`form`) a part is a file only when it has a
+    /// file name, as every framework reads a form; in other subtypes (`related`, `mixed`) a
+    /// part of a type that is not text is a file too.
     Multipart {
         boundary: String,
+        form: bool,
     },
     Xml,
     Text,
@@ -303,25 +307,63 @@ pub enum BodyKind {
 
 impl BodyKind {
     /// The kind for a request's `Content-Type`; `None` for binary types the filter does not
-    /// read (restrict those per route with the content-type allowlist).
-    pub fn of(headers: &HeaderMap) -> Option<BodyKind> {
+    /// read (restrict those per route with the content-type allowlist). A multipart type
+    /// without exactly one well-formed boundary is an error: backends disagree on which
+    /// boundary such a body has (PHP finds `boundary=` anywhere in the header), so it cannot
+    /// be read as the backend will read it.
+    pub fn of(headers: &HeaderMap) -> Result<Option<BodyKind>, BodyError> {
         let Some(value) = headers.get(header::CONTENT_TYPE) else {
-            return Some(BodyKind::Text);
+            return Ok(Some(BodyKind::Text));
         };
-        let value = value.to_str().ok()?;
-        match media_type_essence(value).as_ref() {
+        let Ok(value) = value.to_str() else {
+            return Ok(None);
+        };
+        let essence = media_type_essence(value);
+        Ok(match essence.as_ref() {
             "application/json" => Some(BodyKind::Json),
             "application/x-www-form-urlencoded" => Some(BodyKind::Form),
-            "multipart/form-data" => multer::parse_boundary(value)
-                .ok()
-                .map(|boundary| BodyKind::Multipart { boundary }),
+            e if e.starts_with("multipart/") => Some(BodyKind::Multipart {
+                boundary: multipart_boundary(value)?,
+                form: e == "multipart/form-data",
+            }),
             e if e.ends_with("+json") => Some(BodyKind::Json),
             e if e.ends_with("/xml") || e.ends_with("+xml") => Some(BodyKind::Xml),
             e if e.starts_with("text/") => Some(BodyKind::Text),
             "application/graphql" | "application/javascript" => Some(BodyKind::Text),
             _ => None,
-        }
+        })
     }
+}
+
+/// The one `boundary` parameter of a multipart `Content-Type`.
+fn multipart_boundary(content_type: &str) -> Result<String, BodyError> {
+    let malformed = || BodyError::MultipartType("does not name one multipart boundary");
+    let media: mime::Mime = content_type.parse().map_err(|_| malformed())?;
+    let mut boundaries = media
+        .params()
+        .filter(|(name, _)| name.as_str().eq_ignore_ascii_case("boundary"));
+    match (boundaries.next(), boundaries.next()) {
+        (Some((_, boundary)), None) if !boundary.as_str().is_empty() => {
+            Ok(boundary.as_str().to_owned())
+        }
+        _ => Err(malformed()),
+    }
+}
+
+/// Whether a multipart part is a file rather than a field: it has a file name, or, outside
+/// `multipart/form-data`, a type that is not text.
+pub fn is_file_part(field: &multer::Field<'_>, form: bool) -> bool {
+    field.file_name().is_some()
+        || (!form
+            && field.content_type().is_some_and(|media| {
+                let textual = media.type_() == mime::TEXT
+                    || matches!(
+                        media.subtype().as_str(),
+                        "json" | "xml" | "x-www-form-urlencoded"
+                    )
+                    || matches!(media.suffix().map(|s| s.as_str()), Some("json" | "xml"));
+                !textual
+            }))
 }
 
 /// The media type of a `Content-Type` value without its parameters, lower-cased
@@ -342,6 +384,8 @@ pub enum BodyError {
     Json(WalkError),
     #[error("the multipart body is malformed: {0}")]
     Multipart(multer::Error),
+    #[error("the multipart Content-Type {0}")]
+    MultipartType(&'static str),
     #[error("the XML body is malformed: {0}")]
     Xml(quick_xml::Error),
 }
@@ -540,8 +584,8 @@ pub async fn inspect_body(
                 filter.inspect(policy, Location::Body, "", &text, verdict);
             }
         }
-        BodyKind::Multipart { boundary } => {
-            inspect_multipart(filter, policy, boundary, body.clone(), verdict)
+        BodyKind::Multipart { boundary, form } => {
+            inspect_multipart(filter, policy, boundary, *form, body.clone(), verdict)
                 .await
                 .map_err(BodyError::Multipart)?;
         }
@@ -702,12 +746,13 @@ fn inspect_xml(
     }
 }
 
-/// Text fields of a multipart form (parts without a file name); files are judged by the
-/// upload checks, not read as text.
+/// Text fields of a multipart body ([`is_file_part`]); files are judged by the upload
+/// checks, not read as text, but their names are.
 async fn inspect_multipart(
     filter: &AttackFilter,
     policy: &FilterPolicy,
     boundary: &str,
+    form: bool,
     body: Bytes,
     verdict: &mut Verdict,
 ) -> Result<(), multer::Error> {
@@ -716,10 +761,12 @@ async fn inspect_multipart(
     while let Some(field) = multipart.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         filter.inspect(policy, Location::Body, &name, &name, verdict);
-        if let Some(file_name) = field.file_name() {
-            let file_name = file_name.to_owned();
-            filter.inspect(policy, Location::Body, &name, &file_name, verdict);
-            check_upload_name(policy, verdict, Location::Body, &name, &file_name);
+        if is_file_part(&field, form) {
+            if let Some(file_name) = field.file_name() {
+                let file_name = file_name.to_owned();
+                filter.inspect(policy, Location::Body, &name, &file_name, verdict);
+                check_upload_name(policy, verdict, Location::Body, &name, &file_name);
+            }
             continue;
         }
         let text = field.text().await?;
@@ -758,7 +805,7 @@ mod tests {
             header::CONTENT_TYPE,
             HeaderValue::from_str(content_type).unwrap(),
         );
-        let kind = BodyKind::of(&headers).expect("an inspected kind");
+        let kind = BodyKind::of(&headers).unwrap().expect("an inspected kind");
         let mut verdict = Verdict::default();
         inspect_body(
             &AttackFilter::new(),
@@ -1241,12 +1288,44 @@ mod tests {
     fn binary_types_are_not_read_as_text() {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
-        assert_eq!(BodyKind::of(&headers), None);
+        assert_eq!(BodyKind::of(&headers).unwrap(), None);
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/vnd.api+json; charset=utf-8"),
         );
-        assert_eq!(BodyKind::of(&headers), Some(BodyKind::Json));
+        assert_eq!(BodyKind::of(&headers).unwrap(), Some(BodyKind::Json));
+    }
+
+    #[test]
+    fn a_multipart_body_has_one_clear_boundary() {
+        let kind = |content_type: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            BodyKind::of(&headers)
+        };
+        let multipart = |boundary: &str, form| {
+            Some(BodyKind::Multipart {
+                boundary: boundary.into(),
+                form,
+            })
+        };
+        assert_eq!(
+            kind("Multipart/Form-Data; BOUNDARY=\"a b\"").unwrap(),
+            multipart("a b", true)
+        );
+        assert_eq!(
+            kind("multipart/related; type=\"application/json\"; boundary=xyz").unwrap(),
+            multipart("xyz", false)
+        );
+        for unclear in [
+            "multipart/form-data",
+            "multipart/form-data; boundary=",
+            "multipart/form-data; boundary=a; boundary=b",
+            "multipart/form-data ; boundary = a",
+            "multipart/form-data; charset=utf-8, boundary=a",
+        ] {
+            assert!(kind(unclear).is_err(), "{unclear}");
+        }
     }
 
     #[test]
@@ -1261,6 +1340,6 @@ mod tests {
         ));
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("Text/XML"));
-        assert_eq!(BodyKind::of(&headers), Some(BodyKind::Xml));
+        assert_eq!(BodyKind::of(&headers).unwrap(), Some(BodyKind::Xml));
     }
 }

@@ -654,7 +654,11 @@ impl Gateway {
                 &mut verdict,
             );
         }
-        let mut kind = with_body.then(|| BodyKind::of(request.headers())).flatten();
+        let mut kind = match with_body {
+            true => BodyKind::of(request.headers())
+                .map_err(|err| GatewayError::InvalidRequest(err.to_string()))?,
+            false => None,
+        };
         // A body of a type the filter does not read is read when it may hold a JSON document:
         // backends such as Go's `json.Decoder` parse JSON whatever its label.
         if kind.is_none() && with_body && filtering {
@@ -668,18 +672,40 @@ impl Gateway {
                 }
             }
         }
-        let read = match &kind {
+        let inspect = match &kind {
             None => false,
             Some(BodyKind::Multipart { .. }) => true,
             Some(BodyKind::Json) => filtering || route.input.checks_json(),
             Some(_) => filtering,
         };
-        if let Some(kind) = kind.filter(|_| read) {
+        // On a route that names the file types it accepts, a body that is not a form or a
+        // JSON document is a file.
+        let raw_upload = with_body
+            && route.input.uploads.restricts_types()
+            && !matches!(
+                kind,
+                Some(BodyKind::Json | BodyKind::Form | BodyKind::Multipart { .. })
+            );
+        if inspect || raw_upload {
             let unread = std::mem::replace(request.body_mut(), RequestBody::Buffered(None));
             let body = upstream::read_body(unread, limits).await?;
             *request.body_mut() = RequestBody::Buffered(Some(body.clone()));
             let body = content_coding::decode(request.headers(), body, limits.max_bytes)?;
-            self.inspect_body(route, &kind, &body, &mut verdict).await?;
+            if raw_upload {
+                let claimed = request
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .map(inputs::media_type_essence);
+                route
+                    .input
+                    .uploads
+                    .check_body(claimed.as_deref(), &body)
+                    .await?;
+            }
+            if let Some(kind) = kind.filter(|_| inspect) {
+                self.inspect_body(route, &kind, &body, &mut verdict).await?;
+            }
         }
         self.judge(route, verdict, client, request_id).await
     }
@@ -705,8 +731,12 @@ impl Gateway {
                     route.input.check_json(body, &mut ())
                 };
             }
-            BodyKind::Multipart { boundary } => {
-                route.input.uploads.check(boundary, body.clone()).await?;
+            BodyKind::Multipart { boundary, form } => {
+                route
+                    .input
+                    .uploads
+                    .check(boundary, *form, body.clone())
+                    .await?;
             }
             _ => {}
         }

@@ -13,6 +13,7 @@ use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::input::InputConfig;
+use crate::attack_filter::inputs;
 use crate::error::GatewayError;
 
 /// Default largest file (the seeds' 5 MB).
@@ -79,29 +80,32 @@ impl UploadPolicy {
         })
     }
 
-    /// Checks every file in a buffered multipart body.
-    pub async fn check(&self, boundary: &str, body: Bytes) -> Result<(), GatewayError> {
+    /// Whether the route names the file types it accepts, which makes it an upload route.
+    pub fn restricts_types(&self) -> bool {
+        !self.allowed.is_empty()
+    }
+
+    /// Checks every file in a buffered multipart body ([`inputs::is_file_part`]).
+    pub async fn check(&self, boundary: &str, form: bool, body: Bytes) -> Result<(), GatewayError> {
         let stream =
             futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
         let mut multipart = multer::Multipart::new(stream, boundary);
         let mut total: u64 = 0;
         while let Some(field) = multipart.next_field().await.map_err(malformed)? {
-            let Some(file_name) = field.file_name().map(str::to_owned) else {
+            if !inputs::is_file_part(&field, form) {
                 continue;
+            }
+            let file_name = field.file_name().unwrap_or_default().to_owned();
+            // Parts of `multipart/related` have no names; errors count them from 1.
+            let name = match field.name() {
+                Some(name) => name.to_owned(),
+                None => format!("part {}", field.index() + 1),
             };
-            let name = field.name().unwrap_or_default().to_owned();
             let claimed = field
                 .content_type()
                 .map(|m| m.essence_str().to_ascii_lowercase());
             let data = field.bytes().await.map_err(malformed)?;
-            let size = data.len() as u64;
-            if size > self.max_file {
-                return Err(too_large(
-                    &name,
-                    format!("the file is {size} bytes, the limit is {}", self.max_file),
-                ));
-            }
-            total += size;
+            total += data.len() as u64;
             if let Some(max) = self.max_total
                 && total > max
             {
@@ -110,11 +114,38 @@ impl UploadPolicy {
                     format!("the files add up to more than {max} bytes"),
                 ));
             }
-            self.judge(&file_name, claimed.as_deref(), &data)
-                .map_err(|reason| refused(&name, reason))?;
-            if let Some(scanner) = &self.scanner {
-                scanner.scan(&name, &data).await?;
-            }
+            self.check_file(&name, &file_name, claimed.as_deref(), &data)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Checks a request body that is itself the file, on a route that names the types it
+    /// accepts: a browser uploads with `fetch(url, {method: "PUT", body: file})` as often as
+    /// with a form. `claimed` is the body's `Content-Type`; errors name the field `body`.
+    pub async fn check_body(&self, claimed: Option<&str>, data: &[u8]) -> Result<(), GatewayError> {
+        self.check_file("body", "", claimed, data).await
+    }
+
+    /// One file's size, type and, with a scanner, its scan.
+    async fn check_file(
+        &self,
+        field: &str,
+        file_name: &str,
+        claimed: Option<&str>,
+        data: &[u8],
+    ) -> Result<(), GatewayError> {
+        let size = data.len() as u64;
+        if size > self.max_file {
+            return Err(too_large(
+                field,
+                format!("the file is {size} bytes, the limit is {}", self.max_file),
+            ));
+        }
+        self.judge(file_name, claimed, data)
+            .map_err(|reason| refused(field, reason))?;
+        if let Some(scanner) = &self.scanner {
+            scanner.scan(field, data).await?;
         }
         Ok(())
     }
@@ -374,7 +405,7 @@ mod tests {
         .unwrap();
         let (boundary, body) =
             multipart(&[("a", "a.txt", &[b'a'; 80]), ("b", "b.txt", &[b'b'; 60])]);
-        match policy.check(&boundary, body).await {
+        match policy.check(&boundary, true, body).await {
             Err(GatewayError::InputRejected { status, field, .. }) => {
                 assert_eq!(
                     (status, field.as_str()),
@@ -384,9 +415,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let (boundary, body) = multipart(&[("a", "a.txt", &[b'a'; 101])]);
-        assert!(policy.check(&boundary, body).await.is_err());
+        assert!(policy.check(&boundary, true, body).await.is_err());
         let (boundary, body) = multipart(&[("a", "a.txt", &[b'a'; 100])]);
-        assert!(policy.check(&boundary, body).await.is_ok());
+        assert!(policy.check(&boundary, true, body).await.is_ok());
     }
 
     /// A stand-in clamd on loopback that speaks INSTREAM and flags the EICAR test string.
@@ -436,12 +467,12 @@ mod tests {
         let big = vec![b'x'; 200_000];
         let (boundary, body) = multipart(&[("doc", "a.txt", &big)]);
         assert!(
-            policy.check(&boundary, body).await.is_ok(),
+            policy.check(&boundary, true, body).await.is_ok(),
             "several chunks"
         );
         let (boundary, body) =
             multipart(&[("doc", "a.txt", b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR")]);
-        match policy.check(&boundary, body).await {
+        match policy.check(&boundary, true, body).await {
             Err(GatewayError::InputRejected { reason, field, .. }) => {
                 assert_eq!(field, "doc");
                 assert!(reason.contains("Eicar-Signature"), "{reason}");
@@ -455,7 +486,7 @@ mod tests {
         let policy = scanned(closed.to_string());
         let (boundary, body) = multipart(&[("doc", "a.txt", b"hello")]);
         assert_eq!(
-            policy.check(&boundary, body).await,
+            policy.check(&boundary, true, body).await,
             Err(GatewayError::Unavailable)
         );
     }

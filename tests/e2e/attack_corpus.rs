@@ -192,14 +192,17 @@ async fn verdict(filter: &AttackFilter, uri: &Uri, headers: &HeaderMap, body: &B
     let policy = FilterPolicy::default();
     let mut verdict = Verdict::default();
     inspect_head(filter, &policy, uri, headers, &mut verdict);
-    if let Some(kind) = BodyKind::of(headers) {
-        // A body the filter cannot parse is refused outright (fail closed).
-        if inspect_body(filter, &policy, &kind, body, &mut verdict)
+    // A body the filter cannot parse is refused outright (fail closed), as is a multipart
+    // body whose boundary is not clear.
+    let unreadable = match BodyKind::of(headers) {
+        Ok(Some(kind)) => inspect_body(filter, &policy, &kind, body, &mut verdict)
             .await
-            .is_err()
-        {
-            verdict.score = verdict.score.max(policy.threshold);
-        }
+            .is_err(),
+        Ok(None) => false,
+        Err(_) => !body.is_empty(),
+    };
+    if unreadable {
+        verdict.score = verdict.score.max(policy.threshold);
     }
     verdict
 }

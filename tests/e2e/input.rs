@@ -222,3 +222,82 @@ async fn uploads_are_judged_by_their_content() {
         "{metrics}"
     );
 }
+
+/// A file sent as the whole body (`fetch(url, {method: "PUT", body: file})`) and the parts of
+/// a `multipart/related` upload are judged as files; a multipart body whose boundary is not
+/// clear is refused rather than forwarded unread.
+#[tokio::test]
+async fn files_are_judged_however_they_are_sent() {
+    let upstream = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("unused.json");
+    std::fs::write(&schema, "{}").unwrap();
+    let rampart = start(&upstream, &schema);
+    let send = |method: reqwest::Method, content_type: &str, body: Vec<u8>| {
+        plain_client()
+            .request(method, rampart.plain_url("/upload"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let html = b"<!doctype html><script>fetch('/api/keys')</script>".to_vec();
+
+    let png = send(reqwest::Method::PUT, "image/png", PNG.to_vec());
+    assert_eq!(png.await.unwrap().status(), 200);
+    let disguised = send(reqwest::Method::PUT, "image/png", html.clone());
+    let disguised = envelope(disguised.await.unwrap(), 415, "upload_refused").await;
+    assert_eq!(disguised["field"], "body");
+    let text = send(reqwest::Method::PUT, "text/plain", b"hello".to_vec());
+    envelope(text.await.unwrap(), 415, "upload_refused").await;
+    let big = send(
+        reqwest::Method::PUT,
+        "image/png",
+        [PNG, &[0; 1100]].concat(),
+    );
+    envelope(big.await.unwrap(), 413, "payload_too_large").await;
+    let metadata = send(
+        reqwest::Method::POST,
+        "application/json",
+        br#"{"name":"cat"}"#.to_vec(),
+    );
+    assert_eq!(metadata.await.unwrap().status(), 200, "JSON is not a file");
+
+    // Google Drive's upload: JSON metadata, then the file, neither named.
+    let related = |file: &[u8]| {
+        let mut body = b"--b1\r\nContent-Type: application/json\r\n\r\n{\"name\":\"cat\"}\r\n\
+                         --b1\r\nContent-Type: image/png\r\n\r\n"
+            .to_vec();
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--b1--\r\n");
+        body
+    };
+    let ok = send(
+        reqwest::Method::POST,
+        "multipart/related; boundary=b1",
+        related(PNG),
+    );
+    assert_eq!(ok.await.unwrap().status(), 200);
+    let refused = send(
+        reqwest::Method::POST,
+        "multipart/related; boundary=b1",
+        related(&html),
+    );
+    let refused = envelope(refused.await.unwrap(), 415, "upload_refused").await;
+    assert_eq!(refused["field"], "part 2");
+
+    // PHP takes the boundary from anywhere in the header; such a body cannot be read as the
+    // backend reads it.
+    let (_, form) = multipart("photo", "cat.png", "image/png", &html);
+    for content_type in [
+        "multipart/form-data",
+        "multipart/form-data; charset=utf-8, boundary=rampart-test-boundary",
+        "multipart/form-data; boundary=x; boundary=rampart-test-boundary",
+    ] {
+        let unclear = send(reqwest::Method::POST, content_type, form.clone());
+        let unclear = envelope(unclear.await.unwrap(), 400, "invalid_request").await;
+        assert!(
+            unclear["message"].as_str().unwrap().contains("boundary"),
+            "{content_type}: {unclear}"
+        );
+    }
+}
