@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 pub use self::shared::SharedLimiter;
 pub use self::spec::{KeyKind, RateLimitSpec};
+use super::bans;
 use crate::identity::service::{AuthMethod, Principal};
 
 /// `[rate_limit]`: limits that are not tied to one route.
@@ -72,7 +73,9 @@ impl LimitKey {
         };
         match id {
             Some(id) => Self::Id(id.into()),
-            None => Self::Ip(ip),
+            // As bans do: one IPv6 subscriber holds a /64 and could take a fresh address,
+            // and so a fresh allowance, for every request.
+            None => Self::Ip(bans::subject_of(ip)),
         }
     }
 
@@ -245,6 +248,28 @@ mod tests {
         assert!(
             limits.check_anonymous(other, &headers).await.is_ok(),
             "limits are per client"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_client_counts_as_its_64() {
+        let limits = limits(&["1/min"], None);
+        let headers = HeaderMap::new();
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        assert!(limits.check_anonymous(first, &headers).await.is_ok());
+        let same_subscriber = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(
+            limits
+                .check_anonymous(same_subscriber, &headers)
+                .await
+                .is_err()
+        );
+        let next_subscriber = "2001:db8:1:3::1".parse().unwrap();
+        assert!(
+            limits
+                .check_anonymous(next_subscriber, &headers)
+                .await
+                .is_ok()
         );
     }
 
