@@ -48,19 +48,20 @@ pub fn decode_and_inspect(filter: &AttackFilter, data: &[u8]) {
     }
 }
 
-/// Reads `data` as a request body: the first byte picks JSON, form, multipart, XML, text or
-/// a JSON-like body of a binary type; the rest is the body. Runs the attack filter's body inspection and, for JSON and
-/// multipart, the route validators with tight limits.
+/// Reads `data` as a request body: the first byte picks JSON, form, multipart (form-data or
+/// another subtype), XML, text or a JSON-like body of a binary type; the rest is the body.
+/// Runs the attack filter's body inspection and the route validators with tight limits: for
+/// JSON, for multipart, and for text as a file sent as the whole body (PDFs included).
 pub async fn inspect_body(filter: &AttackFilter, data: &[u8]) {
     let Some((selector, body)) = data.split_first() else {
         return;
     };
-    let kind = match selector % 6 {
+    let kind = match selector % 7 {
         0 => BodyKind::Json,
         1 => BodyKind::Form,
-        2 => BodyKind::Multipart {
+        2 | 6 => BodyKind::Multipart {
             boundary: BOUNDARY.into(),
-            form: true,
+            form: selector % 7 == 2,
         },
         3 => BodyKind::Xml,
         4 => BodyKind::JsonLike,
@@ -75,13 +76,16 @@ pub async fn inspect_body(filter: &AttackFilter, data: &[u8]) {
         json_max_keys: Some(8),
         json_max_array_length: Some(8),
         json_max_string_length: Some(64),
-        upload_types: vec!["png".into(), "text".into()],
+        upload_types: vec!["png".into(), "pdf".into(), "text".into()],
         ..InputConfig::default()
     })
     .expect("the fuzzing policy is valid");
     match kind {
         BodyKind::Json => {
             let _ = policy.check_json(&body, &mut ());
+        }
+        BodyKind::Text => {
+            let _ = policy.uploads.check_body(None, &body).await;
         }
         BodyKind::Multipart { boundary, form } => {
             let _ = policy.uploads.check(&boundary, form, body).await;
@@ -124,7 +128,7 @@ mod tests {
     use super::*;
 
     /// Seeds of every shape the parsers know, mutated by a fixed pseudo-random sequence.
-    const SEEDS: [&[u8]; 10] = [
+    const SEEDS: [&[u8]; 11] = [
         b"{\"a\": [1, {\"b\": \"' or 1=1--\"}], \"c\": null}",
         b"q=%27%20union%20select&x[]=1&%00=%u003c",
         b"--fuzz-boundary\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.png\"\r\n\r\n\x89PNG\r\n\x1a\n<svg>\r\n--fuzz-boundary--\r\n",
@@ -137,6 +141,8 @@ mod tests {
         b"run `ls -la` then ``echo `id` `` and\n```sh\ncat /etc/passwd\n```\n\xc3\xa9t\xc3\xa9 `x`.",
         // Search phrases joined by logic.
         b"\"machine learning\" AND (python OR rust) -java 'x' or ('1')",
+        // A PDF whose object stream holds an escaped action name.
+        b"%PDF-1.5\n5 0 obj<</N 1/First 4/Filter/Fl#61teDecode>>stream\r\n\x78\x9c\x33\x54\x30\x50\xb0\xb1\xd1\x0f\xd6\xf7\x52\x36\x33\x2c\x4b\x0c\x4e\x2e\xca\x2c\x28\xb1\xb3\x03\x00\x41\xc1\x06\x67\r\nendstream",
     ];
 
     /// xorshift64: reproducible, no dependency.
@@ -176,7 +182,7 @@ mod tests {
             for _ in 0..300 {
                 let data = mutate(seed, &mut state);
                 decode_and_inspect(&filter, &data);
-                for selector in 0..5u8 {
+                for selector in 0..7u8 {
                     let mut body = vec![selector];
                     body.extend_from_slice(&data);
                     inspect_body(&filter, &body).await;

@@ -46,7 +46,7 @@ impl Default for CorsConfig {
 #[derive(Debug)]
 pub struct CorsPolicy {
     any_origin: bool,
-    origins: Vec<String>,
+    origins: Vec<OriginPattern>,
     methods: Vec<Method>,
     allow_methods: HeaderValue,
     headers: Vec<String>,
@@ -66,22 +66,12 @@ impl CorsPolicy {
                     .into(),
             );
         }
-        let mut origins = Vec::new();
-        for origin in config.allow_origins.iter().filter(|o| *o != "*") {
-            let uri: http::Uri = origin.parse().map_err(|_| {
-                format!("`{origin}` is not an origin; write e.g. \"https://app.example.com\"")
-            })?;
-            if uri.scheme().is_none()
-                || uri.host().is_none()
-                || uri.path() != "/"
-                || origin.ends_with('/')
-            {
-                return Err(format!(
-                    "`{origin}` is not an origin (scheme://host[:port], no path); write e.g. \"https://app.example.com\""
-                ));
-            }
-            origins.push(origin.to_ascii_lowercase());
-        }
+        let origins = config
+            .allow_origins
+            .iter()
+            .filter(|o| *o != "*")
+            .map(|origin| OriginPattern::parse(origin))
+            .collect::<Result<Vec<_>, _>>()?;
         let methods = config
             .allow_methods
             .iter()
@@ -116,12 +106,12 @@ impl CorsPolicy {
     }
 
     fn allows_origin(&self, origin: &str) -> bool {
-        self.any_origin || self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+        self.any_origin || self.lists_origin(origin)
     }
 
     /// Whether `origin` is on the allowlist (the CSRF check trusts listed origins).
     pub fn lists_origin(&self, origin: &str) -> bool {
-        self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+        self.origins.iter().any(|pattern| pattern.matches(origin))
     }
 
     /// Answers a preflight: `204` with the allowances, or `403 cors_denied`.
@@ -237,6 +227,93 @@ impl CorsPolicy {
     }
 }
 
+/// An entry of `allow_origins`: one origin, or every subdomain of a site
+/// (`https://*.example.com`, as Spring's origin patterns), with the scheme and port given.
+#[derive(Debug)]
+enum OriginPattern {
+    Exact(String),
+    /// The scheme with `://`, and what follows the subdomain: `.example.com[:port]`.
+    Subdomains {
+        scheme: String,
+        suffix: String,
+    },
+}
+
+impl OriginPattern {
+    fn parse(origin: &str) -> Result<Self, String> {
+        let example = "write e.g. \"https://app.example.com\" or \"https://*.example.com\"";
+        let not_an_origin =
+            || format!("`{origin}` is not an origin (scheme://host[:port], no path); {example}");
+        let (scheme, rest) = origin.split_once("://").ok_or_else(not_an_origin)?;
+        let (subdomains, site) = match rest.strip_prefix("*.") {
+            Some(site) => (true, site),
+            None => (false, rest),
+        };
+        if site.contains('*') {
+            return Err(format!(
+                "`{origin}`: a `*` may only stand for the subdomains, as in \"https://*.example.com\""
+            ));
+        }
+        let uri: http::Uri = format!("{scheme}://{site}")
+            .parse()
+            .map_err(|_| not_an_origin())?;
+        if uri.scheme().is_none()
+            || uri.host().is_none()
+            || uri.path() != "/"
+            || site.ends_with('/')
+        {
+            return Err(not_an_origin());
+        }
+        let lower = |text: &str| text.to_ascii_lowercase();
+        if !subdomains {
+            return Ok(Self::Exact(lower(origin)));
+        }
+        if !uri.host().is_some_and(|host| host.contains('.')) {
+            return Err(format!(
+                "`{origin}` would allow every site under a top-level domain; name the site, as in \"https://*.example.com\""
+            ));
+        }
+        Ok(Self::Subdomains {
+            scheme: format!("{}://", lower(scheme)),
+            suffix: format!(".{}", lower(site)),
+        })
+    }
+
+    /// Compared without case, as origins are; a subdomain is one or more DNS labels.
+    fn matches(&self, origin: &str) -> bool {
+        match self {
+            Self::Exact(allowed) => allowed.eq_ignore_ascii_case(origin),
+            Self::Subdomains { scheme, suffix } => {
+                let Some(rest) = strip_prefix_ignore_case(origin, scheme) else {
+                    return false;
+                };
+                let Some(subdomain) = rest
+                    .len()
+                    .checked_sub(suffix.len())
+                    .filter(|&at| rest.is_char_boundary(at))
+                    .filter(|&at| rest[at..].eq_ignore_ascii_case(suffix))
+                    .map(|at| &rest[..at])
+                else {
+                    return false;
+                };
+                !subdomain.is_empty()
+                    && subdomain.split('.').all(|label| {
+                        !label.is_empty()
+                            && label
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+            }
+        }
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
 pub fn is_preflight<B>(request: &Request<B>) -> bool {
     request.method() == Method::OPTIONS
@@ -287,8 +364,41 @@ mod tests {
             "app.example.com",
             "https://app.example.com/",
             "https://app.example.com/x",
+            "https://app.*.example.com",
+            "https://*.com",
+            "https://*.example.com/",
         ] {
             assert!(policy(&[bad], false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_allows_the_subdomains_of_one_site() {
+        let policy = policy(
+            &["https://*.example.com", "http://*.example.org:8080"],
+            true,
+        )
+        .unwrap();
+        for allowed in [
+            "https://app.example.com",
+            "https://PR-42.preview.Example.com",
+            "http://a.example.org:8080",
+        ] {
+            assert!(policy.lists_origin(allowed), "{allowed}");
+        }
+        for refused in [
+            "https://example.com",
+            "https://evilexample.com",
+            "https://app.example.com.evil.net",
+            "http://app.example.com",
+            "https://app.example.com:8443",
+            "https://.example.com",
+            "https://a..example.com",
+            "https://evil.net/.example.com",
+            "http://a.example.org",
+            "null",
+        ] {
+            assert!(!policy.lists_origin(refused), "{refused}");
         }
     }
 
