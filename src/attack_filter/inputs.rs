@@ -315,9 +315,18 @@ impl BodyKind {
         let Some(value) = headers.get(header::CONTENT_TYPE) else {
             return Ok(Some(BodyKind::Text));
         };
-        let Ok(value) = value.to_str() else {
-            return Ok(None);
-        };
+        match value.to_str() {
+            Ok(value) => Self::of_content_type(value),
+            // Bytes beyond ASCII: a backend reads them as it likes, so a type that would be
+            // read cannot be (PHP would take a boundary with such bytes in it).
+            Err(_) => match Self::of_content_type(&String::from_utf8_lossy(value.as_bytes())) {
+                Ok(None) => Ok(None),
+                _ => Err(BodyError::ContentType("is not ASCII")),
+            },
+        }
+    }
+
+    fn of_content_type(value: &str) -> Result<Option<BodyKind>, BodyError> {
         let essence = media_type_essence(value);
         Ok(match essence.as_ref() {
             "application/json" => Some(BodyKind::Json),
@@ -337,7 +346,7 @@ impl BodyKind {
 
 /// The one `boundary` parameter of a multipart `Content-Type`.
 fn multipart_boundary(content_type: &str) -> Result<String, BodyError> {
-    let malformed = || BodyError::MultipartType("does not name one multipart boundary");
+    let malformed = || BodyError::ContentType("does not name one multipart boundary");
     let media: mime::Mime = content_type.parse().map_err(|_| malformed())?;
     let mut boundaries = media
         .params()
@@ -384,8 +393,8 @@ pub enum BodyError {
     Json(WalkError),
     #[error("the multipart body is malformed: {0}")]
     Multipart(multer::Error),
-    #[error("the multipart Content-Type {0}")]
-    MultipartType(&'static str),
+    #[error("the Content-Type {0}")]
+    ContentType(&'static str),
     #[error("the XML body is malformed: {0}")]
     Xml(quick_xml::Error),
 }
@@ -1325,6 +1334,21 @@ mod tests {
             "multipart/form-data; charset=utf-8, boundary=a",
         ] {
             assert!(kind(unclear).is_err(), "{unclear}");
+        }
+        let mut headers = HeaderMap::new();
+        for (content_type, read) in [
+            (b"multipart/form-data; boundary=a\xff".as_slice(), true),
+            (b"application/x-www-form-urlencoded; x=\xe9", true),
+            (b"image/png; name=caf\xe9.png", false),
+        ] {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_bytes(content_type).unwrap(),
+            );
+            match read {
+                true => assert!(BodyKind::of(&headers).is_err()),
+                false => assert_eq!(BodyKind::of(&headers).unwrap(), None),
+            }
         }
     }
 
