@@ -10,6 +10,7 @@ use http::Uri;
 use http::header::{self, HeaderMap};
 use serde::de::IgnoredAny;
 
+use super::form_part::{FormPart, PartError};
 use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
 use super::{
@@ -359,22 +360,6 @@ fn multipart_boundary(content_type: &str) -> Result<String, BodyError> {
     }
 }
 
-/// Whether a multipart part is a file rather than a field: it has a file name, or, outside
-/// `multipart/form-data`, a type that is not text.
-pub fn is_file_part(field: &multer::Field<'_>, form: bool) -> bool {
-    field.file_name().is_some()
-        || (!form
-            && field.content_type().is_some_and(|media| {
-                let textual = media.type_() == mime::TEXT
-                    || matches!(
-                        media.subtype().as_str(),
-                        "json" | "xml" | "x-www-form-urlencoded"
-                    )
-                    || matches!(media.suffix().map(|s| s.as_str()), Some("json" | "xml"));
-                !textual
-            }))
-}
-
 /// The media type of a `Content-Type` value without its parameters, lower-cased
 /// (`application/json` for `Application/JSON; charset=utf-8`): borrowed unless it had
 /// capitals, as clients send it lower-case.
@@ -393,6 +378,8 @@ pub enum BodyError {
     Json(WalkError),
     #[error("the multipart body is malformed: {0}")]
     Multipart(multer::Error),
+    #[error("the multipart body is malformed: {0}")]
+    Part(#[from] PartError),
     #[error("the Content-Type {0}")]
     ContentType(&'static str),
     #[error("the XML body is malformed: {0}")]
@@ -594,9 +581,7 @@ pub async fn inspect_body(
             }
         }
         BodyKind::Multipart { boundary, form } => {
-            inspect_multipart(filter, policy, boundary, *form, body.clone(), verdict)
-                .await
-                .map_err(BodyError::Multipart)?;
+            inspect_multipart(filter, policy, boundary, *form, body.clone(), verdict).await?;
         }
     }
     Ok(())
@@ -755,8 +740,8 @@ fn inspect_xml(
     }
 }
 
-/// Text fields of a multipart body ([`is_file_part`]); files are judged by the upload
-/// checks, not read as text, but their names are.
+/// Text fields of a multipart body ([`FormPart`]); files are judged by the upload checks, not
+/// read as text, but their names are.
 async fn inspect_multipart(
     filter: &AttackFilter,
     policy: &FilterPolicy,
@@ -764,21 +749,21 @@ async fn inspect_multipart(
     form: bool,
     body: Bytes,
     verdict: &mut Verdict,
-) -> Result<(), multer::Error> {
+) -> Result<(), BodyError> {
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
-    while let Some(field) = multipart.next_field().await? {
-        let name = field.name().unwrap_or_default().to_owned();
+    while let Some(field) = multipart.next_field().await.map_err(BodyError::Multipart)? {
+        let part = FormPart::read(&field, form)?;
+        let name = part.name.unwrap_or_default();
         filter.inspect(policy, Location::Body, &name, &name, verdict);
-        if is_file_part(&field, form) {
-            if let Some(file_name) = field.file_name() {
-                let file_name = file_name.to_owned();
-                filter.inspect(policy, Location::Body, &name, &file_name, verdict);
-                check_upload_name(policy, verdict, Location::Body, &name, &file_name);
-            }
+        if let Some(file_name) = &part.file_name {
+            filter.inspect(policy, Location::Body, &name, file_name, verdict);
+            check_upload_name(policy, verdict, Location::Body, &name, file_name);
+        }
+        if !part.is_field {
             continue;
         }
-        let text = field.text().await?;
+        let text = field.text().await.map_err(BodyError::Multipart)?;
         inspect_value(filter, policy, Location::Body, &name, &text, verdict);
     }
     Ok(())

@@ -11,6 +11,7 @@
 mod clean_cache;
 pub mod decode;
 pub mod fold;
+pub mod form_part;
 pub mod header_injection;
 mod inert_markup;
 pub mod inputs;

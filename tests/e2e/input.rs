@@ -224,8 +224,9 @@ async fn uploads_are_judged_by_their_content() {
 }
 
 /// A file sent as the whole body (`fetch(url, {method: "PUT", body: file})`) and the parts of
-/// a `multipart/related` upload are judged as files; a multipart body whose boundary is not
-/// clear is refused rather than forwarded unread.
+/// a `multipart/related` upload are judged as files, form parts as backends tell files from
+/// fields; a multipart body whose boundary or parts are ambiguous is refused rather than
+/// forwarded unread.
 #[tokio::test]
 async fn files_are_judged_however_they_are_sent() {
     let upstream = Upstream::start("app").await;
@@ -284,6 +285,37 @@ async fn files_are_judged_however_they_are_sent() {
     );
     let refused = envelope(refused.await.unwrap(), 415, "upload_refused").await;
     assert_eq!(refused["field"], "part 2");
+
+    // A part is a file or a field as backends read it: parameter names without case (PHP, Go,
+    // busboy), and an empty file name as both (a field to Go, a file to busboy).
+    let form_part = |path: &str, disposition: &str, content: &[u8]| {
+        let mut body = format!("--b1\r\nContent-Disposition: {disposition}\r\n\r\n").into_bytes();
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n--b1--\r\n");
+        plain_client()
+            .post(rampart.plain_url(path))
+            .header("content-type", "multipart/form-data; boundary=b1")
+            .body(body)
+            .send()
+    };
+    let shouted = form_part(
+        "/upload",
+        r#"form-data; name="photo"; FILENAME="cat.png""#,
+        &html,
+    );
+    envelope(shouted.await.unwrap(), 415, "upload_refused").await;
+    let unnamed = form_part(
+        "/comments",
+        r#"form-data; name="q"; filename="""#,
+        b"1' union select password from users--",
+    );
+    envelope(unnamed.await.unwrap(), 403, "attack_detected").await;
+    let twice = form_part(
+        "/comments",
+        r#"form-data; name="q"; name="photo""#,
+        b"hello",
+    );
+    envelope(twice.await.unwrap(), 400, "invalid_request").await;
 
     // PHP takes the boundary from anywhere in the header; such a body cannot be read as the
     // backend reads it.

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 mod pdf;
 
 use super::input::InputConfig;
-use crate::attack_filter::inputs;
+use crate::attack_filter::form_part::FormPart;
 use crate::error::GatewayError;
 
 /// Default largest file (the seeds' 5 MB).
@@ -86,22 +86,22 @@ impl UploadPolicy {
         !self.allowed.is_empty()
     }
 
-    /// Checks every file in a buffered multipart body ([`inputs::is_file_part`]).
+    /// Checks every file in a buffered multipart body ([`FormPart`]).
     pub async fn check(&self, boundary: &str, form: bool, body: Bytes) -> Result<(), GatewayError> {
         let stream =
             futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
         let mut multipart = multer::Multipart::new(stream, boundary);
         let mut total: u64 = 0;
         while let Some(field) = multipart.next_field().await.map_err(malformed)? {
-            if !inputs::is_file_part(&field, form) {
+            let part = FormPart::read(&field, form).map_err(malformed)?;
+            if !part.is_file {
                 continue;
             }
-            let file_name = field.file_name().unwrap_or_default().to_owned();
+            let file_name = part.file_name.unwrap_or_default();
             // Parts of `multipart/related` have no names; errors count them from 1.
-            let name = match field.name() {
-                Some(name) => name.to_owned(),
-                None => format!("part {}", field.index() + 1),
-            };
+            let name = part
+                .name
+                .unwrap_or_else(|| format!("part {}", field.index() + 1));
             let claimed = field
                 .content_type()
                 .map(|m| m.essence_str().to_ascii_lowercase());
@@ -214,7 +214,7 @@ impl UploadPolicy {
     }
 }
 
-fn malformed(err: multer::Error) -> GatewayError {
+fn malformed(err: impl std::fmt::Display) -> GatewayError {
     GatewayError::InvalidRequest(format!("the multipart body is malformed: {err}"))
 }
 
