@@ -9,7 +9,8 @@
 //!   inspected as text and judged as a file (browsers send it for an empty file input, with no
 //!   content);
 //! - a disposition that names its field or file twice, or a part with two dispositions, is
-//!   refused, as backends pick different ones.
+//!   refused, as backends pick different ones; so is a part in a charset that is not read as
+//!   it declares ([`super::inputs::declares_readable_charset`]).
 
 use std::borrow::Cow;
 
@@ -29,7 +30,7 @@ pub struct FormPart {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("a part's Content-Disposition {0}")]
+#[error("{0}")]
 pub struct PartError(&'static str);
 
 impl FormPart {
@@ -39,12 +40,22 @@ impl FormPart {
         let mut dispositions = field.headers().get_all(header::CONTENT_DISPOSITION).iter();
         let disposition = dispositions.next().map(|value| value.as_bytes());
         if dispositions.next().is_some() {
-            return Err(PartError("is given twice"));
+            return Err(PartError("a part has two Content-Disposition headers"));
         }
         let mut part = Self::from_disposition(disposition.unwrap_or_default())?;
         if !form && part.is_field && field.content_type().is_some_and(|t| !is_textual(t)) {
             part.is_file = true;
             part.is_field = false;
+        }
+        let charset = field
+            .content_type()
+            .and_then(|media| media.get_param(mime::CHARSET));
+        if part.is_field
+            && charset.is_some_and(|charset| !super::inputs::is_readable_charset(charset.as_str()))
+        {
+            return Err(PartError(
+                "a field names a character set other than UTF-8 or Latin-1; send UTF-8",
+            ));
         }
         Ok(part)
     }
@@ -60,7 +71,9 @@ impl FormPart {
                 _ => continue,
             };
             if slot.replace(value).is_some() {
-                return Err(PartError("names its field or file twice"));
+                return Err(PartError(
+                    "a part's Content-Disposition names its field or file twice",
+                ));
             }
         }
         let extended_file_name = extended_file_name.map(|value| decode_extended(&value));

@@ -345,6 +345,35 @@ impl BodyKind {
     }
 }
 
+/// Character sets a body Rampart reads may be declared in: UTF-8 and the ASCII-compatible
+/// Latin ones, which CRS allows too. Another is refused rather than read as UTF-8: ASP.NET
+/// decodes a form in the charset its type names, and an attack in EBCDIC (`ibm037`) is noise
+/// in UTF-8.
+const READABLE_CHARSETS: [&str; 6] = [
+    "utf-8",
+    "utf8",
+    "us-ascii",
+    "iso-8859-1",
+    "iso-8859-15",
+    "windows-1252",
+];
+
+/// Whether every `charset` a `Content-Type` names (usually none or one) is readable.
+pub fn declares_readable_charset(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|parameter| parameter.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .all(|(_, charset)| is_readable_charset(charset.trim().trim_matches('"')))
+}
+
+pub fn is_readable_charset(charset: &str) -> bool {
+    READABLE_CHARSETS
+        .iter()
+        .any(|readable| readable.eq_ignore_ascii_case(charset))
+}
+
 /// The one `boundary` parameter of a multipart `Content-Type`.
 fn multipart_boundary(content_type: &str) -> Result<String, BodyError> {
     let malformed = || BodyError::ContentType("does not name one multipart boundary");
@@ -382,6 +411,8 @@ pub enum BodyError {
     Part(#[from] PartError),
     #[error("the Content-Type {0}")]
     ContentType(&'static str),
+    #[error("a character set other than UTF-8 or Latin-1 is declared; send UTF-8")]
+    Charset,
     #[error("the XML body is malformed: {0}")]
     Xml(quick_xml::Error),
 }
@@ -764,6 +795,10 @@ async fn inspect_multipart(
             continue;
         }
         let text = field.text().await.map_err(BodyError::Multipart)?;
+        // HTML's `_charset_` field names the charset of the form's other fields.
+        if name.eq_ignore_ascii_case("_charset_") && !is_readable_charset(text.trim()) {
+            return Err(BodyError::Charset);
+        }
         inspect_value(filter, policy, Location::Body, &name, &text, verdict);
     }
     Ok(())
@@ -1334,6 +1369,25 @@ mod tests {
                 true => assert!(BodyKind::of(&headers).is_err()),
                 false => assert_eq!(BodyKind::of(&headers).unwrap(), None),
             }
+        }
+    }
+
+    #[test]
+    fn charsets_other_than_utf8_and_latin1_are_not_readable() {
+        for readable in [
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "text/plain; charset=\"iso-8859-1\"",
+            "application/json",
+        ] {
+            assert!(declares_readable_charset(readable), "{readable}");
+        }
+        for unread in [
+            "application/x-www-form-urlencoded; charset=ibm037",
+            "application/json; charset=utf-16",
+            "text/plain; charset=utf-8; charset=ibm500",
+            "multipart/form-data; boundary=a; charset=utf-7",
+        ] {
+            assert!(!declares_readable_charset(unread), "{unread}");
         }
     }
 

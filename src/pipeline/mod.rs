@@ -678,6 +678,19 @@ impl Gateway {
             Some(BodyKind::Json) => filtering || route.input.checks_json(),
             Some(_) => filtering,
         };
+        // The filter reads text as UTF-8; text the app may decode otherwise is not read.
+        if inspect
+            && filtering
+            && let Some(content_type) = request.headers().get(header::CONTENT_TYPE)
+            && !inputs::declares_readable_charset(content_type.to_str().unwrap_or_default())
+        {
+            return Err(GatewayError::InputRejected {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: "unsupported_media_type",
+                field: "header:content-type".into(),
+                reason: "declares a character set other than UTF-8 or Latin-1; send UTF-8".into(),
+            });
+        }
         // On a route that names the file types it accepts, a body that is not a form or a
         // JSON document is a file.
         let raw_upload = with_body

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
-use rampart::attack_filter::inputs::{BodyKind, inspect_body, inspect_head};
+use rampart::attack_filter::inputs::{
+    BodyKind, declares_readable_charset, inspect_body, inspect_head,
+};
 use rampart::attack_filter::{AttackFilter, FilterPolicy, Verdict};
 use serde::Deserialize;
 
@@ -194,7 +196,11 @@ async fn verdict(filter: &AttackFilter, uri: &Uri, headers: &HeaderMap, body: &B
     inspect_head(filter, &policy, uri, headers, &mut verdict);
     // A body the filter cannot parse is refused outright (fail closed), as is a multipart
     // body whose boundary is not clear.
+    let readable_charset = headers
+        .get(http::header::CONTENT_TYPE)
+        .is_none_or(|value| declares_readable_charset(value.to_str().unwrap_or_default()));
     let unreadable = match BodyKind::of(headers) {
+        Ok(Some(_)) if !body.is_empty() && !readable_charset => true,
         Ok(Some(kind)) => inspect_body(filter, &policy, &kind, body, &mut verdict)
             .await
             .is_err(),

@@ -228,6 +228,8 @@ path = "/"
     envelope(still_checked, 403, "attack_detected").await;
 }
 
+/// What the filter cannot read as the app will read it is refused: broken JSON, and text in a
+/// charset other than UTF-8 or Latin-1.
 #[tokio::test]
 async fn bodies_the_filter_cannot_parse_are_refused() {
     let upstream = Upstream::start("a").await;
@@ -250,6 +252,43 @@ async fn bodies_the_filter_cannot_parse_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+
+    // ASP.NET decodes a form in the charset its type names; in EBCDIC (IBM500) the attack
+    // `1' or 1=1--` is bytes that mean nothing in UTF-8.
+    let ebcdic: Vec<u8> = "1' or 1=1--"
+        .bytes()
+        .map(|b| match b {
+            b'1' => 0xf1,
+            b'\'' => 0x7d,
+            b' ' => 0x40,
+            b'o' => 0x96,
+            b'r' => 0x99,
+            b'=' => 0x7e,
+            b'-' => 0x60,
+            other => panic!("no EBCDIC for {other}"),
+        })
+        .collect();
+    let mut form = b"q=".to_vec();
+    form.extend(ebcdic.iter().flat_map(|b| format!("%{b:02X}").into_bytes()));
+    let post = |content_type: &str, body: Vec<u8>| {
+        plain_client()
+            .post(rampart.plain_url("/api"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let response = post("application/x-www-form-urlencoded; charset=ibm500", form);
+    let body = envelope(response.await.unwrap(), 415, "unsupported_media_type").await;
+    assert_eq!(body["field"], "header:content-type");
+    let latin = post(
+        "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        b"q=caf%E9".to_vec(),
+    );
+    assert_eq!(latin.await.unwrap().status(), 200);
+    let charset_field =
+        b"--b\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\nibm500\r\n--b--\r\n";
+    let response = post("multipart/form-data; boundary=b", charset_field.to_vec());
+    envelope(response.await.unwrap(), 400, "invalid_request").await;
 }
 
 /// An HTTP/1.1 POST whose body is sent in `chunks`.
