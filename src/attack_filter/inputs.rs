@@ -308,14 +308,28 @@ pub enum BodyKind {
 
 impl BodyKind {
     /// The kind for a request's `Content-Type`; `None` for binary types the filter does not
-    /// read (restrict those per route with the content-type allowlist). A multipart type
-    /// without exactly one well-formed boundary is an error: backends disagree on which
-    /// boundary such a body has (PHP finds `boundary=` anywhere in the header), so it cannot
-    /// be read as the backend will read it.
+    /// read (restrict those per route with the content-type allowlist). A type backends read
+    /// differently is an error, as the body cannot be read as the backend will read it:
+    /// several types, or a multipart type without exactly one well-formed boundary (PHP finds
+    /// `boundary=` anywhere in the header).
     pub fn of(headers: &HeaderMap) -> Result<Option<BodyKind>, BodyError> {
-        let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+        let Some(value) = values.next() else {
             return Ok(Some(BodyKind::Text));
         };
+        // One type, as RFC 9110 says: backends read the first of several, the last, or the
+        // list joined (PHP cuts it at the first comma).
+        if values.next().is_some() {
+            return Err(BodyError::ContentType("is given more than once"));
+        }
+        if value
+            .as_bytes()
+            .split(|&b| b == b';')
+            .next()
+            .is_some_and(|essence| essence.contains(&b','))
+        {
+            return Err(BodyError::ContentType("lists more than one type"));
+        }
         match value.to_str() {
             Ok(value) => Self::of_content_type(value),
             // Bytes beyond ASCII: a backend reads them as it likes, so a type that would be
@@ -1356,6 +1370,17 @@ mod tests {
             assert!(kind(unclear).is_err(), "{unclear}");
         }
         let mut headers = HeaderMap::new();
+        headers.append(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        headers.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        assert!(BodyKind::of(&headers).is_err(), "two types");
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/png, application/x-www-form-urlencoded"),
+        );
+        assert!(BodyKind::of(&headers).is_err(), "a list");
         for (content_type, read) in [
             (b"multipart/form-data; boundary=a\xff".as_slice(), true),
             (b"application/x-www-form-urlencoded; x=\xe9", true),
