@@ -25,6 +25,7 @@ pub mod error_pages;
 pub mod forwarding;
 pub mod identity_headers;
 pub mod input;
+pub mod method_override;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routing;
@@ -318,7 +319,23 @@ impl Gateway {
         };
         let route = self
             .router
-            .find(request_host(&request), request.uri().path(), &method);
+            .find(request_host(&request), request.uri().path(), &method)
+            .and_then(|route| {
+                // A POST that stands for another method is routed as that method too.
+                match method_override::requested(&request)? {
+                    Some(stands_for) => self
+                        .router
+                        .find(request_host(&request), request.uri().path(), &stands_for)
+                        .and_then(|other| match std::ptr::eq(route, other) {
+                            true => Ok(route),
+                            false => Err(GatewayError::BadRequest(
+                                "the method override names a method another route serves; \
+                                 send the request with that method",
+                            )),
+                        }),
+                    None => Ok(route),
+                }
+            });
         let origin = request.headers().get(header::ORIGIN).cloned();
         let outcome = match &route {
             Ok(route) if preflight && route.cors.is_some() => {

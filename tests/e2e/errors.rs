@@ -52,6 +52,27 @@ async fn unknown_paths_and_methods() {
         .unwrap();
     assert_eq!(response.headers()["allow"], "GET, POST");
     envelope(response, 405, "method_not_allowed").await;
+
+    // A POST that stands for a DELETE (apps honour the override) is routed as one too.
+    for (uri, header) in [
+        ("/api/item", Some("DELETE")),
+        ("/api/item?_method=delete", None),
+    ] {
+        let mut request = client.post(rampart.plain_url(uri));
+        if let Some(method) = header {
+            request = request.header("x-http-method-override", method);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["allow"], "GET, POST", "{uri}");
+        envelope(response, 405, "method_not_allowed").await;
+    }
+    let same = client
+        .post(rampart.plain_url("/api/item"))
+        .header("x-http-method-override", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 200, "the route serves GET too");
 }
 
 #[tokio::test]
