@@ -9,8 +9,7 @@
 //!   inspected as text and judged as a file (browsers send it for an empty file input, with no
 //!   content);
 //! - a disposition that names its field or file twice, or a part with two dispositions, is
-//!   refused, as backends pick different ones; so is a part in a charset that is not read as
-//!   it declares ([`super::inputs::declares_readable_charset`]).
+//!   refused, as backends pick different ones.
 
 use std::borrow::Cow;
 
@@ -46,16 +45,6 @@ impl FormPart {
         if !form && part.is_field && field.content_type().is_some_and(|t| !is_textual(t)) {
             part.is_file = true;
             part.is_field = false;
-        }
-        let charset = field
-            .content_type()
-            .and_then(|media| media.get_param(mime::CHARSET));
-        if part.is_field
-            && charset.is_some_and(|charset| !super::inputs::is_readable_charset(charset.as_str()))
-        {
-            return Err(PartError(
-                "a field names a character set other than UTF-8 or Latin-1; send UTF-8",
-            ));
         }
         Ok(part)
     }

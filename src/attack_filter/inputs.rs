@@ -808,6 +808,12 @@ async fn inspect_multipart(
         if !part.is_field {
             continue;
         }
+        let charset = field
+            .content_type()
+            .and_then(|media| media.get_param(mime::CHARSET));
+        if charset.is_some_and(|charset| !is_readable_charset(charset.as_str())) {
+            return Err(BodyError::Charset);
+        }
         let text = field.text().await.map_err(BodyError::Multipart)?;
         // HTML's `_charset_` field names the charset of the form's other fields.
         if name.eq_ignore_ascii_case("_charset_") && !is_readable_charset(text.trim()) {

@@ -8,15 +8,16 @@
 //! Only POST is read, as apps honour overrides on POST only. `_method` in a form body (Rails,
 //! Laravel forms) is not read here: routing happens before the body arrives.
 
+use http::header::HeaderName;
 use http::{Method, Request};
 
 use crate::attack_filter::decode;
 use crate::error::GatewayError;
 
-const HEADERS: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
+static HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
 ];
 
 /// The method a POST stands for, when it names one other than POST.
@@ -26,7 +27,7 @@ pub fn requested<B>(request: &Request<B>) -> Result<Option<Method>, GatewayError
     }
     let from_headers = HEADERS
         .iter()
-        .flat_map(|name| request.headers().get_all(*name))
+        .flat_map(|name| request.headers().get_all(name))
         .map(|value| value.as_bytes().to_vec());
     let from_query = request
         .uri()

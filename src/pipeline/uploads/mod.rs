@@ -1,8 +1,10 @@
-//! Uploads: every file in a multipart body is judged by its content, never by the name or type
-//! the client claims. Magic bytes (the `infer` crate) decide the type, which must be on the
-//! route's allowlist; HTML, SVG, JavaScript and executables are always refused, also when they
-//! hide behind another format's header (a PNG signature followed by `<script>`), and so are
-//! PDFs with embedded JavaScript or launch actions. Optionally each file goes to a clamd.
+//! Uploads: every file, a part of a multipart body or, on a route that names the types it
+//! accepts, a whole body, is judged by its content, never by the name or type the client
+//! claims. Magic bytes (the `infer` crate) decide the type, which must be on the route's
+//! allowlist; HTML, SVG, JavaScript and executables are always refused, also when they hide
+//! behind another format's header (a PNG signature followed by `<script>`), and so are PDFs
+//! that run JavaScript or launch programs, read as a viewer reads them ([`pdf`]). Optionally
+//! each file goes to a clamd.
 
 use std::sync::LazyLock;
 use std::time::Duration;
