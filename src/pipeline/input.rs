@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode, Uri, header};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::attack_filter::inputs::media_type_essence;
+use crate::attack_filter::inputs::{self, media_type_essence};
 use crate::json_walk::{self, JsonLimits, JsonVisitor, WalkError};
 
 use super::uploads::UploadPolicy;
@@ -203,6 +203,23 @@ pub fn failure_reason(error: &GatewayError) -> Option<&'static str> {
             _ => "json",
         },
         _ => return None,
+    })
+}
+
+/// The filter reads text as UTF-8 (and Latin-1, alike in what attacks are made of): a body
+/// the app may decode in another charset is not read ([`inputs::declares_readable_charset`]).
+pub fn check_charset(headers: &HeaderMap) -> Result<(), GatewayError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .map_or("", |value| value.to_str().unwrap_or_default());
+    if inputs::declares_readable_charset(declared) {
+        return Ok(());
+    }
+    Err(GatewayError::InputRejected {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code: "unsupported_media_type",
+        field: "header:content-type".into(),
+        reason: "declares a character set other than UTF-8 or Latin-1; send UTF-8".into(),
     })
 }
 

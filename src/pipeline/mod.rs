@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use self::bans::{Bans, Violation};
@@ -317,25 +317,7 @@ impl Gateway {
         } else {
             request.method().clone()
         };
-        let route = self
-            .router
-            .find(request_host(&request), request.uri().path(), &method)
-            .and_then(|route| {
-                // A POST that stands for another method is routed as that method too.
-                match method_override::requested(&request)? {
-                    Some(stands_for) => self
-                        .router
-                        .find(request_host(&request), request.uri().path(), &stands_for)
-                        .and_then(|other| match std::ptr::eq(route, other) {
-                            true => Ok(route),
-                            false => Err(GatewayError::BadRequest(
-                                "the method override names a method another route serves; \
-                                 send the request with that method",
-                            )),
-                        }),
-                    None => Ok(route),
-                }
-            });
+        let route = self.route(&request, &method);
         let origin = request.headers().get(header::ORIGIN).cloned();
         let outcome = match &route {
             Ok(route) if preflight && route.cors.is_some() => {
@@ -643,6 +625,23 @@ impl Gateway {
         })
     }
 
+    /// The route of a request as `method`. A POST that stands for another method
+    /// ([`method_override`]) must be the same route's as that method too.
+    fn route(&self, request: &Request<Incoming>, method: &Method) -> Result<&Route, GatewayError> {
+        let (host, path) = (request_host(request), request.uri().path());
+        let route = self.router.find(host, path, method)?;
+        let Some(stands_for) = method_override::requested(request)? else {
+            return Ok(route);
+        };
+        match std::ptr::eq(route, self.router.find(host, path, &stands_for)?) {
+            true => Ok(route),
+            false => Err(GatewayError::BadRequest(
+                "the method override names a method another route serves; send the request \
+                 with that method",
+            )),
+        }
+    }
+
     /// Input validation and the attack filter. The head is checked first; a body is read
     /// (within the route's limits) when a check needs it: text the filter inspects, JSON with
     /// limits or a schema, and every multipart upload. It is then forwarded from memory.
@@ -695,18 +694,8 @@ impl Gateway {
             Some(BodyKind::Json) => filtering || route.input.checks_json(),
             Some(_) => filtering,
         };
-        // The filter reads text as UTF-8; text the app may decode otherwise is not read.
-        if inspect
-            && filtering
-            && let Some(content_type) = request.headers().get(header::CONTENT_TYPE)
-            && !inputs::declares_readable_charset(content_type.to_str().unwrap_or_default())
-        {
-            return Err(GatewayError::InputRejected {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                code: "unsupported_media_type",
-                field: "header:content-type".into(),
-                reason: "declares a character set other than UTF-8 or Latin-1; send UTF-8".into(),
-            });
+        if inspect && filtering {
+            input::check_charset(request.headers())?;
         }
         // On a route that names the file types it accepts, a body that is not a form or a
         // JSON document is a file.
