@@ -5,8 +5,9 @@
 //! as a POST must also be the route of that method, or a route open to POST would carry a
 //! DELETE that its rules, or the rules of the route for DELETE, do not allow.
 //!
-//! Only POST is read, as apps honour overrides on POST only. `_method` in a form body (Rails,
-//! Laravel forms) is not read here: routing happens before the body arrives.
+//! Only POST is read, as apps honour overrides on POST only. `_method` in a form body (Rails'
+//! and Laravel's forms) is read when the body is, once the request is routed; in a multipart
+//! body it is not read.
 
 use http::header::HeaderName;
 use http::{Method, Request};
@@ -20,7 +21,7 @@ static HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("x-method-override"),
 ];
 
-/// The method a POST stands for, when it names one other than POST.
+/// The method a POST stands for by its headers or query, when it names one other than POST.
 pub fn requested<B>(request: &Request<B>) -> Result<Option<Method>, GatewayError> {
     if request.method() != Method::POST {
         return Ok(None);
@@ -29,20 +30,31 @@ pub fn requested<B>(request: &Request<B>) -> Result<Option<Method>, GatewayError
         .iter()
         .flat_map(|name| request.headers().get_all(name))
         .map(|value| value.as_bytes().to_vec());
-    let from_query = request
-        .uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(name, _)| decode::form_component(name.as_bytes()).eq_ignore_ascii_case("_method"))
-        .map(|(_, value)| {
-            decode::form_component(value.as_bytes())
-                .into_owned()
-                .into_bytes()
-        });
+    let query = request.uri().query().unwrap_or_default().as_bytes();
+    agreed(from_headers.chain(method_fields(query)))
+}
+
+/// The method a POST form body stands for (`_method=DELETE`, Rails' and Laravel's forms).
+pub fn in_form(body: &[u8]) -> Result<Option<Method>, GatewayError> {
+    agreed(method_fields(body))
+}
+
+/// The values of `_method` in `a=1&b=2` pairs.
+fn method_fields(pairs: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    pairs
+        .split(|&b| b == b'&')
+        .filter_map(|pair| {
+            let at = pair.iter().position(|&b| b == b'=')?;
+            Some((&pair[..at], &pair[at + 1..]))
+        })
+        .filter(|(name, _)| decode::form_component(name).eq_ignore_ascii_case("_method"))
+        .map(|(_, value)| decode::form_component(value).into_owned().into_bytes())
+}
+
+/// The one method all overrides name, unless it is POST.
+fn agreed(overrides: impl Iterator<Item = Vec<u8>>) -> Result<Option<Method>, GatewayError> {
     let mut named: Option<Method> = None;
-    for text in from_headers.chain(from_query) {
+    for text in overrides {
         let method = Method::from_bytes(text.trim_ascii().to_ascii_uppercase().as_slice())
             .map_err(|_| GatewayError::BadRequest("the method override is not a method"))?;
         match &named {
@@ -94,6 +106,11 @@ mod tests {
         assert_eq!(requested(&plain).unwrap(), None);
         let get = request(Method::GET, "/items?_method=DELETE", &[]);
         assert_eq!(requested(&get).unwrap(), None, "apps read POSTs only");
+        assert_eq!(
+            in_form(b"_method=patch&title=x").unwrap(),
+            Some(Method::PATCH)
+        );
+        assert_eq!(in_form(b"title=x&note=_method").unwrap(), None);
     }
 
     #[test]

@@ -630,11 +630,22 @@ impl Gateway {
     fn route(&self, request: &Request<Incoming>, method: &Method) -> Result<&Route, GatewayError> {
         let (host, path) = (request_host(request), request.uri().path());
         let route = self.router.find(host, path, method)?;
-        let Some(stands_for) = method_override::requested(request)? else {
-            return Ok(route);
-        };
-        match std::ptr::eq(route, self.router.find(host, path, &stands_for)?) {
-            true => Ok(route),
+        if let Some(stands_for) = method_override::requested(request)? {
+            self.check_override(route, request, &stands_for)?;
+        }
+        Ok(route)
+    }
+
+    /// Refuses a method override `route` does not serve as the method it names.
+    fn check_override<B>(
+        &self,
+        route: &Route,
+        request: &Request<B>,
+        stands_for: &Method,
+    ) -> Result<(), GatewayError> {
+        let (host, path) = (request_host(request), request.uri().path());
+        match std::ptr::eq(route, self.router.find(host, path, stands_for)?) {
+            true => Ok(()),
             false => Err(GatewayError::BadRequest(
                 "the method override names a method another route serves; send the request \
                  with that method",
@@ -710,6 +721,12 @@ impl Gateway {
             let body = upstream::read_body(unread, limits).await?;
             *request.body_mut() = RequestBody::Buffered(Some(body.clone()));
             let body = content_coding::decode(request.headers(), body, limits.max_bytes)?;
+            if kind == Some(BodyKind::Form)
+                && request.method() == Method::POST
+                && let Some(stands_for) = method_override::in_form(&body)?
+            {
+                self.check_override(route, request, &stands_for)?;
+            }
             if raw_upload {
                 let claimed = request
                     .headers()

@@ -66,6 +66,15 @@ async fn unknown_paths_and_methods() {
         assert_eq!(response.headers()["allow"], "GET, POST", "{uri}");
         envelope(response, 405, "method_not_allowed").await;
     }
+    // Rails' and Laravel's forms say it in the body.
+    let form = client
+        .post(rampart.plain_url("/api/item"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("title=x&_method=DELETE")
+        .send()
+        .await
+        .unwrap();
+    envelope(form, 405, "method_not_allowed").await;
     let same = client
         .post(rampart.plain_url("/api/item"))
         .header("x-http-method-override", "GET")
