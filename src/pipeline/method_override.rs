@@ -6,11 +6,14 @@
 //! DELETE that its rules, or the rules of the route for DELETE, do not allow.
 //!
 //! Only POST is read, as apps honour overrides on POST only. `_method` in a form body (Rails'
-//! and Laravel's forms) is read when the body is, once the request is routed; in a multipart
-//! body it is not read.
+//! and Laravel's forms) is read when the body is, once the request is routed: always in a
+//! multipart body, in a URL-encoded one when the attack filter reads it.
 
+use bytes::Bytes;
 use http::header::HeaderName;
 use http::{Method, Request};
+
+use crate::attack_filter::form_part::FormPart;
 
 use crate::attack_filter::decode;
 use crate::error::GatewayError;
@@ -37,6 +40,29 @@ pub fn requested<B>(request: &Request<B>) -> Result<Option<Method>, GatewayError
 /// The method a POST form body stands for (`_method=DELETE`, Rails' and Laravel's forms).
 pub fn in_form(body: &[u8]) -> Result<Option<Method>, GatewayError> {
     agreed(method_fields(body))
+}
+
+/// The method a POST multipart form stands for (`_method` with a file, as in a Laravel form
+/// that uploads and says `@method('PUT')`).
+pub async fn in_multipart(boundary: &str, body: Bytes) -> Result<Option<Method>, GatewayError> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut values = Vec::new();
+    let malformed = |err: multer::Error| {
+        GatewayError::InvalidRequest(format!("the multipart body is malformed: {err}"))
+    };
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        let part = FormPart::read(&field, true)
+            .map_err(|err| GatewayError::InvalidRequest(err.to_string()))?;
+        if part.is_field
+            && part
+                .name
+                .is_some_and(|name| name.eq_ignore_ascii_case("_method"))
+        {
+            values.push(field.bytes().await.map_err(malformed)?.to_vec());
+        }
+    }
+    agreed(values.into_iter())
 }
 
 /// The values of `_method` in `a=1&b=2` pairs.
@@ -111,6 +137,15 @@ mod tests {
             Some(Method::PATCH)
         );
         assert_eq!(in_form(b"title=x&note=_method").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_multipart_form_may_stand_for_another_method() {
+        let body = Bytes::from_static(
+            b"--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPUT\r\n\
+              --b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n",
+        );
+        assert_eq!(in_multipart("b", body).await.unwrap(), Some(Method::PUT));
     }
 
     #[test]

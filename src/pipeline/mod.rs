@@ -721,11 +721,18 @@ impl Gateway {
             let body = upstream::read_body(unread, limits).await?;
             *request.body_mut() = RequestBody::Buffered(Some(body.clone()));
             let body = content_coding::decode(request.headers(), body, limits.max_bytes)?;
-            if kind == Some(BodyKind::Form)
-                && request.method() == Method::POST
-                && let Some(stands_for) = method_override::in_form(&body)?
-            {
-                self.check_override(route, request, &stands_for)?;
+            if request.method() == Method::POST {
+                let stands_for = match &kind {
+                    Some(BodyKind::Form) => method_override::in_form(&body)?,
+                    Some(BodyKind::Multipart {
+                        boundary,
+                        form: true,
+                    }) => method_override::in_multipart(boundary, body.clone()).await?,
+                    _ => None,
+                };
+                if let Some(stands_for) = stands_for {
+                    self.check_override(route, request, &stands_for)?;
+                }
             }
             if raw_upload {
                 let claimed = request

@@ -75,6 +75,14 @@ async fn unknown_paths_and_methods() {
         .await
         .unwrap();
     envelope(form, 405, "method_not_allowed").await;
+    let multipart = client
+        .post(rampart.plain_url("/api/item"))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body("--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPUT\r\n--b--\r\n")
+        .send()
+        .await
+        .unwrap();
+    envelope(multipart, 405, "method_not_allowed").await;
     let same = client
         .post(rampart.plain_url("/api/item"))
         .header("x-http-method-override", "GET")
