@@ -53,11 +53,15 @@ impl FormPart {
         let text = String::from_utf8_lossy(disposition);
         let (mut name, mut file_name, mut extended_file_name) = (None, None, None);
         for (key, value) in parameters(&text) {
-            let slot = match key.to_ascii_lowercase().as_str() {
-                "name" => &mut name,
-                "filename" => &mut file_name,
-                "filename*" => &mut extended_file_name,
-                _ => continue,
+            let is = |wanted: &str| key.eq_ignore_ascii_case(wanted);
+            let slot = if is("name") {
+                &mut name
+            } else if is("filename") {
+                &mut file_name
+            } else if is("filename*") {
+                &mut extended_file_name
+            } else {
+                continue;
             };
             if slot.replace(value).is_some() {
                 return Err(PartError(

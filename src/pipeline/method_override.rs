@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::HeaderName;
 use http::{Method, Request};
 
+use super::uploads::malformed;
 use crate::attack_filter::form_part::FormPart;
 
 use crate::attack_filter::decode;
@@ -48,12 +49,8 @@ pub async fn in_multipart(boundary: &str, body: Bytes) -> Result<Option<Method>,
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut values = Vec::new();
-    let malformed = |err: multer::Error| {
-        GatewayError::InvalidRequest(format!("the multipart body is malformed: {err}"))
-    };
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
-        let part = FormPart::read(&field, true)
-            .map_err(|err| GatewayError::InvalidRequest(err.to_string()))?;
+        let part = FormPart::read(&field, true).map_err(malformed)?;
         if part.is_field
             && part
                 .name

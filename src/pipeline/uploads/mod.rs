@@ -216,7 +216,8 @@ impl UploadPolicy {
     }
 }
 
-fn malformed(err: impl std::fmt::Display) -> GatewayError {
+/// A 400 for a multipart body that cannot be read, or one whose parts are ambiguous.
+pub(super) fn malformed(err: impl std::fmt::Display) -> GatewayError {
     GatewayError::InvalidRequest(format!("the multipart body is malformed: {err}"))
 }
 
